@@ -1,0 +1,147 @@
+"""The exception tree of dezoomify_nb.
+
+Every error raised on purpose by this package derives from :class:`DezoomifyError`::
+
+    DezoomifyError(Exception)
+    ├─ DezoomerError
+    │   ├─ NoDezoomerFound          no dezoomer understood the input; carries every reason
+    │   ├─ WrongDezoomer            one dezoomer does not recognise the input (internal to auto)
+    │   ├─ NeedsData                control flow: a parser asks for more bytes (never reaches users)
+    │   └─ MetadataError(ValueError)  the metadata was recognised but is broken or insane
+    ├─ FetchError(OSError)          a URL (metadata or tile) could not be fetched; .url, .status
+    │   └─ TileFetchError           ... a tile, after its retries
+    ├─ LevelSelectionError(ValueError)  no level matches the requested constraints
+    ├─ DownloadError                a download finished with missing tiles (.failed, .total, .path)
+    ├─ CacheError
+    └─ WriterError
+        ├─ UnsupportedFormatError(ValueError)  no writer for that extension
+        └─ ImageTooLargeError(ValueError)      e.g. JPEG over 65,500 px, memory over budget
+
+Each carries a ``hint`` (a short suggestion for the user, may be empty) that the CLI prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class DezoomifyError(Exception):
+    """Base class of every error raised on purpose by dezoomify_nb."""
+
+    hint: str = ""
+
+    def __init__(self, message: str = "", *, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+class DezoomerError(DezoomifyError):
+    """A dezoomer could not produce an image."""
+
+
+class WrongDezoomer(DezoomerError):
+    """This dezoomer does not recognise the input; auto-detection tries the next one."""
+
+
+class NeedsData(DezoomerError):
+    """A parser needs the bytes of more URLs before it can go on.
+
+    Raised by :meth:`~dezoomify_nb.dezoomers.base.Context.get`; the driver in
+    :mod:`dezoomify_nb.resolve` fetches them and runs the parser again.
+    """
+
+    def __init__(self, urls: Sequence[str]) -> None:
+        self.urls = tuple(dict.fromkeys(urls))
+        super().__init__(f"needs data from {', '.join(self.urls)}")
+
+
+class MetadataError(DezoomerError, ValueError):
+    """The metadata was recognised but is malformed, inconsistent or over a sanity cap."""
+
+
+class NoDezoomerFound(DezoomerError):
+    """No dezoomer could open the input. ``reasons`` lists ``(dezoomer name, reason)``."""
+
+    hint = (
+        "Check that the URL points to the image's metadata (ImageProperties.xml, .dzi, info.json, ...) "
+        "or force a dezoomer with --dezoomer; --logging debug shows every request."
+    )
+
+    def __init__(self, url: str, reasons: Sequence[tuple[str, str]]) -> None:
+        self.url = url
+        self.reasons = list(reasons)
+        lines = "\n".join(f" - {name}: {reason}" for name, reason in self.reasons)
+        super().__init__(f"No dezoomer could open {url!r}:\n{lines}" if lines else f"No dezoomer could open {url!r}")
+
+
+class FetchError(DezoomifyError, OSError):
+    """A URL could not be fetched. ``status`` is the HTTP status, or None for a network/IO error."""
+
+    def __init__(self, url: str, message: str, *, status: int | None = None, attempts: int = 1,
+                 hint: str | None = None) -> None:
+        self.url = url
+        self.status = status
+        self.attempts = attempts
+        super().__init__(message, hint=hint)
+
+    def __reduce__(self):  # picklable across dask workers
+        return (_rebuild_fetch_error, (type(self), self.url, str(self), self.status, self.attempts, self.hint))
+
+
+def _rebuild_fetch_error(cls, url, message, status, attempts, hint):
+    return cls(url, message, status=status, attempts=attempts, hint=hint)
+
+
+class TileFetchError(FetchError):
+    """A tile could not be fetched or decoded after all its retries."""
+
+
+class LevelSelectionError(DezoomifyError, ValueError):
+    """No zoom level matches the requested constraints."""
+
+
+class DownloadError(DezoomifyError):
+    """Some tiles could not be downloaded; the image was still written with those areas empty."""
+
+    hint = "Run again (with --tile-cache to keep what was fetched), or try --retries 5 --retry-delay 5s -n 2."
+
+    def __init__(self, message: str, *, failed: int, total: int, path: str | None = None) -> None:
+        self.failed = failed
+        self.total = total
+        self.path = path
+        super().__init__(message)
+
+
+class CacheError(DezoomifyError):
+    """The tile cache is unusable (e.g. it belongs to another image)."""
+
+
+class WriterError(DezoomifyError):
+    """The output file could not be written."""
+
+
+class UnsupportedFormatError(WriterError, ValueError):
+    """No writer handles the requested output extension."""
+
+
+class ImageTooLargeError(WriterError, ValueError):
+    """The image does not fit the output format's limits or the memory budget."""
+
+
+__all__ = [
+    "CacheError",
+    "DezoomerError",
+    "DezoomifyError",
+    "DownloadError",
+    "FetchError",
+    "ImageTooLargeError",
+    "LevelSelectionError",
+    "MetadataError",
+    "NeedsData",
+    "NoDezoomerFound",
+    "TileFetchError",
+    "UnsupportedFormatError",
+    "WriterError",
+    "WrongDezoomer",
+]

@@ -1,0 +1,161 @@
+"""Plain, frozen, picklable data: zoom levels and images. No I/O here.
+
+A :class:`Level` describes one resolution of a tiled image: its size, its tile grid and how to
+build the URL of a tile. Each format subclasses it (a frozen dataclass defined at module level, so it
+pickles to dask workers) and implements :meth:`Level.tile_url`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import posixpath
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+#: Sanity caps applied to untrusted metadata before anything is allocated from it.
+MAX_SIDE = 10_000_000  # pixels per side
+MAX_PIXELS = 1 << 44  # ~17.6 Tpx: far more than any real image, far less than overflow
+MAX_TILE_SIDE = 1 << 15  # 32768 px per tile side
+MAX_TILES = 1 << 28  # tiles per level
+MAX_LEVELS = 64
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class Level:
+    """One zoom level: a ``width`` × ``height`` image cut into ``tile_width`` × ``tile_height`` tiles.
+
+    Tile ``(col, row)`` covers the pixels ``[col·tw, min((col+1)·tw, W))`` × ``[row·th, …)``. A tile
+    image may carry ``overlap`` extra pixels on each side that touches a neighbour (Deep Zoom); they are
+    cropped on decode. ``headers`` are extra HTTP headers for this level's tiles (e.g. a Referer).
+    """
+
+    width: int
+    height: int
+    tile_width: int
+    tile_height: int
+    overlap: int = 0
+    headers: tuple[tuple[str, str], ...] = ()
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        from .errors import MetadataError
+
+        for attr in ("width", "height", "tile_width", "tile_height"):
+            v = getattr(self, attr)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise MetadataError(f"invalid {attr}: {v!r}")
+        if self.width > MAX_SIDE or self.height > MAX_SIDE or self.width * self.height > MAX_PIXELS:
+            raise MetadataError(f"image size {self.width}x{self.height} is over the sanity cap")
+        if self.tile_width > MAX_TILE_SIDE or self.tile_height > MAX_TILE_SIDE:
+            raise MetadataError(f"tile size {self.tile_width}x{self.tile_height} is over the sanity cap")
+        if not (0 <= self.overlap < min(self.tile_width, self.tile_height)):
+            raise MetadataError(f"invalid overlap {self.overlap}")
+        if self.cols * self.rows > MAX_TILES:
+            raise MetadataError(f"{self.cols * self.rows} tiles is over the sanity cap")
+
+    # --- geometry -------------------------------------------------------------------------------
+    @property
+    def cols(self) -> int:
+        return ceil_div(self.width, self.tile_width)
+
+    @property
+    def rows(self) -> int:
+        return ceil_div(self.height, self.tile_height)
+
+    @property
+    def n_tiles(self) -> int:
+        return self.cols * self.rows
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.width, self.height)
+
+    @property
+    def tile_size(self) -> tuple[int, int]:
+        return (self.tile_width, self.tile_height)
+
+    def tile_box(self, col: int, row: int) -> tuple[int, int, int, int]:
+        """``(x, y, w, h)`` of the pixels tile ``(col, row)`` covers in this level."""
+        x, y = col * self.tile_width, row * self.tile_height
+        return x, y, min(self.tile_width, self.width - x), min(self.tile_height, self.height - y)
+
+    def tile_offset(self, col: int, row: int) -> tuple[int, int]:
+        """Pixels to skip at the left and top of the served tile image (overlap with neighbours)."""
+        return (self.overlap if col > 0 else 0, self.overlap if row > 0 else 0)
+
+    def tile_url(self, col: int, row: int) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must implement tile_url")
+
+    def tile_positions(self):
+        """Every ``(col, row)`` of the grid, row-major."""
+        for row in range(self.rows):
+            for col in range(self.cols):
+                yield col, row
+
+    def describe(self) -> str:
+        return f"{self.name or type(self).__name__} ({self.width:>5} x {self.height:>5} pixels, {self.n_tiles:>5} tiles)"
+
+
+@dataclass(frozen=True)
+class TemplateLevel(Level):
+    """A level whose tile URLs come from a ``str.format`` template with ``{col}`` and ``{row}``."""
+
+    template: str = ""
+
+    def tile_url(self, col: int, row: int) -> str:
+        return self.template.format(col=col, row=row)
+
+
+@dataclass(frozen=True)
+class Image:
+    """What a dezoomer found: levels sorted **largest first** (``levels[0]`` is full resolution)."""
+
+    levels: tuple[Level, ...]
+    title: str | None = None
+    dezoomer: str = ""
+    url: str = ""
+    metadata: tuple[tuple[str, str], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        from .errors import MetadataError
+
+        if not self.levels:
+            raise MetadataError("A zoomable image was found, but it did not contain any zoom level")
+        if len(self.levels) > MAX_LEVELS:
+            raise MetadataError(f"{len(self.levels)} levels is over the sanity cap")
+        ordered = tuple(sorted(self.levels, key=lambda lv: lv.width * lv.height, reverse=True))
+        object.__setattr__(self, "levels", ordered)
+
+
+def is_url(s: str) -> bool:
+    return s.startswith(("http://", "https://"))
+
+
+def resolve_relative(base: str, path: str) -> str:
+    """Resolve ``path`` against ``base`` (a URL or a local file path), as dezoomify-rs does."""
+    if is_url(path) or path.startswith("file://"):
+        return path
+    if is_url(base):
+        return urljoin(base, path)
+    if base.startswith("file://"):
+        base = urlsplit(base).path
+    if os.path.isabs(path):
+        return path
+    return os.path.join(os.path.dirname(base), path)
+
+
+def url_stem(url: str) -> str:
+    """Last non-empty path segment without its extension: ``http://x/a/b.dzi`` → ``b``."""
+    path = urlsplit(url).path if is_url(url) else url
+    seg = posixpath.basename(path.rstrip("/"))
+    return seg.rsplit(".", 1)[0] if "." in seg else seg
+
+
+def level_for_scale(width: int, height: int, scale: float) -> tuple[int, int]:
+    """Size of a level downscaled by ``scale`` ≥ 1, rounding up (the IIIF / OpenSeadragon rule)."""
+    return max(1, math.ceil(width / scale)), max(1, math.ceil(height / scale))

@@ -1,0 +1,51 @@
+"""The table of dezoomers and writers: built-ins, loaded lazily, plus entry points.
+
+Third-party packages add formats through the entry-point groups ``dezoomify_nb.dezoomers`` and
+``dezoomify_nb.writers`` (``name = "package.module:Class"``). A plugin that fails to load gives a
+``RuntimeWarning`` instead of breaking the import.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import warnings
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .dezoomers.base import Dezoomer
+
+#: Built-in dezoomers, in the order auto-detection tries them (dezoomify-rs's order).
+BUILTIN_DEZOOMERS: dict[str, str] = {
+    "zoomify": "dezoomify_nb.dezoomers.zoomify:ZoomifyDezoomer",
+    "iiif": "dezoomify_nb.dezoomers.iiif:IIIFDezoomer",
+    "deepzoom": "dezoomify_nb.dezoomers.deepzoom:DeepZoomDezoomer",
+    "generic": "dezoomify_nb.dezoomers.generic:GenericDezoomer",
+}
+
+
+def _load(target: str):
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@functools.cache
+def list_dezoomers() -> dict[str, Dezoomer]:
+    """Name → dezoomer instance, built-ins first (in auto-detection order), then plugins."""
+    found: dict[str, Dezoomer] = {}
+    for name, target in BUILTIN_DEZOOMERS.items():
+        found[name] = _load(target)()
+    for ep in entry_points(group="dezoomify_nb.dezoomers"):
+        if ep.name in found:
+            continue
+        try:
+            found[ep.name] = ep.load()()
+        except Exception as exc:  # a broken plugin must not break us
+            warnings.warn(f"dezoomer plugin {ep.name!r} failed to load: {exc}", RuntimeWarning, stacklevel=2)
+    return found
+
+
+def refresh() -> None:
+    """Forget the cached tables (after installing a plugin)."""
+    list_dezoomers.cache_clear()

@@ -1,0 +1,214 @@
+"""Command line: ``dezoomify-nb [options] INPUT_URI [OUTFILE]`` (same as ``python -m dezoomify_nb``).
+
+Options follow dezoomify-rs. Every expected failure ends in one ``error:`` line, a ``hint:`` line and
+exit status 1 (2 for a bad command line); ``--logging debug`` adds the details and the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from . import api
+from ._version import __version__
+from .errors import DezoomifyError, DownloadError
+from .net import NetConfig, parse_duration, parse_header
+
+log = logging.getLogger("dezoomify_nb")
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _header(text: str) -> tuple[str, str]:
+    try:
+        return parse_header(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _natural(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _percent(text: str) -> int:
+    value = _natural(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError("must be between 0 and 100")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dezoomify-nb",
+        description="Download a zoomable image (Zoomify, Deep Zoom, IIIF, generic tile URL templates) "
+        "from its metadata URL or a local path, and save it as PNG, JPEG or any format Pillow writes.",
+        add_help=False,
+        epilog="Levels are numbered from 0 = full resolution for every format (dezoomify-rs uses each "
+        "format's own order for --zoom-level). Durations accept 10ms, 2s, 1m.",
+    )
+    p.add_argument("input_uri", nargs="?", metavar="INPUT_URI", help="URL or local path of the image metadata")
+    p.add_argument("outfile", nargs="?", metavar="OUTFILE", help="output file; its extension picks the format")
+    p.add_argument("-?", "--help", action="help", help="show this help and exit")
+    p.add_argument("-V", "--version", action="version", version=f"dezoomify-nb {__version__}")
+    p.add_argument("--outfile", dest="outfile_opt", metavar="PATH", help="output file (instead of OUTFILE)")
+    p.add_argument("-d", "--dezoomer", default="auto", help="force a dezoomer (default: auto)")
+    sel = p.add_argument_group("level selection (default: ask when interactive, else the largest)")
+    sel.add_argument("-l", "--largest", action="store_true", help="download the largest level")
+    sel.add_argument("-w", "--max-width", type=_positive, metavar="PX", help="largest level at most this wide")
+    sel.add_argument("-h", "--max-height", type=_positive, metavar="PX", help="largest level at most this high")
+    sel.add_argument("--zoom-level", type=_natural, metavar="N", help="level N (0 = full resolution)")
+    sel.add_argument("--image-index", type=_natural, metavar="N", help="image N when several are found (0-based)")
+    net = p.add_argument_group("network")
+    net.add_argument("-n", "--parallelism", type=_positive, default=16, help="concurrent requests (default 16)")
+    net.add_argument("-i", "--min-interval", type=_duration, default=0.05, metavar="DUR",
+                     help="minimum time between two requests (default 50ms)")
+    net.add_argument("-r", "--retries", type=_natural, default=1, help="retries per tile (default 1)")
+    net.add_argument("--retry-delay", type=_duration, default=2.0, metavar="DUR",
+                     help="first retry delay, doubled each time (default 2s)")
+    net.add_argument("--timeout", type=_duration, default=30.0, metavar="DUR", help="request timeout (default 30s)")
+    net.add_argument("--connect-timeout", type=_duration, default=6.0, metavar="DUR",
+                     help="connection timeout (default 6s)")
+    net.add_argument("-H", "--header", type=_header, action="append", default=[], metavar="'NAME: VALUE'",
+                     help="extra HTTP header, repeatable (e.g. -H 'Referer: https://…' -H 'Cookie: …')")
+    net.add_argument("--accept-invalid-certs", action="store_true", help="do not verify TLS certificates")
+    net.add_argument("--max-idle-per-host", type=_natural, default=32, help="idle connections kept (default 32)")
+    out = p.add_argument_group("output")
+    out.add_argument("--compression", type=_percent, default=5,
+                     help="0-100: JPEG quality is 100 minus this; PNG zlib effort (default 5)")
+    out.add_argument("--mode", choices=["RGB", "RGBA", "L", "LA"], default="RGB", help="pixel mode (default RGB)")
+    p.add_argument("--logging", default="warning", choices=["debug", "info", "warning", "error"],
+                   help="log level (default warning)")
+    return p
+
+
+def _ask(prompt: str) -> str:
+    print(prompt, end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.strip()
+
+
+def _pick(items: Sequence[str], title: str, question: str) -> int:
+    print(title, file=sys.stderr)
+    for i, item in enumerate(items):
+        print(f"{i:>2}. {item}", file=sys.stderr)
+    while True:
+        answer = _ask(question)
+        if answer.isdigit() and int(answer) < len(items):
+            return int(answer)
+        print(f"'{answer}' is not a valid number", file=sys.stderr)
+
+
+def _interactive() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.outfile and args.outfile_opt:
+        raise DezoomifyError("OUTFILE and --outfile both given", hint="Give the output file once.")
+    outfile = args.outfile_opt or args.outfile
+    url = args.input_uri
+    if not url:
+        if not _interactive():
+            raise DezoomifyError("no INPUT_URI given", hint="dezoomify-nb URL [OUTFILE]; see dezoomify-nb --help")
+        url = _ask("Enter an URL or a path to the image metadata: ")
+    net = NetConfig(
+        parallelism=args.parallelism,
+        min_interval=args.min_interval,
+        timeout=args.timeout,
+        connect_timeout=args.connect_timeout,
+        retries=args.retries,
+        retry_delay=args.retry_delay,
+        headers=tuple(args.header),
+        accept_invalid_certs=args.accept_invalid_certs,
+        max_idle_per_host=args.max_idle_per_host,
+    )
+    images = api.open_all(url, dezoomer=args.dezoomer, net=net, mode=args.mode)
+    if len(images) == 1:
+        image = images[0]
+    elif args.image_index is not None:
+        image = images[min(args.image_index, len(images) - 1)]
+    elif _interactive():
+        names = [im.title or f"Image {i + 1}" for i, im in enumerate(images)]
+        image = images[_pick(names, "Found the following images:", "Which image do you want to download? ")]
+    else:
+        image = images[0]
+        print(f"Found {len(images)} images; downloading the first (choose with --image-index).", file=sys.stderr)
+    level = image.level_index(
+        largest=args.largest, max_width=args.max_width, max_height=args.max_height, zoom_level=args.zoom_level
+    )
+    if level is None:
+        if _interactive() and len(image.levels) > 1:
+            level = _pick([lv.describe() for lv in image.levels], "Found the following zoom levels:",
+                          "Which level do you want to download? ")
+        else:
+            level = 0
+            lv = image.levels[0]
+            print(f"No level chosen: downloading the largest ({lv.width}x{lv.height}).", file=sys.stderr)
+    try:
+        result = image.save(outfile, level=level, compression=args.compression, progress=True)
+    except DownloadError as exc:
+        if exc.path:
+            print(f"warning: {exc}", file=sys.stderr)
+            print(f"hint: {exc.hint}", file=sys.stderr)
+            return 1
+        raise
+    print(f"Image successfully saved to '{os.path.abspath(result.path)}'", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = getattr(logging, args.logging.upper())
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("dezoomify_nb").setLevel(level)
+    if level > logging.DEBUG:
+        for noisy in ("httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except EOFError:
+        print("error: reached end of input", file=sys.stderr)
+        return 1
+    except DezoomifyError as exc:
+        if level <= logging.DEBUG:
+            log.debug("details", exc_info=exc)
+        print(f"error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # disk full, permission denied, …
+        if level <= logging.DEBUG:
+            log.debug("details", exc_info=exc)
+        print(f"error: {exc}", file=sys.stderr)
+        print("hint: check the output path and free disk space; --logging debug shows details.", file=sys.stderr)
+        return 1

@@ -1,0 +1,1 @@
+"""Lazy access: each level as a read-only zarr Store wrapped by dask; strips for writers."""

@@ -1,0 +1,73 @@
+"""Tile bytes → a uint8 array of exactly one zarr chunk (overlap cropped, edges padded, mode converted)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+
+import numpy as np
+from PIL import Image as PILImage
+
+from ..model import Level
+
+log = logging.getLogger("dezoomify_nb.decode")
+
+MODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
+
+
+def channels_of(mode: str) -> int:
+    try:
+        return MODES[mode]
+    except KeyError:
+        raise ValueError(f"unsupported mode {mode!r}; use one of {', '.join(MODES)}") from None
+
+
+def open_image(data: bytes, max_side: int) -> PILImage.Image:
+    """Open (lazily) an encoded image, refusing absurd declared sizes before decoding anything."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+        im = PILImage.open(io.BytesIO(data))
+    if im.width <= 0 or im.height <= 0 or im.width > max_side or im.height > max_side:
+        raise ValueError(f"tile declares an unreasonable size {im.width}x{im.height}")
+    return im
+
+
+def to_mode(im: PILImage.Image, mode: str) -> PILImage.Image:
+    if im.mode == mode:
+        return im
+    if im.mode == "P" or (im.mode in ("L", "RGB") and "transparency" in im.info):
+        im = im.convert("RGBA")
+    elif im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        im = PILImage.fromarray((np.asarray(im, dtype=np.uint32) >> 8).astype(np.uint8))
+    elif im.mode == "CMYK" or im.mode == "1" or im.mode == "YCbCr":
+        im = im.convert("RGB")
+    return im.convert(mode)
+
+
+def decode_tile(data: bytes, level: Level, col: int, row: int, mode: str) -> np.ndarray:
+    """Decode one tile into a ``(tile_height, tile_width, C)`` array ready to be a zarr chunk.
+
+    The served image may carry overlap (cropped at left/top per :meth:`Level.tile_offset`), be larger
+    than its box (cropped) or smaller (zero-padded; a warning when off by more than one pixel).
+    """
+    x, y, w, h = level.tile_box(col, row)
+    ox, oy = level.tile_offset(col, row)
+    limit = 4 * (max(level.tile_width, level.tile_height) + 2 * level.overlap) + 64
+    im = open_image(data, limit)
+    im = to_mode(im, mode)
+    arr = np.asarray(im)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    got = arr[oy : oy + h, ox : ox + w]
+    gh, gw = got.shape[:2]
+    if abs(gh - h) > 1 or abs(gw - w) > 1 or (im.height - oy > h + 2 * level.overlap + 1) or (
+        im.width - ox > w + 2 * level.overlap + 1
+    ):
+        log.warning(
+            "tile (%d, %d) is %dx%d, expected %dx%d (plus overlap %d); cropping/padding it",
+            col, row, im.width, im.height, w, h, level.overlap,
+        )
+    out = np.zeros((level.tile_height, level.tile_width, arr.shape[2]), dtype=np.uint8)
+    out[:gh, :gw] = got
+    return out

@@ -1,0 +1,168 @@
+"""Fetching bytes: HTTP(S) through the per-loop client, or a local file path. Retries live here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from ..errors import FetchError
+from . import loop
+from .clients import get_client, get_limiter
+from .config import MAX_BODY_BYTES, NetConfig
+
+log = logging.getLogger("dezoomify_nb.net")
+
+T = TypeVar("T")
+
+#: statuses that no retry will change
+_DEFINITIVE = frozenset({400, 401, 404, 405, 406, 410, 414, 451, 501})
+_MAX_RETRY_AFTER = 120.0
+
+
+def is_http(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
+
+
+def local_path(url: str) -> Path:
+    if url.startswith("file://"):
+        return Path(unquote(urlsplit(url).path))
+    return Path(url)
+
+
+class _Attempt(Exception):
+    """One failed attempt: carries the FetchError and whether another attempt may help."""
+
+    def __init__(self, error: FetchError, retry: bool, wait: float | None = None) -> None:
+        self.error, self.retry, self.wait = error, retry, wait
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            import time
+
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
+
+
+async def _read_local(url: str) -> bytes:
+    path = local_path(url)
+
+    def read() -> bytes:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BODY_BYTES + 1)
+        if len(data) > MAX_BODY_BYTES:
+            raise FetchError(url, f"{path} is larger than {MAX_BODY_BYTES} bytes")
+        return data
+
+    try:
+        return await asyncio.to_thread(read)
+    except FileNotFoundError:
+        raise _Attempt(FetchError(url, f"No such file: {path}", status=404), retry=False) from None
+    except IsADirectoryError:
+        raise _Attempt(FetchError(url, f"{path} is a directory", status=404), retry=False) from None
+    except OSError as exc:
+        raise _Attempt(FetchError(url, f"Cannot read {path}: {exc}"), retry=False) from None
+
+
+async def _get_http(url: str, config: NetConfig, headers: dict[str, str]) -> bytes:
+    client = get_client(config)
+    try:
+        async with client.stream("GET", url, headers=headers) as response:
+            if response.status_code >= 400:
+                status = response.status_code
+                err = FetchError(url, f"HTTP {status} {response.reason_phrase} for {url}", status=status)
+                raise _Attempt(err, retry=status not in _DEFINITIVE, wait=_retry_after(response))
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                raise _Attempt(FetchError(url, f"{url} is larger than {MAX_BODY_BYTES} bytes"), retry=False)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise _Attempt(FetchError(url, f"{url} is larger than {MAX_BODY_BYTES} bytes"), retry=False)
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except httpx.HTTPError as exc:
+        kind = type(exc).__name__
+        raise _Attempt(FetchError(url, f"{kind} while fetching {url}: {exc}"), retry=True) from exc
+
+
+async def fetch(
+    url: str,
+    config: NetConfig,
+    *,
+    level_headers: tuple[tuple[str, str], ...] = (),
+    check: Callable[[bytes], T] | None = None,
+) -> bytes | T:
+    """Fetch ``url`` with ``1 + config.retries`` attempts; return its bytes, or ``check(bytes)``.
+
+    ``check`` runs in a worker thread (e.g. a tile decode); if it raises, the attempt counts as failed
+    and is retried like a network error. Raises :class:`~dezoomify_nb.errors.FetchError` at the end.
+    """
+    attempts = 1 + config.retries
+    headers = config.request_headers(level_headers)
+    limiter = get_limiter(config) if is_http(url) else None
+    spread = 1 + (zlib.crc32(url.encode()) % 100) / 100  # spread retries so they do not come in bursts
+    delay = config.retry_delay * spread
+    last: FetchError | None = None
+    for attempt in range(attempts):
+        try:
+            if limiter is None:
+                data = await _read_local(url)
+            else:
+                async with limiter.semaphore:
+                    await limiter.pace()
+                    log.debug("GET %s", url)
+                    data = await _get_http(url, config, headers)
+            if check is None:
+                return data
+            try:
+                return await asyncio.to_thread(check, data)
+            except Exception as exc:  # undecodable content: retry like a network error
+                raise _Attempt(FetchError(url, f"Invalid content at {url}: {exc}"), retry=True) from exc
+        except _Attempt as failed:
+            last = failed.error
+            last.attempts = attempt + 1
+            if not failed.retry or attempt + 1 >= attempts:
+                break
+            wait = delay if failed.wait is None else max(failed.wait, 0.0)
+            log.warning("%s. Retrying in %.2fs (attempt %d of %d).", last, wait, attempt + 2, attempts)
+            await asyncio.sleep(wait)
+            delay *= 2
+    assert last is not None
+    raise last
+
+
+def fetch_sync(url: str, config: NetConfig, **kwargs: Any) -> bytes:
+    """Blocking :func:`fetch` (runs on the private I/O loop; safe inside Jupyter)."""
+    return loop.run(fetch(url, config, **kwargs))
+
+
+async def fetch_many(urls: list[str], config: NetConfig) -> dict[str, bytes | FetchError]:
+    """Fetch several URLs concurrently; failures are returned, not raised."""
+
+    async def one(u: str) -> bytes | FetchError:
+        try:
+            return await fetch(u, config)
+        except FetchError as exc:
+            return exc
+
+    results = await asyncio.gather(*(one(u) for u in urls))
+    return dict(zip(urls, results, strict=True))

@@ -1,0 +1,44 @@
+# dezoomify_nb — `make demo` and `make test` work on a fresh machine (they create .venv themselves).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEMO_DIR := demo-output
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+demo: install
+	@mkdir -p $(DEMO_DIR)
+	@rm -f $(DEMO_DIR)/server.url
+	@$(BIN)/python -m dezoomify_nb.testing serve --port 0 --ready-file $(DEMO_DIR)/server.url >$(DEMO_DIR)/server.log 2>&1 & \
+	  pid=$$!; trap "kill $$pid 2>/dev/null" EXIT; \
+	  for i in $$(seq 1 100); do [ -s $(DEMO_DIR)/server.url ] && break; sleep 0.1; done; \
+	  base=$$(cat $(DEMO_DIR)/server.url); \
+	  echo "Sample tile server running at $$base (127.0.0.1 only)"; \
+	  rm -f $(DEMO_DIR)/sample.png; \
+	  $(BIN)/dezoomify-nb --largest "$$base/zoomify/ImageProperties.xml" $(DEMO_DIR)/sample.png && \
+	  $(BIN)/python -c "from PIL import Image; im = Image.open('$(DEMO_DIR)/sample.png'); print('Downloaded', im.size[0], 'x', im.size[1], im.mode)" && \
+	  echo "The sample image is in $$(pwd)/$(DEMO_DIR)/sample.png"
+
+lint: install
+	$(BIN)/ruff check dezoomify_nb tests bench
+
+test: install lint
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/bench_download.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

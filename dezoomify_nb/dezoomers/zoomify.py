@@ -1,0 +1,146 @@
+"""Zoomify: ``ImageProperties.xml`` plus ``TileGroupN/z-x-y.jpg`` tiles.
+
+Accepted inputs: the ``ImageProperties.xml`` URL (or local path), a tile URL
+(``.../TileGroup3/5-0-14.jpg``) or the image folder (``.../myimage/``). Levels follow zoomify.js
+(method 1, halving floats) when its tile count matches ``NUMTILES``, else the integer fallback
+(method 2), exactly as dezoomify-rs does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+
+from ..errors import FetchError, MetadataError, WrongDezoomer
+from ..model import MAX_LEVELS, MAX_SIDE, Image, Level, ceil_div
+from ._common import attr, local_name, parse_xml, referer
+from .base import Context, Dezoomer
+
+log = logging.getLogger(__name__)
+
+NAME = "Zoomify Image"
+_PROPS = "/imageproperties.xml"
+_TILE_RE = re.compile(r"^(?P<folder>.*)/TileGroup\d+/\d+-\d+-\d+\.(?:jpe?g|png)(?:[?#].*)?$", re.I)
+
+
+@dataclass(frozen=True)
+class ZoomifyLevel(Level):
+    """Level ``z`` (0 = smallest) of a Zoomify pyramid; tiles are grouped 256 per ``TileGroup``."""
+
+    base: str = ""
+    z: int = 0
+    tiles_before: int = 0
+
+    def tile_url(self, col: int, row: int) -> str:
+        group = (self.tiles_before + col + row * self.cols) // 256
+        return f"{self.base}/TileGroup{group}/{self.z}-{col}-{row}.jpg"
+
+
+def _method1(width: int, height: int, ts: int) -> tuple[list[tuple[int, int]], int]:
+    """zoomify.js: halve floats while the level is larger than one tile (that last one is dropped)."""
+    sizes: list[tuple[int, int]] = []
+    total = 0
+    w, h = float(width), float(height)
+    while (w > ts or h > ts) and len(sizes) <= MAX_LEVELS:
+        sizes.append((max(1, int(w)), max(1, int(h))))
+        total += math.ceil(w / ts) * math.ceil(h / ts)
+        w, h = w / 2, h / 2
+    return sizes, total
+
+
+def _method2(width: int, height: int, ts: int) -> tuple[list[tuple[int, int]], int]:
+    """Fallback: floor-halve, round odd sides up to even, stop after the first one-tile level."""
+    sizes = [(width, height)]
+    k = 0
+    while (sizes[-1][0] > ts or sizes[-1][1] > ts) and len(sizes) <= MAX_LEVELS:
+        k += 1
+        w, h = width >> k, height >> k
+        sizes.append((max(1, w + (w & 1)), max(1, h + (h & 1))))
+    total = sum(ceil_div(w, ts) * ceil_div(h, ts) for w, h in sizes)
+    return sizes, total
+
+
+def level_sizes(width: int, height: int, tile_size: int, num_tiles: int) -> list[tuple[int, int]]:
+    """Level sizes, largest first."""
+    if tile_size <= 0:
+        raise MetadataError(f"invalid TILESIZE {tile_size}")
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise MetadataError(f"invalid image size {width}x{height}")
+    sizes, total = _method1(width, height, tile_size)
+    if sizes and total == num_tiles:
+        return sizes
+    sizes, total = _method2(width, height, tile_size)
+    if total != num_tiles:
+        log.warning("Zoomify: computed %d tiles but NUMTILES says %d; using the computed levels", total, num_tiles)
+    return sizes
+
+
+def build_levels(base: str, width: int, height: int, tile_size: int, num_tiles: int) -> list[ZoomifyLevel]:
+    smallest_first = list(reversed(level_sizes(width, height, tile_size, num_tiles)))
+    if len(smallest_first) > MAX_LEVELS:
+        raise MetadataError(f"{len(smallest_first)} levels is over the sanity cap")
+    levels: list[ZoomifyLevel] = []
+    before = 0
+    for z, (w, h) in enumerate(smallest_first):
+        first = ZoomifyLevel(w, h, tile_size, tile_size, name=NAME, base=base, z=z, tiles_before=before)
+        levels.append(ZoomifyLevel(w, h, tile_size, tile_size, headers=referer(first.tile_url(0, 0)),
+                                   name=NAME, base=base, z=z, tiles_before=before))
+        before += first.n_tiles
+    return levels
+
+
+def properties_url(url: str) -> tuple[str, bool]:
+    """``(ImageProperties.xml URL, guessed)``; ``guessed`` when it was derived from a folder URL."""
+    idx = url.lower().find(_PROPS)
+    if idx >= 0:
+        return url, False
+    m = _TILE_RE.match(url)
+    if m:
+        return m.group("folder") + "/ImageProperties.xml", True
+    if "{{" in url or "?" in url or "#" in url:
+        raise WrongDezoomer("not an ImageProperties.xml URL")
+    stripped = url.rstrip("/")
+    last = stripped.rsplit("/", 1)[-1]
+    if url.endswith("/") or ("." not in last and stripped.count("/") >= (3 if "://" in url else 0)):
+        return stripped + "/ImageProperties.xml", True
+    raise WrongDezoomer("not an ImageProperties.xml URL")
+
+
+def parse_properties(data: bytes) -> tuple[int, int, int, int]:
+    """``(WIDTH, HEIGHT, TILESIZE, NUMTILES)``; a missing attribute reads as 0."""
+    root = parse_xml(data)
+    if root is None or local_name(root).upper() != "IMAGE_PROPERTIES":
+        raise WrongDezoomer("not a Zoomify ImageProperties.xml document")
+
+    def num(name: str) -> int:
+        v = (attr(root, name) or "0").strip() or "0"
+        if not re.fullmatch(r"\d{1,12}", v):
+            raise MetadataError(f"invalid {name} {v!r} in ImageProperties.xml")
+        return int(v)
+
+    return num("WIDTH"), num("HEIGHT"), num("TILESIZE"), num("NUMTILES")
+
+
+class ZoomifyDezoomer(Dezoomer):
+    name = "zoomify"
+    description = "Zoomify (ImageProperties.xml, TileGroupN/z-x-y.jpg)"
+
+    def images(self, ctx: Context) -> list[Image]:
+        url, guessed = properties_url(ctx.url)
+        try:
+            data = ctx.get(url)
+        except FetchError as exc:
+            if guessed:
+                raise WrongDezoomer(f"no ImageProperties.xml at {url} ({exc})") from None
+            raise
+        try:
+            width, height, tile_size, num_tiles = parse_properties(data)
+        except WrongDezoomer:
+            if guessed:
+                raise
+            raise MetadataError(f"{url} is not a valid Zoomify ImageProperties.xml") from None
+        base = url[: url.lower().find(_PROPS)]
+        levels = build_levels(base, width, height, tile_size, num_tiles)
+        return [Image(levels=tuple(levels), title=None, dezoomer=self.name, url=url)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -9,6 +11,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from ..errors import WriterError
 
 
 class StripSource(Protocol):
@@ -65,3 +69,54 @@ class Writer(ABC):
     @abstractmethod
     def write(self, path: Path, source: StripSource, *, compression: int = 5) -> None:
         """Write ``source`` to ``path``. ``compression`` is 0–100 (dezoomify-rs's meaning)."""
+
+
+def partial_path(path: Path) -> Path:
+    """Where a writer puts its output until it is complete: ``<path>.partial``."""
+    path = Path(path)
+    return path.with_name(path.name + ".partial")
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator:
+    """Open ``<path>.partial`` for binary writing; on success it replaces ``path`` atomically.
+
+    On any exception the partial file is removed and the exception propagates, so ``path`` is
+    either left as it was (e.g. an empty reservation) or holds a complete image.
+    """
+    path = Path(path)
+    tmp = partial_path(path)
+    try:
+        with open(tmp, "wb") as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def iter_checked_strips(source: StripSource) -> Iterator[np.ndarray]:
+    """``source.strips()`` as C-contiguous uint8 ``(h, width, channels)`` arrays, validated.
+
+    Accepts 2-D strips for single-channel sources. Raises :class:`WriterError` if a strip has the
+    wrong width, channel count or dtype, or if the heights do not add up to ``source.height``.
+    """
+    width, height, channels = source.width, source.height, source.channels
+    done = 0
+    for strip in source.strips():
+        a = np.asarray(strip)
+        if a.ndim == 2 and channels == 1:
+            a = a[:, :, None]
+        if a.dtype != np.uint8:
+            raise WriterError(f"strip dtype is {a.dtype}, expected uint8")
+        if a.ndim != 3 or a.shape[1:] != (width, channels):
+            raise WriterError(f"strip shape {a.shape} does not match (h, {width}, {channels})")
+        if a.shape[0] == 0:
+            continue
+        done += a.shape[0]
+        if done > height:
+            raise WriterError(f"the source yielded more than its {height} rows")
+        yield np.ascontiguousarray(a)
+    if done != height:
+        raise WriterError(f"the source yielded {done} rows instead of {height}")

@@ -1,0 +1,158 @@
+"""Output file names (dezoomify-rs §12.2): default extension, title sanitizing, safe reservation.
+
+* :func:`output_path` picks the path: an explicit ``outfile`` with an extension is used as given,
+  one without gets ``.jpg``/``.png``; with no ``outfile`` the sanitized title (or
+  ``dezoomified``) goes in ``directory``.
+* :func:`reserve` creates the file exclusively (``O_EXCL``) so two runs never write to the same
+  file. A **default** name that exists becomes ``base_0001.ext``, ``base_0002.ext``… An
+  **explicit** name that exists is never overwritten: :class:`~dezoomify_nb.errors.WriterError`
+  is raised, before any download, with a hint — the user typed that name, so silently writing
+  somewhere else would hide the result, and overwriting could destroy an earlier download.
+  An empty placeholder (a reservation left by an interrupted run) is the one exception: it is
+  reused, since nothing can be lost.
+* Writers write ``<path>.partial`` and ``os.replace`` it over the placeholder;
+  :func:`release` deletes an empty placeholder when the download fails before anything is written.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+from ..errors import WriterError
+
+DEFAULT_BASENAME = "dezoomified"
+#: Largest side still written as JPEG by default (libjpeg fails at 65,501).
+JPEG_MAX_SIDE = 65_500
+#: Longest sanitized title, in UTF-8 bytes (room is left for ``_0001.jpeg`` and ``.partial``
+#: within the usual 255-byte file-name limit).
+MAX_NAME_BYTES = 200
+MAX_COLLISIONS = 100_000
+
+_FORBIDDEN = set('/\\:*?"<>|')
+_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+
+
+def sanitize_title(title: str | None) -> str:
+    """A reader-friendly file name from a title (after crate ``sanitize-filename-reader-friendly``).
+
+    ``/ \\ : * ? " < > |`` and non-printable punctuation become ``_``, newlines ``-``, other
+    control and format characters a space (zero-width space is dropped); runs of spaces or
+    underscores collapse to one, and spaces, underscores and dots are trimmed from both ends
+    (a trailing dot is invalid on Windows and a leading one hides the file). The result is cut to
+    :data:`MAX_NAME_BYTES` UTF-8 bytes on a character boundary. Never ``"."``, ``".."`` or a
+    Windows device name; may be ``""`` (callers then use ``dezoomified``).
+    """
+    if not title:
+        return ""
+    out = []
+    text = re.sub(r"[ \t]*[\r\n]+\s*", "\n", unicodedata.normalize("NFC", str(title)))
+    for ch in text:
+        if ch in _FORBIDDEN:
+            out.append("_")
+        elif ch == "\n":
+            out.append("-")
+        elif ch == "\u200b":
+            continue
+        elif ch.isprintable() or ch == " ":
+            out.append(ch)
+        else:
+            cat = unicodedata.category(ch)
+            out.append("_" if cat.startswith("P") else " ")
+    name = "".join(out)
+    name = re.sub(r"\s+", " ", name)
+    name = re.sub(r"_+", "_", name)
+    name = name.strip(" _.-")
+    encoded = name.encode("utf-8")
+    if len(encoded) > MAX_NAME_BYTES:
+        name = encoded[:MAX_NAME_BYTES].decode("utf-8", "ignore").rstrip(" _.-")
+    if name in (".", "..") or set(name) <= {"."}:
+        return ""
+    if _WINDOWS_RESERVED.match(name):
+        name = "_" + name
+    return name
+
+
+def default_extension(width: int | None, height: int | None) -> str:
+    """``"jpg"`` when the size is known and its larger side is ≤ 65,500 px, else ``"png"``."""
+    if width is None or height is None or width <= 0 or height <= 0:
+        return "png"
+    return "jpg" if max(width, height) <= JPEG_MAX_SIDE else "png"
+
+
+def output_path(outfile: str | os.PathLike | None, *, title: str | None = None, width: int | None = None,
+                height: int | None = None, directory: str | os.PathLike = ".") -> Path:
+    """The output path by dezoomify-rs's rules (§12.2); does not touch the filesystem.
+
+    ``output_path(None, title="hello")`` → ``hello.png``; with ``width=height=1000`` →
+    ``hello.jpg``; ``output_path("test.tiff", ...)`` → ``test.tiff``; ``output_path("out", ...)``
+    → ``out.jpg`` or ``out.png``. An explicit ``outfile`` is not joined to ``directory``.
+    """
+    ext = default_extension(width, height)
+    if outfile is not None and str(outfile) != "":
+        path = Path(outfile).expanduser()
+        if path.suffix and path.suffix != ".":
+            return path
+        return path.with_name(path.name.rstrip(".") + "." + ext)
+    base = sanitize_title(title) or DEFAULT_BASENAME
+    return Path(directory) / f"{base}.{ext}"
+
+
+def _numbered(path: Path, n: int) -> Path:
+    return path.with_name(f"{path.stem}_{n:04d}{path.suffix}")
+
+
+def _create_exclusive(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        return False
+    except IsADirectoryError:
+        return False
+    except OSError as exc:
+        if exc.errno == errno.EISDIR:
+            return False
+        raise WriterError(f"Cannot create the output file {path}: {exc.strerror or exc}",
+                          hint="Check that the folder exists and is writable, or choose another output name.") from exc
+    os.close(fd)
+    return True
+
+
+def reserve(path: str | os.PathLike, *, explicit: bool) -> Path:
+    """Create ``path`` exclusively as an empty placeholder and return the path really reserved.
+
+    * ``explicit=False`` (a default name): if it exists, ``base_0001.ext``, ``base_0002.ext``…
+      are tried until an exclusive create succeeds (safe against concurrent runs).
+    * ``explicit=True`` (the user's name): an existing non-empty file is never overwritten —
+      :class:`WriterError`; an existing **empty** file (a placeholder left behind) is reused.
+    """
+    path = Path(path)
+    if _create_exclusive(path):
+        return path
+    if explicit:
+        if path.is_file() and path.stat().st_size == 0:
+            return path
+        raise WriterError(
+            f"The output file {path} already exists; it will not be overwritten",
+            hint="Choose another output name, or delete or move the existing file first.")
+    for n in range(1, MAX_COLLISIONS):
+        candidate = _numbered(path, n)
+        if _create_exclusive(candidate):
+            return candidate
+    raise WriterError(f"Could not find a free name for {path} (tried up to {_numbered(path, MAX_COLLISIONS - 1).name})",
+                      hint="Choose an output name explicitly.")
+
+
+def release(path: str | os.PathLike) -> bool:
+    """Delete the placeholder made by :func:`reserve` if it is still empty. Returns True if deleted."""
+    path = Path(path)
+    try:
+        if path.is_file() and path.stat().st_size == 0:
+            path.unlink()
+            return True
+    except FileNotFoundError:
+        pass
+    return False

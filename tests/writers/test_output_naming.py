@@ -1,0 +1,169 @@
+"""Output naming (dezoomify-rs output_file.rs vectors and §12.2)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dezoomify_nb.errors import WriterError
+from dezoomify_nb.writers.naming import default_extension, output_path, release, reserve, sanitize_title
+
+SPECIAL_TITLES = [
+    "? [Question Mark] Australian WWI Poster",
+    "The Rocky Mountains, Lander's Peak",
+    '"Is It So Nominated in the Bond?" (Scene from "The Merchant of Venice")',
+    "",
+]
+
+
+@pytest.mark.parametrize("title", SPECIAL_TITLES)
+def test_special_chars_give_creatable_names(tmp_path, title):
+    # output_file.rs test_special_chars: the name must not exist yet and must be creatable
+    out = output_path(None, title=title, directory=tmp_path)
+    assert out.parent == tmp_path
+    assert not out.exists()
+    reserved = reserve(out, explicit=False)
+    assert reserved == out and reserved.exists()
+    reserved.unlink()
+
+
+@pytest.mark.parametrize(
+    "title,expected",
+    [
+        ("? [Question Mark] Australian WWI Poster", "[Question Mark] Australian WWI Poster"),
+        ("The Rocky Mountains, Lander's Peak", "The Rocky Mountains, Lander's Peak"),
+        ('"Is It So Nominated in the Bond?" (Scene from "The Merchant of Venice")',
+         "Is It So Nominated in the Bond_ (Scene from _The Merchant of Venice_)"),
+        ("Read: http://blog.getreu.net/projects/tp-note/", "Read_ http_blog.getreu.net_projects_tp-note"),
+        ("a/b\\c:d*e?f\"g<h>i|j", "a_b_c_d_e_f_g_h_i_j"),
+        ("  lots   of\tspace  ", "lots of space"),
+        ("line one\r\nline two\n\nthree", "line one-line two-three"),
+        ("bell\x07 and\x00 nul", "bell and nul"),
+        ("zero\u200bwidth", "zerowidth"),
+        ("Mona Lisa – Léonard de Vinci", "Mona Lisa – Léonard de Vinci"),
+        ("東京の地図", "東京の地図"),
+        ("", ""),
+        (None, ""),
+        (".", ""),
+        ("..", ""),
+        ("...", ""),
+        ("/", ""),
+        ("???", ""),
+        (".hidden", "hidden"),
+        ("trailing dot.", "trailing dot"),
+        ("CON", "_CON"),
+        ("lpt1.txt", "_lpt1.txt"),
+    ],
+)
+def test_sanitize_title(title, expected):
+    assert sanitize_title(title) == expected
+
+
+def test_sanitize_title_length_limit():
+    name = sanitize_title("é" * 300)
+    assert len(name.encode()) <= 200
+    assert name == "é" * 100
+    assert len(sanitize_title("x" * 1000)) == 200
+
+
+@pytest.mark.parametrize(
+    "size,ext",
+    [((None, None), "png"), ((1000, 1000), "jpg"), ((65_500, 10), "jpg"), ((10, 65_500), "jpg"),
+     ((65_501, 10), "png"), ((10, 65_535), "png"), ((100_000, 100_000), "png"), ((0, 0), "png")],
+)
+def test_default_extension(size, ext):
+    assert default_extension(*size) == ext
+
+
+def test_switch_to_png_for_large_files(tmp_path):
+    # output_file.rs switch_to_png_for_large_files
+    cases = [
+        (None, "hello", None, tmp_path / "hello.png"),
+        (None, "hello", (1000, 1000), tmp_path / "hello.jpg"),
+        (None, "", None, tmp_path / "dezoomified.png"),
+        (None, None, None, tmp_path / "dezoomified.png"),
+        (None, None, (1000, 1000), tmp_path / "dezoomified.jpg"),
+        ("test.tiff", "hello", (1000, 1000), Path("test.tiff")),
+    ]
+    for outfile, title, size, expected in cases:
+        w, h = size or (None, None)
+        assert output_path(outfile, title=title, width=w, height=h, directory=tmp_path) == expected
+
+
+def test_explicit_outfile_rules(tmp_path):
+    assert output_path("out", title="t", width=10, height=10) == Path("out.jpg")
+    assert output_path("out", title="t") == Path("out.png")
+    assert output_path(tmp_path / "dir" / "out", width=70_000, height=10) == tmp_path / "dir" / "out.png"
+    assert output_path("out.", width=10, height=10) == Path("out.jpg")
+    assert output_path("x.JPG", width=70_000, height=10) == Path("x.JPG")  # as given; check() complains
+    assert output_path("", title="t") == Path("t.png")  # empty outfile: as if none
+    assert output_path("a.b/out", width=1, height=1) == Path("a.b/out.jpg")
+
+
+def test_default_directory_is_cwd():
+    assert output_path(None, title="x") == Path("x.png")
+
+
+def test_existing_file_gets_suffix(tmp_path):
+    # output_file.rs test_existing_file, plus the _0001 numbering of §12.2
+    base = output_path(None, title="xxx", directory=tmp_path)
+    (tmp_path / "xxx").touch()
+    first = reserve(base, explicit=False)
+    assert first == tmp_path / "xxx.png"
+    second = reserve(base, explicit=False)
+    third = reserve(base, explicit=False)
+    assert second == tmp_path / "xxx_0001.png"
+    assert third == tmp_path / "xxx_0002.png"
+    assert all(p.exists() and p.stat().st_size == 0 for p in (first, second, third))
+
+
+def test_collision_with_a_directory(tmp_path):
+    (tmp_path / "img.png").mkdir()
+    assert reserve(tmp_path / "img.png", explicit=False) == tmp_path / "img_0001.png"
+
+
+def test_explicit_existing_file_is_never_overwritten(tmp_path):
+    path = tmp_path / "mine.jpg"
+    path.write_bytes(b"precious")
+    with pytest.raises(WriterError) as e:
+        reserve(path, explicit=True)
+    assert "already exists" in str(e.value)
+    assert "another" in e.value.hint and "delete" in e.value.hint
+    assert path.read_bytes() == b"precious"
+
+
+def test_explicit_empty_placeholder_is_reused(tmp_path):
+    path = tmp_path / "again.png"
+    path.touch()
+    assert reserve(path, explicit=True) == path
+
+
+def test_explicit_new_file_is_created(tmp_path):
+    path = tmp_path / "new.tif"
+    assert reserve(path, explicit=True) == path and path.exists()
+
+
+def test_reserve_in_missing_directory(tmp_path):
+    with pytest.raises(WriterError) as e:
+        reserve(tmp_path / "nope" / "x.png", explicit=False)
+    assert e.value.hint
+
+
+def test_release(tmp_path):
+    path = reserve(tmp_path / "r.png", explicit=False)
+    assert release(path) is True and not path.exists()
+    assert release(path) is False
+    path.write_bytes(b"data")
+    assert release(path) is False and path.exists()
+
+
+def test_reserve_is_exclusive_under_races(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = tmp_path / "race.jpg"
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: reserve(base, explicit=False), range(40)))
+    assert len(set(got)) == 40
+    assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in got)

@@ -180,7 +180,7 @@ class PillowWriter(Writer):
             options = self.save_options(compression)
             if self.format == "TIFF" and width * height * channels > 2**32 - 2**28:
                 options["big_tiff"] = True  # classic TIFF offsets are 32-bit
-            if source.icc_profile:
+            if getattr(source, "icc_profile", None):
                 options["icc_profile"] = source.icc_profile
             with atomic_output(path) as f:
                 try:

@@ -128,8 +128,8 @@ class PNGWriter(Writer):
         with atomic_output(path) as f:
             f.write(PNG_SIGNATURE)
             write_chunk(f, b"IHDR", struct.pack(">IIBBBBB", width, height, 8, COLOUR_TYPES[channels], 0, 0, 0))
-            if source.icc_profile:
-                write_chunk(f, b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(source.icc_profile, 9))
+            if getattr(source, "icc_profile", None):
+                write_chunk(f, b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(bytes(source.icc_profile), 9))
             self._write_idat(f, self._filtered(source), zlib_level(compression))
             write_chunk(f, b"IEND")
 

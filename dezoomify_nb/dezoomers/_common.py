@@ -24,7 +24,13 @@ def strip_bom(data: bytes) -> bytes:
 
 
 def parse_xml(data: bytes) -> etree._Element | None:
-    """The root element, or None when ``data`` is not well-formed XML."""
+    """The root element, or None when ``data`` is not well-formed XML or declares entities.
+
+    No real Zoomify or DZI descriptor declares entities; refusing them outright also rules out
+    entity-expansion bombs (libxml2 expands internal entities in attributes even when told not to).
+    """
+    if b"<!ENTITY" in data:
+        return None
     try:
         root = etree.fromstring(strip_bom(data), parser=xml_parser())
     except (etree.XMLSyntaxError, ValueError):

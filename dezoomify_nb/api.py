@@ -191,7 +191,7 @@ class ZoomableImage:
         failed = list(events.stats(store.token).failed)
         result = SaveResult(out, level, lv.width, lv.height, lv.n_tiles, failed)
         if failed and len(failed) >= lv.n_tiles:
-            naming.release(out, force=True)
+            out.unlink(missing_ok=True)  # an all-black image is no result
             raise DownloadError(
                 f"Could not get any tile of the image ({len(failed)} failed; first: {failed[0][1]})",
                 failed=len(failed), total=lv.n_tiles,

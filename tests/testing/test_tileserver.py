@@ -356,6 +356,15 @@ def test_generic(server, client, image):
     assert set(index) == set(KINDS)
 
 
+def test_prewarm_fills_the_cache(image, client):
+    with TileServer(image) as srv:
+        assert srv.prewarm("dzi-png", levels=[0, 1]) == 12 + 4
+        assert srv.prewarm("iiif3") == 4 + 1
+        assert srv.requests == []
+        url = srv.base_url + "/dzi-png/image_files/10/3_2.png"
+        assert np.array_equal(decode(client.get(url)), srv.level_image("dzi-png", 0)[507:, 761:])
+
+
 def test_head_request(server, client):
     get = client.get(server.base_url + "/generic/tile_1_0.png")
     head = client.head(server.base_url + "/generic/tile_1_0.png")

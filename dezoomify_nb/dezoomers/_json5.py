@@ -31,9 +31,9 @@ _LITERALS = {"true": True, "false": False, "null": None}
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, start: int = 0) -> None:
         self.s = text
-        self.i = 0
+        self.i = start
 
     def fail(self, what: str) -> ValueError:
         return ValueError(f"{what} at offset {self.i}")
@@ -55,7 +55,7 @@ class _Parser:
             return self.obj(depth + 1)
         if c == "[":
             return self.arr(depth + 1)
-        if c in "\"'":
+        if c and c in "\"'":
             return self.string()
         m = _NUMBER.match(self.s, self.i)
         if m:
@@ -75,7 +75,7 @@ class _Parser:
             if c == "}":
                 self.i += 1
                 return out
-            if c in "\"'":
+            if c and c in "\"'":
                 key = self.string()
             else:
                 m = _IDENT.match(self.s, self.i)
@@ -149,17 +149,25 @@ def _number(tok: str) -> int | float:
     return sign * float(body)
 
 
-def loads(text: str | bytes) -> Any:
-    """Parse one JSON5-ish value; raise ValueError when ``text`` is not exactly one value."""
+def loads(text: str | bytes, start: int = 0, end: int | None = None) -> Any:
+    """Parse one JSON5-ish value from ``text[start:end]`` (without copying it).
+
+    Raise ValueError when that span is not exactly one value.
+    """
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    p = _Parser(text.lstrip("\ufeff"))
+    if start == 0 and text.startswith("\ufeff"):
+        start = 1
+    end = len(text) if end is None else end
+    p = _Parser(text, start)
     try:
         v = p.value(0)
     except RecursionError:  # pragma: no cover - MAX_DEPTH keeps us far from it
         raise ValueError("nested too deeply") from None
-    if p.peek():
-        raise p.fail("trailing characters")
+    if p.i < end:
+        p.skip()
+    if p.i != end:
+        raise p.fail("not exactly one value")
     return v
 
 
@@ -198,7 +206,7 @@ def iter_objects(text: str | bytes, must_contain: Iterable[str] = ()) -> Iterato
         if attempts > MAX_ATTEMPTS:
             return
         try:
-            v = loads(text[start:end])
+            v = loads(text, start, end)
         except ValueError:
             continue
         if isinstance(v, dict):

@@ -224,7 +224,8 @@ def api_version(info: dict[str, Any]) -> int:
 def tiles_base(info_url: str, info: dict[str, Any]) -> str:
     ident = info.get("@id") or info.get("id")
     if isinstance(ident, str) and ident.strip() and not PLACEHOLDER_RE.match(ident.strip()):
-        return resolve_relative(info_url, ident.strip()).rstrip("/")
+        base = resolve_relative(info_url, ident.strip()).rstrip("/")
+        return base[: -len("/info.json")] if base.endswith("/info.json") else base  # a common server bug
     base = re.split(r"[?#]", info_url, maxsplit=1)[0] if "://" in info_url else info_url
     base = base.rstrip("/")
     return base[: -len("/info.json")] if base.endswith("/info.json") else base

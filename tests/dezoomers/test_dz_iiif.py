@@ -247,3 +247,16 @@ def test_not_iiif_is_wrong_dezoomer(data: bytes) -> None:
 def test_insane_metadata(data: dict) -> None:
     with pytest.raises(MetadataError):
         one("http://x/info.json", data)
+
+
+def test_id_ending_in_info_json() -> None:
+    image = one("https://h.test/a/info.json", {"@id": "https://h.test/a/info.json", "width": 10, "height": 10})
+    assert image.levels[0].tile_url(0, 0) == "https://h.test/a/full/full/0/default.jpg"
+
+
+def test_registry_loads_the_four_dezoomers() -> None:
+    from dezoomify_nb.registry import list_dezoomers
+
+    found = list_dezoomers()
+    for name in ("zoomify", "iiif", "deepzoom", "generic"):
+        assert found[name].name == name

@@ -5,7 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_DIR := demo-output
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-zarr34 lint bench clean
+# zarr >= 3.2 needs Python >= 3.12: a second venv checks the engine on the newest zarr when a 3.12 exists
+PY312  := $(shell for p in python3.12 /root/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12; do \
+            $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && echo $$p && break; done)
+VENV312 := .venv312
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +38,22 @@ demo: install
 lint: install
 	$(BIN)/ruff check dezoomify_nb tests bench
 
-test: install lint
+test: install lint test-zarr34
 	$(BIN)/python -m pytest -q
+
+test-zarr34:
+ifeq ($(PY312),)
+	@echo "test-zarr34: no Python 3.12 on this machine; the newest-zarr run is not done"
+else
+	@[ -x $(VENV312)/bin/python ] || $(PY312) -m venv $(VENV312)
+	@$(VENV312)/bin/python -m pip install --quiet --upgrade pip
+	@$(VENV312)/bin/python -m pip install --quiet -e ".[test]" "zarr>=3.4"
+	@$(VENV312)/bin/python -c "import zarr, sys; print('zarr', zarr.__version__, 'on Python', sys.version.split()[0])"
+	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider tests/core tests/e2e/test_api.py
+endif
 
 bench: install
 	$(BIN)/python bench/bench_download.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV312) $(DEMO_DIR) .pytest_cache .ruff_cache

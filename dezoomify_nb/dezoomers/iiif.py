@@ -6,8 +6,9 @@ it, so its names are the ones that exist on disk). Where this differs from dezoo
 * level size is ``ceil(W / sf)`` (IIIF spec, OpenSeadragon); dezoomify-rs floors, asking one pixel short;
 * region ``full`` when one tile covers the whole image; size ``full`` (v2) / ``max`` (v3) when the tile is
   requested at full resolution over the full width (v2) / whole image (v3);
-* v2 sizes are always the canonical ``w,`` (every v2 level-1 server and every static tree has them;
-  OpenSeadragon sends ``w,h`` to level-1/2 v2 servers), v3 sizes are ``w,h`` (canonical in v3), v1.1 sizes
+* v2 sizes are ``w,h`` when the server supports ``sizeByWh`` (level 2): the exact size, so a server that
+  derives the height from the aspect ratio cannot round it differently; otherwise the canonical ``w,``
+  (every v2 level-1 server and every static level-0 tree has it); v3 sizes are ``w,h`` (canonical in v3), v1.1 sizes
   are ``w,`` for level 0 or a one-tile level and ``w,h`` otherwise (as OpenSeadragon);
 * v3 ``id``/``type``, top-level ``extraFormats``/``extraQualities``/``extraFeatures`` and
   ``maxWidth``/``maxHeight``/``maxArea`` are read;
@@ -88,6 +89,8 @@ class IIIFLevel(Level):
     format: str = "jpg"
     version: int = 2
     level0: bool = False
+    #: v2 only: ask for ``w,h`` (the server supports sizeByWh) instead of ``w,``
+    exact_size: bool = False
 
     def tile_url(self, col: int, row: int) -> str:
         tw, th, s, fw, fh = self.tile_width, self.tile_height, self.scale, self.full_width, self.full_height
@@ -98,7 +101,7 @@ class IIIFLevel(Level):
         if self.version >= 3:
             size = "max" if (sw, sh) == (fw, fh) else f"{sw},{sh}"
         elif self.version == 2:
-            size = "full" if sw == fw else f"{sw},"
+            size = "full" if sw == fw else (f"{sw},{sh}" if self.exact_size else f"{sw},")
         elif self.level0 or (self.width < tw and self.height < th):
             size = f"{sw},"
         else:
@@ -284,7 +287,8 @@ def build_image(info_url: str, info: dict[str, Any], dezoomer: str = "iiif") -> 
             if (w, h) in levels:
                 continue
             args = dict(name=name, base=base, scale=sf, full_width=width, full_height=height, quality=quality,
-                        format=fmt, version=version, level0=level0)
+                        format=fmt, version=version, level0=level0,
+                        exact_size=version == 2 and not level0 and "sizeByWh" in prof.supports)
             url0 = IIIFLevel(w, h, tw, th, **args).tile_url(0, 0)
             levels[(w, h)] = IIIFLevel(w, h, tw, th, headers=referer(url0), **args)
     if not specs:  # level 0 without tiles: whole-image requests at the listed sizes

@@ -28,15 +28,15 @@ def test_asmilano_15001x48002_ceil_and_osd_urls() -> None:
     lv64 = image.levels[6]
     assert lv64.size == (235, 751)  # ceil(15001/64), ceil(48002/64); dezoomify-rs says 234x750
     assert urls(lv64) == [
-        f"{ASM}/0,0,15001,32768/235,/0/default.jpg",
-        f"{ASM}/0,32768,15001,15234/235,/0/default.jpg",
+        f"{ASM}/0,0,15001,32768/235,512/0/default.jpg",
+        f"{ASM}/0,32768,15001,15234/235,239/0/default.jpg",
     ]
     top = urls(image.levels[0])
-    assert top[:2] == [f"{ASM}/0,0,512,512/512,/0/default.jpg", f"{ASM}/512,0,512,512/512,/0/default.jpg"]
-    assert top[-1] == f"{ASM}/14848,47616,153,386/153,/0/default.jpg"
-    assert urls(image.levels[7]) == [f"{ASM}/full/118,/0/default.jpg"]
+    assert top[:2] == [f"{ASM}/0,0,512,512/512,512/0/default.jpg", f"{ASM}/512,0,512,512/512,512/0/default.jpg"]
+    assert top[-1] == f"{ASM}/14848,47616,153,386/153,386/0/default.jpg"
+    assert urls(image.levels[7]) == [f"{ASM}/full/118,376/0/default.jpg"]
     assert image.levels[0].name == "536765.tif"
-    assert image.levels[0].headers == (("Referer", f"{ASM}/0,0,512,512/512,/0/default.jpg"),)
+    assert image.levels[0].headers == (("Referer", f"{ASM}/0,0,512,512/512,512/0/default.jpg"),)
     assert image.title is None and image.dezoomer == "iiif"
     assert pickle.loads(pickle.dumps(image)) == image
 
@@ -115,17 +115,17 @@ def test_cantaloupe_v2_level2() -> None:
     image = one("https://iiif.museum.test/iiif/2/MS_0042%2Ff001r.jp2/info.json", read("iiif/cantaloupe_v2_level2.json"))
     base = "https://iiif.museum.test/iiif/2/MS_0042%2Ff001r.jp2"
     assert [lv.size for lv in image.levels] == [(4000, 5300), (2000, 2650), (1000, 1325), (500, 663), (250, 332), (125, 166)]
-    assert image.levels[0].tile_url(0, 0) == f"{base}/0,0,512,512/512,/0/default.png"
-    assert image.levels[0].tile_url(7, 0) == f"{base}/3584,0,416,512/416,/0/default.png"
-    assert urls(image.levels[5]) == [f"{base}/full/125,/0/default.png"]
+    assert image.levels[0].tile_url(0, 0) == f"{base}/0,0,512,512/512,512/0/default.png"
+    assert image.levels[0].tile_url(7, 0) == f"{base}/3584,0,416,512/416,512/0/default.png"
+    assert urls(image.levels[5]) == [f"{base}/full/125,166/0/default.png"]
 
 
 def test_loris_v2_tile_without_height() -> None:
     image = one("https://loris.library.test/loris/x/info.json", read("iiif/loris_v2_level2.json"))
     base = "https://loris.library.test/loris/ark%3A%2F12345%2Fxy0001.jp2"
     assert image.levels[0].tile_size == (1024, 1024)
-    assert image.levels[0].tile_url(1, 2) == f"{base}/1024,2048,976,952/976,/0/default.png"
-    assert image.levels[1].tile_url(0, 0) == f"{base}/0,0,2000,2048/1000,/0/default.png"
+    assert image.levels[0].tile_url(1, 2) == f"{base}/1024,2048,976,952/976,952/0/default.png"
+    assert image.levels[1].tile_url(0, 0) == f"{base}/0,0,2000,2048/1000,1024/0/default.png"
 
 
 def test_static_v2_level0_tree() -> None:
@@ -192,7 +192,7 @@ def test_level0_without_tiles_uses_sizes() -> None:
 def test_inline_info_in_html() -> None:
     image = one("https://viewer.test/folio1r.html", read("iiif/mirador_inline.html"))
     assert image.levels[0].size == (2400, 3200)
-    assert image.levels[0].tile_url(2, 3) == "https://iiif.museum.test/iiif/2/folio1r/2048,3072,352,128/352,/0/default.png"
+    assert image.levels[0].tile_url(2, 3) == "https://iiif.museum.test/iiif/2/folio1r/2048,3072,352,128/352,128/0/default.png"
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ import numpy as np
 from PIL import Image
 
 LOSSLESS_KINDS = ("dzi-png", "iiif2", "iiif3", "iiif2-notiles", "generic")
-JPEG_KINDS = ("zoomify", "dzi-jpg")
+JPEG_KINDS = ("zoomify", "zoomify-even", "dzi-jpg", "generic-jpg")
 ALL_KINDS = LOSSLESS_KINDS + JPEG_KINDS
 TILE_MARKERS = ("TileGroup", "_files/", "/default.", "/color.", "tile_")
 

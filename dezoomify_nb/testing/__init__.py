@@ -9,6 +9,6 @@ Run ``python -m dezoomify_nb.testing serve --help`` for a standalone server.
 """
 
 from .images import make_test_image
-from .tileserver import JPEG_QUALITY, KINDS, LEVEL_FILTER, PNG_COMPRESS_LEVEL, TileServer
+from .tileserver import JPEG_QUALITY, KINDS, LEVEL_FILTER, PNG_COMPRESS_LEVEL, Response, TileServer
 
-__all__ = ["JPEG_QUALITY", "KINDS", "LEVEL_FILTER", "PNG_COMPRESS_LEVEL", "TileServer", "make_test_image"]
+__all__ = ["JPEG_QUALITY", "KINDS", "LEVEL_FILTER", "PNG_COMPRESS_LEVEL", "Response", "TileServer", "make_test_image"]

@@ -196,11 +196,21 @@ class _LRU:
 
 
 @dataclass
-class _Response:
+class Response:
     status: int
     body: bytes = b""
     content_type: str = "text/plain; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
+
+
+#: handler(server, raw_path_with_query, request_headers) -> Response
+Route = Callable[["TileServer", str, Mapping[str, str]], Response]
+
+
+def _guess_type(path: str) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -269,7 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 resp = ts._respond(self.path, self.headers)
             except Exception as exc:  # a bug in the server must not kill the connection silently
-                resp = _Response(500, f"internal error: {exc!r}\n".encode())
+                resp = Response(500, f"internal error: {exc!r}\n".encode())
             self.send_response(resp.status)
             self.send_header("Content-Type", resp.content_type)
             self.send_header("Content-Length", str(len(resp.body)))
@@ -356,6 +366,7 @@ class TileServer:
         self._in_flight = 0
         self._max_in_flight = 0
         self._faults: list[_Fault] = []
+        self._routes: list[tuple[str, Route]] = []
 
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -665,6 +676,29 @@ class TileServer:
         with self._lock:
             self._faults.append(_Fault(path_substring, 200, times, action="delay", seconds=seconds))
 
+    def add_route(self, prefix: str, handler: Route) -> None:
+        """Answer paths starting with ``prefix`` with ``handler(server, raw_path, headers) -> Response``.
+
+        ``raw_path`` keeps the query string. Used by tests of other formats (IIPImage, krpano, …) and of
+        hostile servers; faults, latency and request accounting apply as for built-in kinds. Latest first.
+        """
+        with self._lock:
+            self._routes.insert(0, (prefix, handler))
+
+    def serve_files(self, prefix: str, files: Mapping[str, bytes | str], content_type: str | None = None) -> str:
+        """Serve ``files`` (relative path → content) under ``prefix``; returns the base URL of the folder."""
+        data = {k.lstrip("/"): v.encode() if isinstance(v, str) else v for k, v in files.items()}
+
+        def handler(server: TileServer, raw_path: str, headers: Mapping[str, str]) -> Response:
+            rel = raw_path[len(prefix):].lstrip("/")
+            body = data.get(rel, data.get(unquote(rel)))
+            if body is None:
+                return _not_found()
+            return Response(200, body, content_type or _guess_type(rel))
+
+        self.add_route(prefix, handler)
+        return self.base_url + prefix.rstrip("/")
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -686,7 +720,7 @@ class TileServer:
 
     # ------------------------------------------------------------------ request handling
 
-    def _respond(self, raw_path: str, headers: Mapping[str, str]) -> _Response:
+    def _respond(self, raw_path: str, headers: Mapping[str, str]) -> Response:
         path = unquote(urlsplit(raw_path).path)
         is_metadata = path.endswith((".xml", ".dzi", "/info.json")) or path.strip("/") in ("", *KINDS)
         faults = {f.action: f for f in self._take_faults(raw_path)}
@@ -698,23 +732,24 @@ class TileServer:
         if self.require_header is not None:
             name, value = self.require_header
             if headers.get(name) != value:
-                return _Response(403, f"missing or wrong {name} header\n".encode())
+                return Response(403, f"missing or wrong {name} header\n".encode())
         if "fail" in faults:
             f = faults["fail"]
             extra = {} if f.retry_after is None else {"Retry-After": str(f.retry_after)}
-            return _Response(f.status, f"injected failure {f.status}\n".encode(), headers=extra)
+            return Response(f.status, f"injected failure {f.status}\n".encode(), headers=extra)
         try:
-            resp = self._route(path)
+            custom = next((h for prefix, h in self._routes if path.startswith(prefix)), None)
+            resp = custom(self, raw_path, headers) if custom is not None else self._route(path)
         except _BadRequest as exc:
-            resp = _Response(400, f"bad request: {exc}\n".encode())
+            resp = Response(400, f"bad request: {exc}\n".encode())
         if "corrupt" in faults and resp.status == 200:
             resp.body = resp.body[: len(resp.body) // 2]
         return resp
 
-    def _route(self, path: str) -> _Response:
+    def _route(self, path: str) -> Response:
         if path in ("", "/"):
             body = json.dumps(self.urls(), indent=1).encode()
-            return _Response(200, body, "application/json")
+            return Response(200, body, "application/json")
         kind, _, rest = path.lstrip("/").partition("/")
         if kind not in self._geometry:
             return _not_found()
@@ -726,7 +761,7 @@ class TileServer:
             return self._iiif(kind, rest)
         return self._generic(kind, rest)
 
-    def _tile_response(self, kind: str, k: int, col: int, row: int) -> _Response:
+    def _tile_response(self, kind: str, k: int, col: int, row: int) -> Response:
         g = self._geom(kind)
         cols, rows = g.grid(k)
         if not (0 <= col < cols and 0 <= row < rows):
@@ -738,9 +773,9 @@ class TileServer:
         if cached is None:
             cached = self._encode(self._level_pil(size).crop(box), g.fmt)
             self._tiles.put(key, cached)
-        return _Response(200, cached[0], cached[1])
+        return Response(200, cached[0], cached[1])
 
-    def _zoomify(self, kind: str, rest: str) -> _Response:
+    def _zoomify(self, kind: str, rest: str) -> Response:
         g = self._geom(kind)
         if rest == "ImageProperties.xml":
             body = (
@@ -748,7 +783,7 @@ class TileServer:
                 f'NUMTILES="{self.numtiles(kind)}" NUMIMAGES="1" VERSION="1.8" '
                 f'TILESIZE="{self.tile_size}" />'
             )
-            return _Response(200, body.encode(), "application/xml")
+            return Response(200, body.encode(), "application/xml")
         m = re.fullmatch(r"TileGroup(\d+)/(\d+)-(\d+)-(\d+)\.jpg", rest)
         if not m:
             return _not_found()
@@ -761,7 +796,7 @@ class TileServer:
             return _not_found()
         return self._tile_response(kind, n - 1 - z, col, row)
 
-    def _dzi(self, kind: str, rest: str) -> _Response:
+    def _dzi(self, kind: str, rest: str) -> Response:
         g = self._geom(kind)
         if rest == "image.dzi":
             body = (
@@ -771,7 +806,7 @@ class TileServer:
                 f'  <Size Width="{self.width}" Height="{self.height}"/>\n'
                 "</Image>\n"
             )
-            return _Response(200, body.encode(), "application/xml")
+            return Response(200, body.encode(), "application/xml")
         m = re.fullmatch(r"image_files/(\d+)/(\d+)_(\d+)\.(\w+)", rest)
         if not m or m.group(4) != g.fmt:
             return _not_found()
@@ -781,7 +816,7 @@ class TileServer:
             return _not_found()
         return self._tile_response(kind, n - 1 - level, col, row)
 
-    def _generic(self, kind: str, rest: str) -> _Response:
+    def _generic(self, kind: str, rest: str) -> Response:
         g = self._geom(kind)
         m = re.fullmatch(r"tile_(\d+)_(\d+)\.(\w+)", rest)
         if not m or m.group(3) != g.fmt:
@@ -839,12 +874,12 @@ class TileServer:
         ]
         return info
 
-    def _iiif(self, kind: str, rest: str) -> _Response:
+    def _iiif(self, kind: str, rest: str) -> Response:
         if rest == "":
-            return _Response(303, b"", headers={"Location": f"{self.base_url}/{kind}/info.json"})
+            return Response(303, b"", headers={"Location": f"{self.base_url}/{kind}/info.json"})
         if rest == "info.json":
             body = json.dumps(self._iiif_info(kind), indent=1).encode()
-            return _Response(200, body, "application/json")
+            return Response(200, body, "application/json")
         parts = rest.split("/")
         if len(parts) != 4:
             return _not_found()
@@ -864,7 +899,7 @@ class TileServer:
         if cached is None:
             cached = self._encode(self._iiif_pixels(region, size), fmt)
             self._tiles.put(key, cached)
-        return _Response(200, cached[0], cached[1])
+        return Response(200, cached[0], cached[1])
 
     def _parse_region(self, s: str) -> tuple[int, int, int, int]:
         W, H = self.width, self.height
@@ -974,8 +1009,8 @@ class TileServer:
         return buf.getvalue(), _CONTENT_TYPES["jpg"]
 
 
-def _not_found() -> _Response:
-    return _Response(404, b"not found\n")
+def _not_found() -> Response:
+    return Response(404, b"not found\n")
 
 
 def _round_ratio(num: int, den: int) -> int:

@@ -91,12 +91,6 @@ def test_make_test_image_detects_shifts_flips_and_compresses():
     assert err < 5
 
 
-def test_make_test_image_is_fast():
-    t0 = time.perf_counter()
-    make_test_image(4096, 4096)
-    assert time.perf_counter() - t0 < 2.0
-
-
 # --------------------------------------------------------------------------- levels
 
 
@@ -465,22 +459,17 @@ def test_require_header(image, client):
 
 def test_latency_and_max_in_flight(image):
     with TileServer(image, latency=0.2) as srv, httpx.Client(timeout=10) as c:
-        t0 = time.perf_counter()
-        c.get(srv.url("iiif2"))  # metadata is not delayed
-        assert time.perf_counter() - t0 < 0.15
+        c.get(srv.url("iiif2"))
         srv.reset_requests()
         for x in range(2):
             c.get(f"{srv.base_url}/generic/tile_{x}_0.png")
         assert srv.max_in_flight == 1
         srv.reset_requests()
         urls = [f"{srv.base_url}/generic/tile_{x}_{y}.png" for x in range(4) for y in range(2)]
-        t0 = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:
             codes = list(pool.map(lambda u: c.get(u).status_code, urls))
-        elapsed = time.perf_counter() - t0
         assert codes == [200] * 8
-        assert srv.max_in_flight >= 6
-        assert elapsed < 1.0  # parallel, not 8 x 0.2 s
+        assert srv.max_in_flight >= 6  # the 0.2 s latency overlaps: requests are served in parallel
         assert srv.in_flight == 0
 
 
@@ -525,3 +514,20 @@ def test_cli_serve_ready_file(tmp_path):
     assert proc.returncode == 0, err
     assert out.strip() == base + "/iiif3/info.json"
     assert not os.path.exists(ready)
+
+
+def test_custom_routes_and_static_files():
+    import httpx
+
+    from dezoomify_nb.testing import Response
+
+    with TileServer(make_test_image(64, 64)) as server:
+        base = server.serve_files("/static/", {"a/b.xml": "<x/>", "c.bin": b"\x00\x01"})
+        server.add_route("/echo", lambda srv, raw, headers: Response(200, raw.encode(), "text/plain"))
+        with httpx.Client() as client:
+            assert client.get(base + "/a/b.xml").text == "<x/>"
+            assert client.get(base + "/a/b.xml").headers["content-type"] == "application/xml"
+            assert client.get(base + "/c.bin").content == b"\x00\x01"
+            assert client.get(base + "/missing").status_code == 404
+            assert client.get(server.base_url + "/echo?q=1").text == "/echo?q=1"
+        assert server.count("/static/") == 4

@@ -13,6 +13,8 @@ Listener = Callable[[bool, str, Exception | None], None]
 @dataclass
 class TileStats:
     done: int = 0
+    #: of ``done``, tiles read from the tile cache instead of the network
+    cached: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (url, reason)
     listeners: list[Listener] = field(default_factory=list)
 
@@ -48,14 +50,16 @@ def reset(token: str) -> None:
         s = _stats.get(token)
         if s is not None:
             s.done = 0
+            s.cached = 0
             s.failed.clear()
 
 
-def emit(token: str, ok: bool, url: str, error: Exception | None = None) -> None:
+def emit(token: str, ok: bool, url: str, error: Exception | None = None, *, cached: bool = False) -> None:
     s = stats(token)
     with _lock:
         if ok:
             s.done += 1
+            s.cached += cached
         else:
             s.failed.append((url, str(error)))
         listeners = list(s.listeners)

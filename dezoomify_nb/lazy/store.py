@@ -11,7 +11,9 @@ resolution, shape ``(H, W, C)``, chunks ``(tile_h, tile_w, C)``) and chunk keys 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from functools import partial
@@ -21,6 +23,7 @@ import numpy as np
 from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
 from zarr.core.buffer import Buffer, BufferPrototype
 
+from ..cache import TileCache, source_key
 from ..errors import FetchError, TileFetchError
 from ..model import Image
 from ..net import NetConfig, fetch
@@ -28,6 +31,8 @@ from . import events
 from .decode import channels_of, decode_tile
 
 OnError = Literal["raise", "fill"]
+
+log = logging.getLogger("dezoomify_nb.store")
 
 
 def _slice(data: bytes, byte_range: ByteRequest | None) -> bytes:
@@ -63,6 +68,7 @@ class TilePyramidStore(Store):
         mode: str = "RGB",
         on_error: OnError = "raise",
         token: str | None = None,
+        cache: TileCache | None = None,
     ) -> None:
         super().__init__(read_only=True)
         channels_of(mode)
@@ -73,11 +79,13 @@ class TilePyramidStore(Store):
         self.mode = mode
         self.on_error: OnError = on_error
         self.token = token or uuid.uuid4().hex
+        self.cache = cache
+        self.source = source_key(image)
         self._meta = self._metadata()
 
     # --- recipe identity -------------------------------------------------------------------------
     def _recipe(self) -> tuple[Any, ...]:
-        return (self.image, self.net, self.mode, self.on_error)
+        return (self.image, self.net, self.mode, self.on_error, self.cache)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TilePyramidStore) and self._recipe() == other._recipe()
@@ -98,7 +106,9 @@ class TilePyramidStore(Store):
         self._meta = self._metadata()
 
     def with_mode(self, mode: str) -> TilePyramidStore:
-        return TilePyramidStore(self.image, self.net, mode=mode, on_error=self.on_error, token=self.token)
+        return TilePyramidStore(
+            self.image, self.net, mode=mode, on_error=self.on_error, token=self.token, cache=self.cache
+        )
 
     # --- synthetic metadata ----------------------------------------------------------------------
     @property
@@ -175,20 +185,43 @@ class TilePyramidStore(Store):
     async def read_tile(self, k: int, col: int, row: int) -> np.ndarray | None:
         """The decoded chunk ``(tile_h, tile_w, C)`` of tile ``(col, row)`` of level ``k``.
 
-        ``None`` when it failed and ``on_error="fill"``.
+        Looks in the tile cache first (a tile remembered as 404 is not asked again); fetched tiles are
+        stored as served. ``None`` when the tile failed and ``on_error="fill"``.
         """
         lv = self.image.levels[k]
         url = lv.tile_url(col, row)
-        check = partial(decode_tile, level=lv, col=col, row=row, mode=self.mode)
+        decode = partial(decode_tile, level=lv, col=col, row=row, mode=self.mode)
+        cache = self.cache
+        if cache is not None:
+            data = await cache.get_tile(self.source, k, col, row)
+            if data is not None:
+                try:
+                    arr = await asyncio.to_thread(decode, data)
+                except Exception as exc:  # a damaged cache entry: forget it and fetch again
+                    log.warning("cached tile %s is unreadable (%s); fetching it again", url, exc)
+                    await cache.delete(cache.tile_key(self.source, k, col, row))
+                else:
+                    events.emit(self.token, True, url, cached=True)
+                    return arr
+            elif await cache.is_missing(self.source, k, col, row):
+                return self._failed(url, FetchError(url, f"HTTP 404 for {url} (remembered by the tile cache)",
+                                                    status=404))
         try:
-            arr = await fetch(url, self.net, level_headers=lv.headers, check=check)
+            raw, arr = await fetch(url, self.net, level_headers=lv.headers, check=lambda b: (b, decode(b)))
         except FetchError as exc:
-            events.emit(self.token, False, url, exc)
-            if self.on_error == "raise":
-                raise TileFetchError(url, str(exc), status=exc.status, attempts=exc.attempts) from exc
-            return None
+            if cache is not None and exc.status in (404, 410):
+                await cache.set_missing(self.source, k, col, row)
+            return self._failed(url, exc)
+        if cache is not None:
+            await cache.set_tile(self.source, k, col, row, raw)
         events.emit(self.token, True, url)
-        return arr  # type: ignore[return-value]
+        return arr
+
+    def _failed(self, url: str, exc: FetchError) -> None:
+        events.emit(self.token, False, url, exc)
+        if self.on_error == "raise":
+            raise TileFetchError(url, str(exc), status=exc.status, attempts=exc.attempts, hint=exc.hint or None) from exc
+        return None
 
     async def get(self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
         meta = self._meta.get(key)

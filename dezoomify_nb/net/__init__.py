@@ -1,6 +1,6 @@
 """All network I/O of dezoomify_nb: one layer on httpx (and local files)."""
 
 from .config import DEFAULT_HEADERS, NetConfig, parse_duration, parse_header
-from .fetch import fetch, fetch_many, fetch_sync
+from .fetch import fetch, fetch_sync
 
-__all__ = ["DEFAULT_HEADERS", "NetConfig", "fetch", "fetch_many", "fetch_sync", "parse_duration", "parse_header"]
+__all__ = ["DEFAULT_HEADERS", "NetConfig", "fetch", "fetch_sync", "parse_duration", "parse_header"]

@@ -42,7 +42,7 @@ class Limiter:
 @dataclass
 class _LoopState:
     clients: dict[NetConfig, httpx.AsyncClient] = field(default_factory=dict)
-    limiters: dict[NetConfig, Limiter] = field(default_factory=dict)
+    limiters: dict[tuple[NetConfig, str], Limiter] = field(default_factory=dict)
 
 
 _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
@@ -65,7 +65,7 @@ def _key(config: NetConfig) -> NetConfig:
     # headers and referer are per request, not per client: share one pool across them
     from dataclasses import replace
 
-    return replace(config, headers=(), referer=None)
+    return replace(config, headers=(), referer=None, offline=False)
 
 
 def get_client(config: NetConfig) -> httpx.AsyncClient:
@@ -87,9 +87,10 @@ def get_client(config: NetConfig) -> httpx.AsyncClient:
     return client
 
 
-def get_limiter(config: NetConfig) -> Limiter:
+def get_limiter(config: NetConfig, host: str = "") -> Limiter:
+    """Concurrency (``parallelism``) and pacing (``min_interval``) of one host, on the running loop."""
     state = _state()
-    key = _key(config)
+    key = (_key(config), host)
     limiter = state.limiters.get(key)
     if limiter is None:
         limiter = state.limiters[key] = Limiter(asyncio.Semaphore(config.parallelism), config.min_interval)

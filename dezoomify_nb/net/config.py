@@ -69,6 +69,8 @@ class NetConfig:
     max_idle_per_host: int = 32
     #: the page the image was found on (sent as Referer unless headers override it)
     referer: str | None = None
+    #: never touch the network: metadata and tiles come from the tile cache (or local files) only
+    offline: bool = False
 
     def __post_init__(self) -> None:
         if self.parallelism < 1:

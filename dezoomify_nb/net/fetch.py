@@ -22,8 +22,21 @@ log = logging.getLogger("dezoomify_nb.net")
 
 T = TypeVar("T")
 
-#: statuses that no retry will change
-_DEFINITIVE = frozenset({400, 401, 404, 405, 406, 410, 414, 451, 501})
+#: client errors worth retrying (timeouts and rate limits); every other 4xx is final
+_RETRY_4XX = frozenset({408, 425, 429})
+_HINT_403 = (
+    "The server refused access. Many sites only serve tiles to their own viewer page: "
+    "add -H \"Referer: <URL of the viewer page>\" (and -H \"Cookie: ...\" if you are logged in)."
+)
+_HINT_429 = "The server limits the request rate: try -n 2 -i 500ms --retries 5 --retry-delay 5s."
+
+
+def _retryable(status: int) -> bool:
+    return status >= 500 or status in _RETRY_4XX
+
+
+def _hint(status: int) -> str | None:
+    return {401: _HINT_403, 403: _HINT_403, 429: _HINT_429}.get(status)
 _MAX_RETRY_AFTER = 120.0
 
 
@@ -67,7 +80,7 @@ async def _read_local(url: str) -> bytes:
         with open(path, "rb") as f:
             data = f.read(MAX_BODY_BYTES + 1)
         if len(data) > MAX_BODY_BYTES:
-            raise FetchError(url, f"{path} is larger than {MAX_BODY_BYTES} bytes")
+            raise ValueError(f"{path} is larger than {MAX_BODY_BYTES} bytes")
         return data
 
     try:
@@ -76,7 +89,7 @@ async def _read_local(url: str) -> bytes:
         raise _Attempt(FetchError(url, f"No such file: {path}", status=404), retry=False) from None
     except IsADirectoryError:
         raise _Attempt(FetchError(url, f"{path} is a directory", status=404), retry=False) from None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise _Attempt(FetchError(url, f"Cannot read {path}: {exc}"), retry=False) from None
 
 
@@ -86,8 +99,9 @@ async def _get_http(url: str, config: NetConfig, headers: dict[str, str]) -> byt
         async with client.stream("GET", url, headers=headers) as response:
             if response.status_code >= 400:
                 status = response.status_code
-                err = FetchError(url, f"HTTP {status} {response.reason_phrase} for {url}", status=status)
-                raise _Attempt(err, retry=status not in _DEFINITIVE, wait=_retry_after(response))
+                err = FetchError(url, f"HTTP {status} {response.reason_phrase} for {url}", status=status,
+                                 hint=_hint(status))
+                raise _Attempt(err, retry=_retryable(status), wait=_retry_after(response))
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
                 raise _Attempt(FetchError(url, f"{url} is larger than {MAX_BODY_BYTES} bytes"), retry=False)
@@ -116,9 +130,12 @@ async def fetch(
     ``check`` runs in a worker thread (e.g. a tile decode); if it raises, the attempt counts as failed
     and is retried like a network error. Raises :class:`~dezoomify_nb.errors.FetchError` at the end.
     """
+    if config.offline and is_http(url):
+        raise FetchError(url, f"offline: {url} is not in the tile cache",
+                         hint="Run once without --offline (with the same --tile-cache) to fetch it.")
     attempts = 1 + config.retries
     headers = config.request_headers(level_headers)
-    limiter = get_limiter(config) if is_http(url) else None
+    limiter = get_limiter(config, urlsplit(url).netloc) if is_http(url) else None
     spread = 1 + (zlib.crc32(url.encode()) % 100) / 100  # spread retries so they do not come in bursts
     delay = config.retry_delay * spread
     last: FetchError | None = None
@@ -153,16 +170,3 @@ async def fetch(
 def fetch_sync(url: str, config: NetConfig, **kwargs: Any) -> bytes:
     """Blocking :func:`fetch` (runs on the private I/O loop; safe inside Jupyter)."""
     return loop.run(fetch(url, config, **kwargs))
-
-
-async def fetch_many(urls: list[str], config: NetConfig) -> dict[str, bytes | FetchError]:
-    """Fetch several URLs concurrently; failures are returned, not raised."""
-
-    async def one(u: str) -> bytes | FetchError:
-        try:
-            return await fetch(u, config)
-        except FetchError as exc:
-            return exc
-
-    results = await asyncio.gather(*(one(u) for u in urls))
-    return dict(zip(urls, results, strict=True))

@@ -1,0 +1,111 @@
+"""The network layer against the loopback server: retry policy, Retry-After, hints, per-host limits."""
+
+import asyncio
+
+import pytest
+
+from dezoomify_nb.errors import FetchError
+from dezoomify_nb.net import NetConfig, fetch, fetch_sync
+from dezoomify_nb.net.clients import get_limiter
+from dezoomify_nb.net.loop import run
+
+FETCH = __import__("dezoomify_nb.net.fetch", fromlist=["fetch"])
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """Record the retry waits instead of sleeping them."""
+    recorded = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(seconds, *args, **kwargs):
+        recorded.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(FETCH.asyncio, "sleep", fake_sleep)
+    return recorded
+
+
+def tile(server):
+    return server.base_url + "/generic/tile_0_0.png"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 408, 429])
+def test_transient_statuses_are_retried(server, waits, status):
+    server.fail("tile_0_0", times=2, status=status)
+    data = fetch_sync(tile(server), NetConfig(retries=2, retry_delay=1.0, min_interval=0))
+    assert data.startswith(b"\x89PNG")
+    assert server.count("tile_0_0") == 3
+    assert len(waits) == 2 and waits[1] == pytest.approx(2 * waits[0])  # exponential backoff
+    assert 1.0 <= waits[0] < 2.0  # spread per URL, between 1x and 2x the delay
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 410])
+def test_final_client_errors_are_not_retried(server, waits, status):
+    server.fail("tile_0_0", times=5, status=status)
+    with pytest.raises(FetchError) as info:
+        fetch_sync(tile(server), NetConfig(retries=3, min_interval=0))
+    assert info.value.status == status and info.value.attempts == 1
+    assert server.count("tile_0_0") == 1 and waits == []
+
+
+def test_retry_after_is_honoured(server, waits):
+    server.fail("tile_0_0", times=1, status=429, retry_after=7)
+    fetch_sync(tile(server), NetConfig(retries=1, retry_delay=0.01, min_interval=0))
+    assert waits == [7.0]
+
+
+def test_403_suggests_a_referer(server):
+    server.fail("tile_0_0", times=1, status=403)
+    with pytest.raises(FetchError) as info:
+        fetch_sync(tile(server), NetConfig(retries=0, min_interval=0))
+    assert "Referer" in info.value.hint
+
+
+def test_offline_never_touches_the_network(server):
+    with pytest.raises(FetchError, match="offline"):
+        fetch_sync(tile(server), NetConfig(offline=True))
+    assert server.count("tile_0_0") == 0
+
+
+def test_limits_are_per_host(server):
+    cfg = NetConfig(parallelism=2, min_interval=0)
+
+    async def limiters():
+        return get_limiter(cfg, "a:1"), get_limiter(cfg, "a:1"), get_limiter(cfg, "b:1")
+
+    a1, a2, b = run(limiters())
+    assert a1 is a2 and a1 is not b
+
+
+def test_parallelism_per_host_against_two_names_of_one_server(server):
+    """127.0.0.1 and localhost are two hosts: each gets -n connections, not -n in all."""
+    server.delay("generic/", 0.1)
+    cfg = NetConfig(parallelism=2, min_interval=0)
+    urls = [f"http://{host}:{server.port}/generic/tile_{x}_0.png" for host in ("127.0.0.1", "localhost")
+            for x in range(3)]
+
+    async def all_of_them():
+        return await asyncio.gather(*(fetch(u, cfg) for u in urls))
+
+    assert len(run(all_of_them())) == 6
+    assert server.max_in_flight == 4
+
+
+def test_min_interval_paces_request_starts(server, monkeypatch):
+    starts = []
+    real = FETCH._get_http
+
+    async def spy(url, config, headers):
+        starts.append(asyncio.get_running_loop().time())
+        return await real(url, config, headers)
+
+    monkeypatch.setattr(FETCH, "_get_http", spy)
+    cfg = NetConfig(parallelism=8, min_interval=0.05)
+
+    async def burst():
+        await asyncio.gather(*(fetch(server.base_url + f"/generic/tile_{x}_0.png", cfg) for x in range(3)))
+
+    run(burst())
+    gaps = [b - a for a, b in zip(sorted(starts), sorted(starts)[1:], strict=False)]
+    assert all(g >= 0.049 for g in gaps), gaps

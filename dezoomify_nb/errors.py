@@ -22,7 +22,10 @@ Each carries a ``hint`` (a short suggestion for the user, may be empty) that the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+_HTTP_DENIED = re.compile(r"\bHTTP 40[13]\b")
 
 
 class DezoomifyError(Exception):
@@ -73,16 +76,48 @@ class NoDezoomerFound(DezoomerError):
         self.reasons = list(reasons)
         lines = "\n".join(f" - {name}: {reason}" for name, reason in self.reasons)
         super().__init__(f"No dezoomer could open {url!r}:\n{lines}" if lines else f"No dezoomer could open {url!r}")
+        if any(_HTTP_DENIED.search(reason) for _, reason in self.reasons):
+            self.hint = REFERER_HINT
+
+
+#: The hint of an HTTP 401/403: most such servers only serve their own viewer page.
+REFERER_HINT = (
+    "The server refused access. Many sites only serve tiles to their own viewer page: "
+    "add -H \"Referer: <viewer page URL>\" (in Python: headers={\"Referer\": ...}), "
+    "and -H \"Cookie: ...\" if you are logged in."
+)
+#: The hint of a TLS certificate that could not be verified.
+TLS_HINT = (
+    "The server's TLS certificate could not be verified. If you trust this server, retry with "
+    "--accept-invalid-certs (in Python: accept_invalid_certs=True)."
+)
+_TLS_MARKERS = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "SSLError", "SSL:")
+
+
+def _specific_hint(message: str, status: int | None) -> str | None:
+    """A hint that depends on what went wrong (403, TLS), or None."""
+    if status in (401, 403):
+        return REFERER_HINT
+    if status is None and any(m in message for m in _TLS_MARKERS):
+        return TLS_HINT
+    return None
 
 
 class FetchError(DezoomifyError, OSError):
-    """A URL could not be fetched. ``status`` is the HTTP status, or None for a network/IO error."""
+    """A URL could not be fetched. ``status`` is the HTTP status, or None for a network/IO error.
+
+    ``url`` is the URL (or local path) that failed; ``attempts`` how many times it was tried. A 401/403
+    gets :data:`REFERER_HINT` and a TLS failure :data:`TLS_HINT` unless a hint is given.
+    """
 
     def __init__(self, url: str, message: str, *, status: int | None = None, attempts: int = 1,
                  hint: str | None = None) -> None:
         self.url = url
         self.status = status
         self.attempts = attempts
+        specific = _specific_hint(message, status)
+        if specific is not None and (hint is None or specific == TLS_HINT):
+            hint = specific  # the TLS hint beats a generic "check your connection"
         super().__init__(message, hint=hint)
 
     def __reduce__(self):  # picklable across dask workers
@@ -106,11 +141,17 @@ class DownloadError(DezoomifyError):
 
     hint = "Run again (with --tile-cache to keep what was fetched), or try --retries 5 --retry-delay 5s -n 2."
 
-    def __init__(self, message: str, *, failed: int, total: int, path: str | None = None) -> None:
+    def __init__(self, message: str, *, failed: int, total: int, path: str | None = None,
+                 hint: str | None = None) -> None:
         self.failed = failed
         self.total = total
         self.path = path
-        super().__init__(message)
+        super().__init__(message, hint=hint)
+
+
+def hint_for_failures(reasons: Sequence[str]) -> str | None:
+    """:data:`REFERER_HINT` when some of these failure messages are an HTTP 401/403, else None."""
+    return REFERER_HINT if any(_HTTP_DENIED.search(r) for r in reasons) else None
 
 
 class CacheError(DezoomifyError):

@@ -121,23 +121,32 @@ def _create_exclusive(path: Path) -> bool:
     return True
 
 
-def reserve(path: str | os.PathLike, *, explicit: bool) -> Path:
+def reserve(path: str | os.PathLike, *, explicit: bool, overwrite: bool = False) -> Path:
     """Create ``path`` exclusively as an empty placeholder and return the path really reserved.
 
     * ``explicit=False`` (a default name): if it exists, ``base_0001.ext``, ``base_0002.ext``…
       are tried until an exclusive create succeeds (safe against concurrent runs).
     * ``explicit=True`` (the user's name): an existing non-empty file is never overwritten —
       :class:`WriterError`; an existing **empty** file (a placeholder left behind) is reused.
+    * ``overwrite=True`` (``--overwrite``): an existing regular file is kept untouched and returned;
+      the writer replaces it atomically only once the new image is complete (a failed run leaves it).
     """
     path = Path(path)
     if _create_exclusive(path):
         return path
-    if explicit:
-        if path.is_file() and path.stat().st_size == 0:
+    if explicit or overwrite:
+        if path.is_file() and (overwrite or path.stat().st_size == 0):
+            if not os.access(path.parent, os.W_OK):
+                raise WriterError(f"Cannot replace the output file {path}: its folder is not writable",
+                                  hint="Choose an output path in a folder you can write to.")
             return path
+        if path.is_dir():
+            raise WriterError(f"The output path {path} is a directory",
+                              hint="Give a file name, e.g. out.png, or a path inside that folder.")
         raise WriterError(
             f"The output file {path} already exists; it will not be overwritten",
-            hint="Choose another output name, or delete or move the existing file first.")
+            hint="Choose another output name, pass --overwrite (overwrite=True in Python), "
+                 "or delete or move the existing file first.")
     for n in range(1, MAX_COLLISIONS):
         candidate = _numbered(path, n)
         if _create_exclusive(candidate):

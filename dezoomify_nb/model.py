@@ -91,6 +91,11 @@ class Level:
     def tile_url(self, col: int, row: int) -> str:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must implement tile_url")
 
+    def postprocess(self, data: bytes) -> bytes:
+        """Turn the bytes served for a tile into an encoded image (run at decode; the cache keeps the
+        served bytes). Identity by default; e.g. Google Arts & Culture decrypts its tiles here."""
+        return data
+
     def tile_positions(self):
         """Every ``(col, row)`` of the grid, row-major."""
         for row in range(self.rows):

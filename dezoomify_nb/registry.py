@@ -18,10 +18,13 @@ if TYPE_CHECKING:
 
 #: Built-in dezoomers, in the order auto-detection tries them (dezoomify-rs's order).
 BUILTIN_DEZOOMERS: dict[str, str] = {
+    "google_arts_and_culture": "dezoomify_nb.dezoomers.google_arts:GoogleArtsDezoomer",
     "zoomify": "dezoomify_nb.dezoomers.zoomify:ZoomifyDezoomer",
     "iiif": "dezoomify_nb.dezoomers.iiif:IIIFDezoomer",
     "deepzoom": "dezoomify_nb.dezoomers.deepzoom:DeepZoomDezoomer",
     "generic": "dezoomify_nb.dezoomers.generic:GenericDezoomer",
+    "pff": "dezoomify_nb.dezoomers.pff:PffDezoomer",
+    "nypl": "dezoomify_nb.dezoomers.nypl:NYPLDezoomer",
 }
 
 

@@ -51,6 +51,7 @@ def decode_tile(data: bytes, level: Level, col: int, row: int, mode: str) -> np.
     The served image may carry overlap (cropped at left/top per :meth:`Level.tile_offset`), be larger
     than its box (cropped) or smaller (zero-padded; a warning when off by more than one pixel).
     """
+    data = level.postprocess(data)
     x, y, w, h = level.tile_box(col, row)
     ox, oy = level.tile_offset(col, row)
     limit = 4 * (max(level.tile_width, level.tile_height) + 2 * level.overlap) + 64

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
 from urllib.parse import urlsplit
 
 from lxml import etree
@@ -23,19 +26,55 @@ def strip_bom(data: bytes) -> bytes:
     return data.lstrip()
 
 
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
+_ENTITY = "<!ENTITY"
+#: "<!ENTITY" as it appears in every encoding libxml2 detects on its own (UTF-16/32 with or without BOM)
+_ENTITY_MARKERS = tuple({_ENTITY.encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le",
+                                                           "utf-32-be")})
+
+
+def _declares_entities(data: bytes) -> bool:
+    return any(marker in data for marker in _ENTITY_MARKERS)
+
+
 def parse_xml(data: bytes) -> etree._Element | None:
     """The root element, or None when ``data`` is not well-formed XML or declares entities.
 
-    No real Zoomify or DZI descriptor declares entities; refusing them outright also rules out
-    entity-expansion bombs (libxml2 expands internal entities in attributes even when told not to).
+    No real Zoomify or DZI descriptor declares entities; refusing them outright (in any encoding) rules
+    out XXE and entity-expansion bombs (libxml2 expands internal entities in attributes even when told
+    not to). The parser itself never loads a DTD, never touches the network and never resolves external
+    entities either. A document that does not decode as its declared encoding (or UTF-8) and is not
+    valid UTF-8 is read again as Latin-1, as browsers do with mislabelled pages.
     """
-    if b"<!ENTITY" in data:
+    if _declares_entities(data):
         return None
+    data = strip_bom(data)
     try:
-        root = etree.fromstring(strip_bom(data), parser=xml_parser())
+        return etree.fromstring(data, parser=xml_parser())
+    except (etree.XMLSyntaxError, ValueError):
+        pass
+    try:
+        data.decode("utf-8")
+        return None  # valid UTF-8 (or another declared encoding lxml already tried): really broken
+    except UnicodeDecodeError:
+        pass
+    text = _XML_DECL.sub("", data.decode("latin-1"), count=1)
+    try:
+        return etree.fromstring(text.encode("utf-8"), parser=xml_parser())
     except (etree.XMLSyntaxError, ValueError):
         return None
-    return root
+
+
+def load_json(data: bytes) -> Any:
+    """Strict JSON (UTF-8, optional BOM) or None when ``data`` is not JSON.
+
+    Never raises: invalid UTF-8, syntax errors, integers too long to convert and nesting deep enough
+    to exhaust the interpreter's recursion limit (``[[[[…`` × 100,000) all give None.
+    """
+    try:
+        return json.loads(strip_bom(data).decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
 
 
 def local_name(el: etree._Element) -> str:

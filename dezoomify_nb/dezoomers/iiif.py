@@ -21,17 +21,17 @@ it, so its names are the ones that exist on disk). Where this differs from dezoo
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import FetchError, MetadataError, WrongDezoomer
 from ..model import MAX_LEVELS, MAX_SIDE, MAX_TILE_SIDE, Image, Level, level_for_scale, resolve_relative
 from . import _json5
-from ._common import last_segment, referer, strip_bom, to_int
+from ._common import last_segment, load_json, referer, to_int
 from .base import Context, Dezoomer
 
 log = logging.getLogger(__name__)
@@ -237,8 +237,13 @@ def tiles_base(info_url: str, info: dict[str, Any]) -> str:
 def _scale_factors(v: Any) -> list[int]:
     out = [to_int(x, "scale factor") for x in (v if isinstance(v, list) else [])[:256]]
     if any(not 0 < s <= MAX_SIDE for s in out):
-        raise MetadataError(f"invalid scale factors {v!r}")
+        raise MetadataError(f"invalid scale factors {reprlib.repr(v)} (each must be between 1 and {MAX_SIDE})")
     return list(dict.fromkeys(out))
+
+
+def _first_set(*values: Any) -> Any:
+    """The first value that is not None (0 counts: a tile width of 0 must be refused, not defaulted)."""
+    return next((v for v in values if v is not None), None)
 
 
 def _powers(width: int, height: int, tw: int, th: int) -> list[int]:
@@ -274,8 +279,10 @@ def build_image(info_url: str, info: dict[str, Any], dezoomer: str = "iiif") -> 
     v1_tiles = "tile_width" in info or "scale_factors" in info
     first = tiles[0] if tiles and isinstance(tiles[0], dict) else {}
     if (tiles or v1_tiles or can_region) and not any(1 in sfs for _, _, sfs in specs):
-        tw = to_int(info.get("tile_width") or first.get("width"), "tile_width", default=1024)
-        th = to_int(info.get("tile_height") or first.get("height"), "tile_height", default=tw)
+        tw = to_int(_first_set(info.get("tile_width"), first.get("width")), "tile_width", default=1024)
+        th = to_int(_first_set(info.get("tile_height"), first.get("height")), "tile_height", default=tw)
+        if tw <= 0 or th <= 0:
+            raise MetadataError(f"invalid IIIF tile size {tw}x{th}")
         tw, th = prof.crop(tw, th)
         sfs = _scale_factors(info.get("scale_factors")) or _powers(width, height, tw, th)
         specs.append((tw, th, sfs))
@@ -323,10 +330,7 @@ def _is_iiif_object(obj: dict[str, Any]) -> bool:
 
 def find_infos(data: bytes) -> list[dict[str, Any]]:
     """The info.json object(s) in ``data``: strict JSON first, then embedded object literals."""
-    try:
-        obj = json.loads(strip_bom(data).decode("utf-8", errors="strict"))
-    except ValueError:
-        obj = None
+    obj = load_json(data)
     if isinstance(obj, dict):
         if "width" in obj and "height" in obj:
             return [obj]

@@ -10,7 +10,13 @@ import pytest
 import dezoomify_nb as dz
 from dezoomify_nb.cli import main
 from dezoomify_nb.dezoomers.base import Context
-from dezoomify_nb.dezoomers.iipimage import IIPImageDezoomer, IIPLevel, build_levels, metadata_url, parse_metadata
+from dezoomify_nb.dezoomers.iipimage import (
+    IIPImageDezoomer,
+    IIPLevel,
+    build_levels,
+    metadata_url,
+    parse_metadata,
+)
 from dezoomify_nb.errors import MetadataError, NeedsData, WrongDezoomer
 from dezoomify_nb.testing import TileServer, make_test_image
 from dezoomify_nb.testing.iip import iip_level_image, iip_sizes, install_iip

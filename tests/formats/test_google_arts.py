@@ -263,3 +263,15 @@ def test_live_asset_page():
     smallest = img.levels[-1]
     arr = img.to_dask(level=len(img.levels) - 1).compute()
     assert arr.shape[:2] == (smallest.height, smallest.width) and arr.std() > 0
+
+
+def test_default_file_name_comes_from_the_title(server, site, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with route_hosts(server, site.hosts):
+        code = main([*CLI_FAST, "--zoom-level", "2", site.page_url])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    (written,) = list(tmp_path.iterdir())
+    assert written.stem.startswith("Lovelace, Ada Byron")
+    with PILImage.open(written) as im:
+        assert im.size == site.sizes[2]

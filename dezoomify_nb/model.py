@@ -137,6 +137,29 @@ class Image:
         object.__setattr__(self, "levels", ordered)
 
 
+@dataclass(frozen=True)
+class ImageRef:
+    """An image that is known but not resolved yet (a manifest canvas, a line of a bulk list).
+
+    Resolving it runs the dezoomer ``dezoomer`` (``"auto"`` to detect) on ``url``; nothing is fetched
+    before that. ``title`` is known now; ``width``/``height`` are a hint from the source (a canvas size),
+    not authoritative. ``found_by`` is the dezoomer that listed it.
+    """
+
+    url: str
+    title: str | None = None
+    dezoomer: str = "auto"
+    width: int | None = None
+    height: int | None = None
+    found_by: str = ""
+
+    @property
+    def size_hint(self) -> tuple[int, int] | None:
+        if self.width and self.height:
+            return (self.width, self.height)
+        return None
+
+
 def is_url(s: str) -> bool:
     return s.startswith(("http://", "https://"))
 

@@ -20,11 +20,13 @@ if TYPE_CHECKING:
 BUILTIN_DEZOOMERS: dict[str, str] = {
     "google_arts_and_culture": "dezoomify_nb.dezoomers.google_arts:GoogleArtsDezoomer",
     "zoomify": "dezoomify_nb.dezoomers.zoomify:ZoomifyDezoomer",
+    "iiif_manifest": "dezoomify_nb.dezoomers.iiif_manifest:IIIFManifestDezoomer",
     "iiif": "dezoomify_nb.dezoomers.iiif:IIIFDezoomer",
     "deepzoom": "dezoomify_nb.dezoomers.deepzoom:DeepZoomDezoomer",
     "generic": "dezoomify_nb.dezoomers.generic:GenericDezoomer",
     "pff": "dezoomify_nb.dezoomers.pff:PffDezoomer",
     "nypl": "dezoomify_nb.dezoomers.nypl:NYPLDezoomer",
+    "bulk_text": "dezoomify_nb.dezoomers.bulk_text:BulkTextDezoomer",
 }
 
 

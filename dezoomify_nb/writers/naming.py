@@ -36,6 +36,19 @@ _FORBIDDEN = set('/\\:*?"<>|')
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 
 
+_WORD_RE = re.compile(r"\w+(?:-+\w+)*")
+
+
+def compact_title(title: str | None) -> str:
+    """A compact file name for the images of a collection: words (letters, digits, inner hyphens) joined
+    by ``_``, so it needs no quoting anywhere and sorts well: ``"Gospel-book, Lindisfarne Gospels, f. 1r"``
+    → ``Gospel-book_Lindisfarne_Gospels_f_1r``. Then :func:`sanitize_title` (length, device names)."""
+    if not title:
+        return ""
+    words = _WORD_RE.findall(unicodedata.normalize("NFC", str(title)))
+    return sanitize_title("_".join(words))
+
+
 def sanitize_title(title: str | None) -> str:
     """A reader-friendly file name from a title (after crate ``sanitize-filename-reader-friendly``).
 

@@ -13,7 +13,9 @@ import dezoomify_nb as dz
 from dezoomify_nb.cli import main
 from dezoomify_nb.dezoomers.base import Context
 from dezoomify_nb.dezoomers.nypl import NYPLDezoomer, config_url, image_id, parse_config
-from dezoomify_nb.errors import MetadataError, NeedsData, WrongDezoomer
+from dezoomify_nb.errors import FetchError, MetadataError, NeedsData, WrongDezoomer
+from dezoomify_nb.net import NetConfig
+from dezoomify_nb.net.fetch import fetch_sync
 from dezoomify_nb.resolve import resolve
 from dezoomify_nb.testing.hosts import route_hosts
 from dezoomify_nb.testing.nypl import NyplSite
@@ -132,6 +134,13 @@ def test_cli_forced_dezoomer(server, _server, source, capsys, tmp_path):
     diff = np.abs(got.astype(np.int16) - expected.astype(np.int16))
     assert diff.mean() < 6 and np.percentile(diff, 99.9) < 80
     assert any(p.endswith(".jpg") and "/tiles/0/10/" in p for p in server.requests)
+
+
+def test_replay_never_reaches_unmapped_hosts(server, site):
+    with route_hosts(server, site.hosts):
+        with pytest.raises(FetchError, match="not mapped"):
+            fetch_sync("https://example.org/", NetConfig(retries=0))
+        assert fetch_sync(site.config_url, NetConfig(retries=0)).startswith(b"{")
 
 
 @pytest.mark.network

@@ -38,9 +38,16 @@ def has_imagecodecs() -> bool:
 
 
 def _tiles(level: StripSource, tile: int) -> Iterator[np.ndarray]:
+    grey = level.channels == 1  # written as (H, W): tifffile reads (H, W, 1) as W×1 planes
     for band in bands(iter(level.strips()), tile):
+        if grey:
+            band = band[:, :, 0]
         for x in range(0, level.width, tile):
             yield band[:, x : x + tile]
+
+
+def _shape(level: StripSource) -> tuple[int, ...]:
+    return (level.height, level.width) if level.channels == 1 else (level.height, level.width, level.channels)
 
 
 class TIFFWriter(Writer):
@@ -97,7 +104,7 @@ class TIFFWriter(Writer):
                     extra = {"subifds": len(levels) - 1, "software": "dezoomify_nb"} if i == 0 else {"subfiletype": 1}
                     if icc:
                         extra["iccprofile"] = icc
-                    tw.write(_tiles(level, TILE), shape=(level.height, level.width, level.channels),
+                    tw.write(_tiles(level, TILE), shape=_shape(level),
                              dtype=np.uint8, tile=(TILE, TILE), **opts, **extra)
         finally:
             close_pyramid(levels)

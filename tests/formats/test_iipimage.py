@@ -124,7 +124,7 @@ def test_auto_detects_and_downloads_every_level(iip, tmp_path) -> None:
     for k in range(3):
         out = img.save(tmp_path / f"l{k}.png", level=k, progress=False).path
         np.testing.assert_array_equal(load(out), iip_level_image(server, k))
-    tiles = sorted(p.split("JTL=")[1] for p in server.requests if "JTL=" in p)
+    tiles = sorted({p.split("JTL=")[1] for p in server.requests if "JTL=" in p})
     expected = [f"2,{i}" for i in range(12)] + [f"1,{i}" for i in range(4)] + ["0,0"]
     assert tiles == sorted(expected)
 

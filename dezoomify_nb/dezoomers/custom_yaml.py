@@ -1,0 +1,272 @@
+"""Custom ``tiles.yaml``: describe any tile layout by hand (dezoomify-rs's ``custom`` dezoomer).
+
+.. code-block:: yaml
+
+    url_template: "https://host/TileGroup0/3-{{x}}-{{y}}.jpg"   # {{ expression }}, {{ x:03 }} zero-pads
+    x_template: "x * tile_size"                                 # pixel position (default "x")
+    y_template: "y * tile_size"                                 # (default "y")
+    variables:
+      - { name: x, from: 0, to: 3 }                             # inclusive; step defaults to 1
+      - { name: y, from: 0, to: 4, step: 1 }
+      - { name: tile_size, value: 256 }                         # a constant
+    headers: { Referer: "https://host/viewer" }                 # sent with every tile request
+    width: 878                                                  # optional: the canvas size
+    height: 1153
+    title: "A Palace"
+
+The input is a URL or local path ending in ``tiles.yaml``. Tiles are the cartesian product of the
+variables in declaration order (first varies slowest). Expressions use :mod:`._expr` (evalexpr semantics).
+
+The tile positions must form a regular grid (the same step between consecutive distinct x, and y): that is
+what every real layout is, and what lets the image be a lazy zarr/dask array. Differences from dezoomify-rs:
+
+* without ``width``/``height`` the size comes from the bottom-right tile, fetched once while opening (the
+  fetch uses the default headers, not the file's ``headers``; when it fails the tiles are assumed full);
+  dezoomify-rs only knows the size after the whole download;
+* a grid that does not start at (0, 0) is moved there (no empty margin);
+* without ``x_template`` and without a variable ``x`` the x position is 0 (same for y), so a single row
+  or column needs only one variable (dezoomify-rs: "unknown variable");
+* at most :data:`MAX_TILES` tiles (dezoomify-rs allows 2³² values per variable), and YAML aliases are
+  refused (no "billion laughs").
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from ..errors import MetadataError, WrongDezoomer
+from ..model import MAX_SIDE, MAX_TILE_SIDE, Image, Level, is_url, resolve_relative
+from ._common import split_query
+from ._expr import Expr, ExprError, Value, render
+from .base import Context, Dezoomer
+from .generic import image_size
+
+NAME = "Custom tiles"
+MAX_TILES = 1 << 20
+MAX_YAML_BYTES = 1 << 20
+U32_MAX = (1 << 32) - 1
+_NAME_RE = re.compile(r"^\w+$")
+_EXPR_RE = re.compile(r"\{\{.*?}}")
+_ZERO_RE = re.compile(r":0(\d+)$")
+HINT = "See the tiles.yaml example in the README (url_template, variables, x_template, y_template)."
+
+
+@dataclass(frozen=True)
+class CustomLevel(Level):
+    """The single level of a tiles.yaml: one URL per grid cell, row-major."""
+
+    urls: tuple[str, ...] = ()
+
+    def tile_url(self, col: int, row: int) -> str:
+        return self.urls[row * self.cols + col]
+
+
+class UrlTemplate:
+    """``"a{{x}}b{{ y*2 :03}}"`` → literal and expression parts."""
+
+    def __init__(self, text: str) -> None:
+        self.parts: list[str | tuple[Expr, int]] = []
+        pos = 0
+        for m in _EXPR_RE.finditer(text):
+            self.parts.append(text[pos : m.start()])
+            inner = m.group(0)[2:-2]
+            width = 0
+            z = _ZERO_RE.search(inner)
+            if z:
+                inner, width = inner[: z.start()], int(z.group(1))
+                if width > 64:
+                    raise ExprError(f"padding {width} is too wide")
+            self.parts.append((Expr(inner), width))
+            pos = m.end()
+        self.parts.append(text[pos:])
+
+    def eval(self, env: dict[str, Value]) -> str:
+        out = []
+        for p in self.parts:
+            if isinstance(p, str):
+                out.append(p)
+            else:
+                expr, width = p
+                out.append(render(expr.eval(env)).rjust(width, "0"))
+        return "".join(out)
+
+
+def _int_field(item: dict[str, Any], key: str, default: int | None = None) -> int:
+    v = item.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int) or not -(1 << 63) <= v < (1 << 63):
+        raise MetadataError(f"tiles.yaml: variable {item.get('name')!r}: {key} must be an integer, got {v!r}",
+                            hint=HINT)
+    return v
+
+
+def variable_values(item: object) -> tuple[str, range | tuple[int]]:
+    """``(name, values)`` of one ``variables`` entry."""
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        raise MetadataError(f"tiles.yaml: invalid variable {item!r} (needs a name)", hint=HINT)
+    name = item["name"]
+    if not _NAME_RE.match(name):
+        raise MetadataError(f"tiles.yaml: invalid variable name {name!r}", hint=HINT)
+    if "value" in item and "from" not in item:
+        return name, (_int_field(item, "value"),)
+    start, stop, step = _int_field(item, "from"), _int_field(item, "to"), _int_field(item, "step", 1)
+    if step == 0:
+        raise MetadataError(f"tiles.yaml: variable {name!r} has step 0", hint=HINT)
+    q = abs(stop - start) // abs(step)
+    steps = q if (stop - start >= 0) == (step > 0) else -q  # Rust i64 division truncates toward zero
+    if steps < 0:
+        raise MetadataError(f"tiles.yaml: variable {name!r} never reaches {stop} from {start} by {step}", hint=HINT)
+    if steps >= MAX_TILES:
+        raise MetadataError(f"tiles.yaml: variable {name!r} has {steps + 1} values (at most {MAX_TILES})", hint=HINT)
+    return name, range(start, start + steps * step + (1 if step > 0 else -1), step)
+
+
+def _no_aliases(data: bytes) -> None:
+    try:
+        for event in yaml.parse(data, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise MetadataError("tiles.yaml: YAML aliases (*name) are not supported", hint=HINT)
+    except yaml.YAMLError as exc:
+        raise MetadataError(f"tiles.yaml is not valid YAML: {exc}", hint=HINT) from None
+
+
+def parse_config(data: bytes) -> dict[str, Any]:
+    if len(data) > MAX_YAML_BYTES:
+        raise MetadataError(f"tiles.yaml is larger than {MAX_YAML_BYTES} bytes")
+    _no_aliases(data)
+    conf = yaml.safe_load(data)
+    if not isinstance(conf, dict):
+        raise MetadataError("tiles.yaml should be a mapping with url_template and variables", hint=HINT)
+    for key in ("url_template", "variables"):
+        if key not in conf:
+            raise MetadataError(f"tiles.yaml: missing field `{key}`", hint=HINT)
+    if not isinstance(conf["url_template"], str) or not isinstance(conf["variables"], list):
+        raise MetadataError("tiles.yaml: url_template must be a string and variables a list", hint=HINT)
+    return conf
+
+
+def enumerate_tiles(conf: dict[str, Any], base: str = "") -> list[tuple[str, int, int]]:
+    """Every ``(url, x, y)`` in dezoomify-rs order (cartesian product, first variable slowest).
+
+    Relative tile URLs are resolved against ``base`` (the tiles.yaml location), when given.
+    """
+    try:
+        url_t = UrlTemplate(conf["url_template"])
+    except ExprError as exc:
+        raise MetadataError(f"tiles.yaml: {exc}", hint=HINT) from None
+    variables = [variable_values(v) for v in conf["variables"]]
+    names = [n for n, _ in variables]
+    try:  # without a template and without a variable of that name, the position is 0 (a single row/column)
+        x_t = Expr(str(conf.get("x_template", "x" if "x" in names else "0")))
+        y_t = Expr(str(conf.get("y_template", "y" if "y" in names else "0")))
+    except ExprError as exc:
+        raise MetadataError(f"tiles.yaml: {exc}", hint=HINT) from None
+    total = math.prod(len(vals) for _, vals in variables)
+    if total > MAX_TILES:
+        raise MetadataError(f"tiles.yaml describes {total} tiles (at most {MAX_TILES})", hint=HINT)
+    tiles = []
+    try:
+        for combo in itertools.product(*(vals for _, vals in variables)):
+            env: dict[str, Value] = dict(zip(names, combo, strict=True))
+            x, y = x_t.eval_int(env), y_t.eval_int(env)
+            if not (0 <= x <= U32_MAX and 0 <= y <= U32_MAX):
+                raise ExprError(f"tile position ({x}, {y}) is negative or too large")
+            tiles.append((resolve_relative(base, url_t.eval(env)), x, y))
+    except ExprError as exc:
+        raise MetadataError(f"tiles.yaml: {exc}", hint=HINT) from None
+    return tiles
+
+
+def _axis(positions: set[int], what: str) -> tuple[int, int | None, int]:
+    """``(origin, step or None, count)`` of a set of positions on a regular grid."""
+    ordered = sorted(positions)
+    if len(ordered) == 1:
+        return ordered[0], None, 1
+    steps = {b - a for a, b in itertools.pairwise(ordered)}
+    if len(steps) != 1:
+        raise MetadataError(f"tiles.yaml: the {what} positions are not evenly spaced ({ordered[:6]}…)",
+                            hint="Tiles must form a regular grid; check x_template and y_template.")
+    step = steps.pop()
+    if step > MAX_TILE_SIDE:
+        raise MetadataError(f"tiles.yaml: tiles {step} px apart are over the tile size cap")
+    return ordered[0], step, len(ordered)
+
+
+class CustomYamlDezoomer(Dezoomer):
+    name = "custom"
+    description = "custom tiles.yaml (URL template with expressions, variables, positions, headers)"
+
+    def images(self, ctx: Context) -> list[Image]:
+        path = split_query(ctx.url) if is_url(ctx.url) else ctx.url
+        if not path.lower().endswith(("tiles.yaml", "tiles.yml")):
+            raise WrongDezoomer("not a tiles.yaml file")
+        conf = parse_config(ctx.get())
+        tiles = enumerate_tiles(conf, ctx.url)
+        if not tiles:
+            raise MetadataError("tiles.yaml describes no tile", hint=HINT)
+        x0, sx, cols = _axis({t[1] for t in tiles}, "x")
+        y0, sy, rows = _axis({t[2] for t in tiles}, "y")
+        grid: dict[tuple[int, int], str] = {}
+        for url, x, y in tiles:  # a later tile at the same place wins, as when pasting in order
+            grid[((x - x0) // (sx or 1), (y - y0) // (sy or 1))] = url
+        if len(grid) != cols * rows:
+            raise MetadataError(f"tiles.yaml: {len(grid)} tiles do not fill the {cols}x{rows} grid they span",
+                                hint="Every row must have a tile in every column.")
+        urls = tuple(grid[(c, r)] for r in range(rows) for c in range(cols))
+        width, height = self._size(ctx, conf, urls[-1], (x0, sx, cols), (y0, sy, rows))
+        tw, th = sx or width, sy or height
+        headers = self._headers(conf)
+        level = CustomLevel(width, height, tw, th, headers=headers, name=NAME, urls=urls)
+        title = conf.get("title")
+        return [Image(levels=(level,), title=str(title) if title is not None else None, dezoomer=self.name,
+                      url=ctx.url)]
+
+    @staticmethod
+    def _size(ctx: Context, conf: dict[str, Any], last_url: str, xa: tuple[int, int | None, int],
+              ya: tuple[int, int | None, int]) -> tuple[int, int]:
+        given = []
+        for key, (origin, step, count) in (("width", xa), ("height", ya)):
+            v = conf.get(key)
+            if v is None:
+                given.append(None)
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 < v - origin <= MAX_SIDE:
+                raise MetadataError(f"tiles.yaml: invalid {key} {v!r}", hint=HINT)
+            if step is not None and v - origin <= (count - 1) * step:
+                raise MetadataError(f"tiles.yaml: {key} {v} is smaller than the tile grid", hint=HINT)
+            given.append(v - origin)
+        if given[0] is not None and given[1] is not None:
+            return given[0], given[1]
+        last = image_size(ctx.try_get(last_url))
+        out = []
+        for i, (_origin, step, count) in enumerate((xa, ya)):
+            if given[i] is not None:
+                out.append(given[i])
+            elif last is not None:
+                out.append((count - 1) * (step or 0) + (min(last[i], step) if step else last[i]))
+            elif step is not None:
+                out.append(count * step)
+            else:
+                raise MetadataError(f"tiles.yaml: cannot tell the image size (the tile {last_url} failed)",
+                                    hint="Add width and height to tiles.yaml.")
+        return out[0], out[1]
+
+    @staticmethod
+    def _headers(conf: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        raw = conf.get("headers")
+        if raw is None:
+            return ()
+        if not isinstance(raw, dict):
+            raise MetadataError("tiles.yaml: headers must be a mapping of name: value", hint=HINT)
+        out = []
+        for k, v in raw.items():
+            if not isinstance(k, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", k) or isinstance(
+                v, dict | list) or v is None or "\n" in str(v) or "\r" in str(v):
+                raise MetadataError(f"tiles.yaml: invalid header {k!r}: {v!r}", hint=HINT)
+            out.append((k, str(v)))
+        return tuple(out)

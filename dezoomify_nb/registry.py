@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 #: Built-in dezoomers, in the order auto-detection tries them (dezoomify-rs's order).
 BUILTIN_DEZOOMERS: dict[str, str] = {
+    "custom": "dezoomify_nb.dezoomers.custom_yaml:CustomYamlDezoomer",
     "google_arts_and_culture": "dezoomify_nb.dezoomers.google_arts:GoogleArtsDezoomer",
     "zoomify": "dezoomify_nb.dezoomers.zoomify:ZoomifyDezoomer",
     "iiif_manifest": "dezoomify_nb.dezoomers.iiif_manifest:IIIFManifestDezoomer",
@@ -25,6 +26,8 @@ BUILTIN_DEZOOMERS: dict[str, str] = {
     "deepzoom": "dezoomify_nb.dezoomers.deepzoom:DeepZoomDezoomer",
     "generic": "dezoomify_nb.dezoomers.generic:GenericDezoomer",
     "pff": "dezoomify_nb.dezoomers.pff:PffDezoomer",
+    "krpano": "dezoomify_nb.dezoomers.krpano:KrpanoDezoomer",
+    "IIPImage": "dezoomify_nb.dezoomers.iipimage:IIPImageDezoomer",
     "nypl": "dezoomify_nb.dezoomers.nypl:NYPLDezoomer",
     "bulk_text": "dezoomify_nb.dezoomers.bulk_text:BulkTextDezoomer",
 }

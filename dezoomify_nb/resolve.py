@@ -51,6 +51,8 @@ def resolve(
     if not url:
         raise DezoomifyError("empty URL", hint="Give the URL of the image's metadata, or a local path.")
     table = list_dezoomers()
+    if dezoomer not in table:  # "iipimage" finds "IIPImage": names are matched ignoring case
+        dezoomer = next((n for n in table if n.lower() == dezoomer.lower()), dezoomer)
     if dezoomer == "auto":
         candidates = list(table.items())
     elif dezoomer in table:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from pyramid_helpers import JPEG_KINDS, assert_close, expected_level
 
 import dezoomify_nb as dz
 from dezoomify_nb.errors import UnsupportedFormatError
@@ -14,8 +15,6 @@ from dezoomify_nb.writers import writer_for, writer_named
 from dezoomify_nb.writers.base import ArraySource
 from dezoomify_nb.writers.pyramid import pyramid_sizes
 from dezoomify_nb.writers.tiff import TILE, TIFFJPEGWriter, TIFFWriter
-
-from pyramid_helpers import JPEG_KINDS, assert_close, expected_level
 
 
 def read_levels(path) -> list[np.ndarray]:

@@ -14,11 +14,19 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 #: Sanity caps applied to untrusted metadata before anything is allocated from it.
+#:
+#: Two tiers. The **hard** caps below are checked by :class:`Level` and :class:`Image` themselves, so no
+#: dezoomer can ever build anything past them: 10^7 px per side, 2^44 px (~17.6 Tpx) per level, tiles of at
+#: most 32768 px a side, 2^28 tiles per level, 64 levels. The **soft** cap :data:`DEFAULT_MAX_PIXELS`
+#: (10^12 px = 1 Tpx, ~3 TB as RGB) is checked by :func:`check_image_size` when an image is opened; a user
+#: whose image really is larger raises it with ``--max-pixels`` / ``dz.open(..., max_pixels=...)`` (up to
+#: the hard cap). Dezoomers see the value as ``ctx.options["max_pixels"]``.
 MAX_SIDE = 10_000_000  # pixels per side
 MAX_PIXELS = 1 << 44  # ~17.6 Tpx: far more than any real image, far less than overflow
 MAX_TILE_SIDE = 1 << 15  # 32768 px per tile side
 MAX_TILES = 1 << 28  # tiles per level
 MAX_LEVELS = 64
+DEFAULT_MAX_PIXELS = 10**12
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -50,7 +58,8 @@ class Level:
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise MetadataError(f"invalid {attr}: {v!r}")
         if self.width > MAX_SIDE or self.height > MAX_SIDE or self.width * self.height > MAX_PIXELS:
-            raise MetadataError(f"image size {self.width}x{self.height} is over the sanity cap")
+            raise MetadataError(f"image size {self.width}x{self.height} is over the sanity cap "
+                                f"({MAX_SIDE} px per side, {MAX_PIXELS} px in all)")
         if self.tile_width > MAX_TILE_SIDE or self.tile_height > MAX_TILE_SIDE:
             raise MetadataError(f"tile size {self.tile_width}x{self.tile_height} is over the sanity cap")
         if not (0 <= self.overlap < min(self.tile_width, self.tile_height)):
@@ -158,6 +167,38 @@ class ImageRef:
         if self.width and self.height:
             return (self.width, self.height)
         return None
+
+
+def check_max_pixels(value: object) -> int:
+    """``value`` as a pixel cap: a positive whole number (``1e13`` is accepted), else ValueError."""
+    if isinstance(value, bool):
+        raise ValueError(f"max_pixels must be a positive number of pixels, not {value!r}")
+    try:
+        number = float(value) if isinstance(value, str) else value
+        cap = int(number)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"max_pixels must be a positive number of pixels, not {value!r}") from None
+    if cap <= 0 or cap != number:
+        raise ValueError(f"max_pixels must be a positive whole number of pixels, not {value!r}")
+    return cap
+
+
+def check_image_size(image: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse ``image`` when its largest level has more than ``max_pixels`` pixels (MetadataError).
+
+    Called before anything is fetched or allocated for the pixels; see :data:`DEFAULT_MAX_PIXELS`.
+    """
+    from .errors import MetadataError
+
+    lv = max(image.levels, key=lambda lv: lv.width * lv.height)
+    pixels = lv.width * lv.height
+    if pixels > max_pixels:
+        raise MetadataError(
+            f"the metadata declares a {lv.width}x{lv.height} image ({pixels:.3g} pixels), over the sanity cap "
+            f"of {max_pixels:.3g} pixels",
+            hint=f"If the image really is that large, raise the cap: --max-pixels {pixels} "
+            f"(in Python: max_pixels={pixels}); the hard limit is {MAX_PIXELS} pixels.",
+        )
 
 
 def is_url(s: str) -> bool:

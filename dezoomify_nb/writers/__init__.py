@@ -5,9 +5,15 @@ extension                 writer
 ========================  ===========================================================
 ``.png``                  :class:`~.png.PNGWriter` — streamed, any size, little memory
 ``.jpg`` ``.jpeg``        :class:`~.pillow.JPEGWriter` — ≤ 65,500 px a side, in memory
+``.tif`` ``.tiff``        :class:`~.tiff.TIFFWriter` — tiled BigTIFF pyramid, streamed
+``.iiif``                 :class:`~.iiif.IIIFWriter` — static IIIF tile folder + viewer
+``.zarr`` ``.ome.zarr``   :class:`~.omezarr.OMEZarrWriter` — OME-Zarr 0.5 folder
 plugins                   entry-point group ``dezoomify_nb.writers`` (may override below)
-``.tif`` ``.webp`` …      :class:`~.pillow.PillowWriter` — any format Pillow saves
+``.webp`` ``.bmp`` …      :class:`~.pillow.PillowWriter` — any format Pillow saves
 ========================  ===========================================================
+
+Built-in writers are rows of :data:`BUILTIN` (name, ``module:Class``, suffixes): a new writer is one
+module and one row. :func:`writer_named` picks one by name (``format=`` of ``save``, ``--format``).
 
 Plugins: an entry point ``name = "package.module:WriterClass"`` in the group
 ``dezoomify_nb.writers``; the class (a :class:`~.base.Writer`) is instantiated without arguments
@@ -39,9 +45,48 @@ __all__ = [
     "sanitize_title",
     "supported_extensions",
     "writer_for",
+    "writer_named",
+    "writer_names",
 ]
 
 ENTRY_POINT_GROUP = "dezoomify_nb.writers"
+
+#: Built-in writers: (name, "module:Class", suffixes). Suffixes here win over plugins and Pillow.
+BUILTIN: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("png", "png:PNGWriter", (".png",)),
+    ("jpeg", "pillow:JPEGWriter", (".jpg", ".jpeg")),
+    ("tiff", "tiff:TIFFWriter", (".tif", ".tiff")),
+    ("tiff-jpeg", "tiff:TIFFJPEGWriter", ()),
+    ("iiif", "iiif:IIIFWriter", (".iiif",)),
+    ("ome-zarr", "omezarr:OMEZarrWriter", (".zarr", ".ome.zarr")),
+)
+_ALIASES = {"jpg": "jpeg", "tif": "tiff", "zarr": "ome-zarr", "omezarr": "ome-zarr", "ome.zarr": "ome-zarr"}
+
+
+def _builtin(spec: str) -> Writer:
+    import importlib
+
+    module, cls = spec.split(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)()
+
+
+def writer_names() -> list[str]:
+    """Names :func:`writer_named` accepts (built-in writers; Pillow formats by their extension)."""
+    return [name for name, _, _ in BUILTIN]
+
+
+def writer_named(name: str) -> Writer:
+    """The writer called ``name`` (``"tiff"``, ``"iiif"``, ``"ome-zarr"``, ``"png"``, ``"jpeg"``,
+    ``"tiff-jpeg"``…), else the writer for the extension ``name`` (``"webp"``)."""
+    key = _ALIASES.get(name.strip().lower(), name.strip().lower())
+    for row_name, spec, _ in BUILTIN:
+        if row_name == key:
+            return _builtin(spec)
+    try:
+        return writer_for(key)
+    except UnsupportedFormatError:
+        raise UnsupportedFormatError(f"Unknown output format {name!r}",
+                                     hint=f"Use one of {', '.join(writer_names())}, or an extension such as webp.") from None
 
 
 @functools.cache
@@ -94,7 +139,7 @@ def _suffix_of(path_or_suffix: str | os.PathLike) -> str:
 
 def supported_extensions() -> list[str]:
     """Every extension :func:`writer_for` accepts, sorted (``.jpg``, ``.png``, ``.tif``…)."""
-    return sorted({".png", ".jpg", ".jpeg", *plugin_writers(), *_pillow_formats()})
+    return sorted({*(x for _, _, sfx in BUILTIN for x in sfx), *plugin_writers(), *_pillow_formats()})
 
 
 def writer_for(path_or_suffix: str | os.PathLike) -> Writer:
@@ -104,14 +149,9 @@ def writer_for(path_or_suffix: str | os.PathLike) -> Writer:
     or missing extension, with the supported ones in its hint.
     """
     suffix = _suffix_of(path_or_suffix)
-    if suffix == ".png":
-        from .png import PNGWriter
-
-        return PNGWriter()
-    if suffix in (".jpg", ".jpeg"):
-        from .pillow import JPEGWriter
-
-        return JPEGWriter()
+    for _, spec, suffixes in BUILTIN:
+        if suffix in suffixes:
+            return _builtin(spec)
     if suffix:
         plugin = plugin_writers().get(suffix)
         if plugin is not None:
@@ -127,7 +167,7 @@ def writer_for(path_or_suffix: str | os.PathLike) -> Writer:
             from .pillow import PillowWriter
 
             return PillowWriter(fmt, (suffix,))
-    common = ".png .jpg .jpeg .tif .tiff .webp .bmp .gif"
+    common = ".png .jpg .jpeg .tif .tiff .iiif .zarr .ome.zarr .webp .bmp .gif"
     others = " ".join(e for e in supported_extensions() if e not in common.split())
     what = f"extension {suffix!r}" if suffix else f"no extension in {str(path_or_suffix)!r}"
     raise UnsupportedFormatError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -29,6 +29,56 @@ class StripSource(Protocol):
     icc_profile: bytes | None
 
     def strips(self) -> Iterator[np.ndarray]: ...
+
+
+class RawTiles(Protocol):
+    """A level's tiles **as served** (encoded bytes), for writers that copy them byte for byte.
+
+    The grid is regular: ``cols × rows`` tiles of ``tile_width × tile_height`` px (edge tiles
+    smaller), no overlap. ``format`` is the tiles' encoding as Pillow names it (``"JPEG"``,
+    ``"PNG"``…). ``tile_rows(decode)`` yields, per tile row top to bottom, ``(tiles, strip)``: the
+    ``cols`` encoded tiles (``None`` for one that failed) and, when ``decode`` is true, the row's
+    pixels as a ``(tile_height', width, channels)`` strip (else ``None``); rows are fetched (and
+    decoded) ahead, concurrently with the consumer.
+    """
+
+    width: int
+    height: int
+    tile_width: int
+    tile_height: int
+    cols: int
+    rows: int
+    format: str | None
+
+    def tile_rows(self, decode: bool = False) -> Iterator[tuple[list[bytes | None], np.ndarray | None]]: ...
+
+
+class PyramidLevel(StripSource, Protocol):
+    """One level of a :meth:`LevelSource.pyramid`: a strip source, maybe with its raw tiles."""
+
+    raw: RawTiles | None
+
+
+class LevelSource(StripSource, Protocol):
+    """A :class:`StripSource` that can also deliver the levels below it (pyramid writers).
+
+    ``pyramid(tile)`` returns ``[level 0, level 1, …]``: level ``i`` is
+    ``ceil(W / 2**i) × ceil(H / 2**i)`` px, down to the first one that fits in a ``tile × tile``
+    square. Levels must be read **in order** (a lower level may be computed while the one above it is
+    read, and spilled to a temporary file). ``exif`` (bytes or None) is the tiles' EXIF block.
+    """
+
+    def pyramid(self, tile: int) -> Sequence[PyramidLevel]: ...
+
+
+def pyramid_of(source: StripSource, tile: int) -> Sequence[PyramidLevel]:
+    """``source.pyramid(tile)`` when the source has one, else levels computed locally (2×2 means)."""
+    make = getattr(source, "pyramid", None)
+    if make is not None:
+        return make(tile)
+    from .pyramid import local_pyramid
+
+    return local_pyramid(source, tile)
 
 
 @dataclass
@@ -55,10 +105,21 @@ class ArraySource:
 
 
 class Writer(ABC):
-    """Writes a :class:`StripSource` to a file. One module per writer; registered by suffix."""
+    """Writes a :class:`StripSource` to a file. One module per writer; registered by suffix.
+
+    A writer that also writes the lower levels sets ``pyramid = True`` and reads them with
+    :func:`pyramid_of` (the source is then a :class:`LevelSource` when it comes from a download).
+    A writer whose output is a folder sets ``directory = True``.
+    """
 
     name: str = ""
     suffixes: tuple[str, ...] = ()
+    pyramid: bool = False
+    directory: bool = False
+
+    def memory_estimate(self, width: int, height: int, channels: int) -> int:
+        """Peak bytes this writer needs for a ``width × height`` image (0 = small and bounded)."""
+        return 0
 
     def check(self, width: int, height: int, channels: int) -> None:  # noqa: B027 - optional hook
         """Raise :class:`~dezoomify_nb.errors.ImageTooLargeError` if the image cannot be written.
@@ -93,6 +154,37 @@ def atomic_output(path: Path) -> Iterator:
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(path: Path) -> Iterator[Path]:
+    """Make the folder ``<path>.partial``; on success it takes the place of ``path``.
+
+    ``path`` may be an empty placeholder file (from :func:`~.naming.reserve`) or an empty folder;
+    anything else there is never overwritten. On any exception the partial folder is removed.
+    """
+    import shutil
+
+    path = Path(path)
+    tmp = partial_path(path)
+    if tmp.is_dir():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=False)
+    try:
+        yield tmp
+        if path.is_dir() and not path.is_symlink():
+            if any(path.iterdir()):
+                raise WriterError(f"The output folder {path} exists and is not empty; not overwriting it",
+                                  hint="Choose another output name, or delete or move that folder first.")
+            path.rmdir()
+        elif path.exists() or path.is_symlink():
+            if path.stat().st_size != 0:
+                raise WriterError(f"{path} exists and is not empty; not overwriting it")
+            path.unlink()
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -130,6 +130,8 @@ class PNGWriter(Writer):
             write_chunk(f, b"IHDR", struct.pack(">IIBBBBB", width, height, 8, COLOUR_TYPES[channels], 0, 0, 0))
             if getattr(source, "icc_profile", None):
                 write_chunk(f, b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(bytes(source.icc_profile), 9))
+            if getattr(source, "exif", None):  # TIFF-structured EXIF (no "Exif\0\0" header), before IDAT
+                write_chunk(f, b"eXIf", bytes(source.exif))
             self._write_idat(f, self._filtered(source), zlib_level(compression))
             write_chunk(f, b"IEND")
 

@@ -10,8 +10,11 @@ import dezoomify_nb.writers as writers
 from dezoomify_nb.errors import UnsupportedFormatError
 from dezoomify_nb.writers import supported_extensions, writer_for
 from dezoomify_nb.writers.base import Writer
+from dezoomify_nb.writers.iiif import IIIFWriter
+from dezoomify_nb.writers.omezarr import OMEZarrWriter
 from dezoomify_nb.writers.pillow import JPEGWriter, PillowWriter
 from dezoomify_nb.writers.png import PNGWriter
+from dezoomify_nb.writers.tiff import TIFFWriter
 
 
 @pytest.mark.parametrize(
@@ -27,8 +30,11 @@ from dezoomify_nb.writers.png import PNGWriter
         ("X.JPG", JPEGWriter, "JPEG"),
         ("jpg", JPEGWriter, "JPEG"),
         ("x.jfif", JPEGWriter, "JPEG"),
-        ("x.tif", PillowWriter, "TIFF"),
-        ("x.tiff", PillowWriter, "TIFF"),
+        ("x.tif", TIFFWriter, None),
+        ("x.TIFF", TIFFWriter, None),
+        ("x.iiif", IIIFWriter, None),
+        ("x.zarr", OMEZarrWriter, None),
+        ("x.ome.zarr", OMEZarrWriter, None),
         ("x.bmp", PillowWriter, "BMP"),
         ("x.webp", PillowWriter, "WEBP"),
         ("x.gif", PillowWriter, "GIF"),
@@ -70,7 +76,7 @@ class FakeEntryPoint:
 
 class DummyWriter(Writer):
     name = "dummy"
-    suffixes = (".dum", "TIF")
+    suffixes = (".dum", "TGA", "TIF")
 
     def write(self, path, source, *, compression=5):
         Path(path).write_text("dummy")
@@ -89,8 +95,9 @@ def test_plugins_loaded_lazily_and_broken_one_warns(fake_plugins):
     with pytest.warns(RuntimeWarning, match="broken"):
         w = writer_for("x.dum")
     assert isinstance(w, DummyWriter)
-    assert isinstance(writer_for("x.tif"), DummyWriter)  # plugins take precedence over Pillow
-    assert isinstance(writer_for("x.png"), PNGWriter)  # but not over the built-in PNG/JPEG
+    assert isinstance(writer_for("x.tga"), DummyWriter)  # plugins take precedence over Pillow
+    assert isinstance(writer_for("x.png"), PNGWriter)  # but not over the built-in writers
+    assert isinstance(writer_for("x.tif"), TIFFWriter)
     assert ".dum" in supported_extensions()
 
 

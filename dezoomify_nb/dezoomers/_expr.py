@@ -221,13 +221,18 @@ class Expr:
                 return self._eval(node.args[1] if cond else node.args[2], env)
             fn = FUNCTIONS.get(name)
             if fn is None:
-                raise ExprError(f"unknown function {name.replace('__', '::')!r}")
+                raise ExprError(f"unknown function {_pretty(name)!r}")
             args = [self._eval(a, env) for a in node.args]
             try:
                 return fn(*args)
             except TypeError:
-                raise ExprError(f"wrong arguments for {name.replace('__', '::')}") from None
+                raise ExprError(f"wrong arguments for {_pretty(name)}") from None
         raise ExprError(f"{type(node).__name__} is not allowed")  # unreachable after the whitelist
+
+
+def _pretty(name: str) -> str:
+    """``str__substring`` → ``str::substring`` (the name as written in the file)."""
+    return re.sub(r"^(str|math)__", r"\1::", name)
 
 
 def _compare(op: ast.cmpop, a: Value, b: Value) -> bool:

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_DIR := demo-output
 
-.PHONY: install demo test test-zarr34 lint bench clean
+.PHONY: install demo test test-zarr34 lint bench browser clean
 # zarr >= 3.2 needs Python >= 3.12: a second venv checks the engine on the newest zarr when a 3.12 exists
 PY312  := $(shell for p in python3.12 /root/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12; do \
             $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && echo $$p && break; done)
@@ -38,7 +38,11 @@ demo: install
 lint: install
 	$(BIN)/ruff check dezoomify_nb tests bench
 
-test: install lint test-zarr34
+# Headless Chromium for tests/browser (Debian's package; Playwright drives it, no browser download)
+browser:
+	@[ -x /usr/bin/chromium ] || (apt-get update && apt-get install -y chromium)
+
+test: install lint test-zarr34 browser
 	$(BIN)/python -m pytest -q
 
 test-zarr34:

@@ -7,6 +7,7 @@
 
 from ._version import __version__
 from .api import SaveResult, ZoomableImage, open, open_all
+from .collection import CollectionImage, ImageCollection
 from .errors import (
     CacheError,
     DezoomerError,
@@ -21,17 +22,20 @@ from .errors import (
     UnsupportedFormatError,
     WriterError,
 )
-from .model import Image, Level
+from .model import Image, ImageRef, Level
 from .net import NetConfig
 from .registry import list_dezoomers
 
 __all__ = [
     "CacheError",
+    "CollectionImage",
     "DezoomerError",
     "DezoomifyError",
     "DownloadError",
     "FetchError",
     "Image",
+    "ImageCollection",
+    "ImageRef",
     "ImageTooLargeError",
     "Level",
     "LevelSelectionError",

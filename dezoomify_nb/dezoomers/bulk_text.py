@@ -36,7 +36,10 @@ def accepts(uri: str) -> bool:
 
 def _valid(token: str) -> bool:
     if is_url(token):
-        return bool(urlsplit(token).netloc)
+        try:
+            return bool(urlsplit(token).netloc)
+        except ValueError:  # e.g. "http://[oops/x": invalid IPv6 literal
+            return False
     if token.startswith("file://") or "{{" in token:
         return True
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", token):

@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import MetadataError, WrongDezoomer
 from ..model import MAX_TILE_SIDE, Image, ImageRef, TemplateLevel, resolve_relative
-from ._common import referer, strip_bom
+from ._common import load_json, referer
 from .base import Context, Dezoomer
 
 log = logging.getLogger(__name__)
@@ -101,12 +101,14 @@ def _clean(text: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
-def label_text(v: Any) -> str | None:
+def label_text(v: Any, _depth: int = 0) -> str | None:
     """The text of a IIIF label: a string, a v3 language map or a v2 value (list, ``@value`` objects)."""
+    if _depth > 4:  # no real label nests deeper; a hostile one must not exhaust the stack
+        return None
     if isinstance(v, str):
         return _clean(v) or None
     if isinstance(v, list):
-        texts = [(x.get("@language", "") if isinstance(x, dict) else "", label_text(x)) for x in v]
+        texts = [(x.get("@language", "") if isinstance(x, dict) else "", label_text(x, _depth + 1)) for x in v]
         texts = [(lang, t) for lang, t in texts if t]
         for lang, t in texts:
             if isinstance(lang, str) and lang.lower().split("-")[0] == "en":
@@ -114,12 +116,12 @@ def label_text(v: Any) -> str | None:
         return texts[0][1] if texts else None
     if isinstance(v, dict):
         if "@value" in v:
-            return label_text(v["@value"])
+            return label_text(v["@value"], _depth + 1)
         keys = list(v)
         en = [k for k in keys if isinstance(k, str) and k.lower().split("-")[0] == "en"]
         for key in en + [k for k in keys if k == "none"] + keys:
             values = v[key]
-            text = label_text(values[0] if isinstance(values, list) and values else values)
+            text = label_text(values[0] if isinstance(values, list) and values else values, _depth + 1)
             if text:
                 return text
     return None
@@ -267,10 +269,7 @@ def _inline(child: dict[str, Any]) -> bool:
 
 
 def _parse(data: bytes) -> Any:
-    try:
-        return json.loads(strip_bom(data).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return None
+    return load_json(data)
 
 
 class IIIFManifestDezoomer(Dezoomer):

@@ -140,15 +140,7 @@ def check_result(result: list) -> None:
 
 
 #: dezoomers with a known escape, reported to their owners (strict: the mark must go once fixed)
-KNOWN = {
-    "iiif_manifest": pytest.mark.xfail(
-        strict=True, raises=RecursionError,
-        reason="iiif_manifest._parse catches ValueError only; fix: use dezoomers._common.load_json"),
-    "bulk_text": pytest.mark.xfail(
-        strict=True, raises=ValueError,
-        reason="bulk_text: a line like 'http://[oops/x' makes urlsplit raise ValueError('Invalid IPv6 URL'); "
-               "fix: catch ValueError per line and skip (or MetadataError) it"),
-}
+KNOWN: dict[str, pytest.MarkDecorator] = {}
 DEZOOMERS = [pytest.param(name, marks=KNOWN.get(name, ())) for name in sorted(list_dezoomers())]
 
 

@@ -89,9 +89,6 @@ def test_broken_json(name, serve, capsys):
         dz.open(url, dezoomer="iiif", **FAST_API)
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="iiif_manifest._parse catches ValueError only; json.loads raises RecursionError on "
-                          "deep nesting. Fix: use dezoomers._common.load_json (returns None)")
 @pytest.mark.parametrize("name", DEEP)
 def test_deep_json_through_auto_detection(name, serve):
     url = serve_info(serve, BROKEN_JSON[name])

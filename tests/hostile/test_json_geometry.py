@@ -80,11 +80,9 @@ DEEP = ("deep-nesting", "deep-nesting-object")
 @pytest.mark.parametrize("name", sorted(BROKEN_JSON))
 def test_broken_json(name, serve, capsys):
     url = serve_info(serve, BROKEN_JSON[name])
-    forced = ["-d", "iiif"] if name in DEEP else []  # auto: see test_deep_json_through_auto_detection
-    cli_error(capsys, *forced, url)
-    if name not in DEEP:
-        with pytest.raises(dz.DezoomifyError):
-            dz.open(url, **FAST_API)
+    cli_error(capsys, url)
+    with pytest.raises(dz.DezoomifyError):
+        dz.open(url, **FAST_API)
     with pytest.raises(dz.DezoomifyError):  # forcing the dezoomer gives a MetadataError / NoDezoomerFound
         dz.open(url, dezoomer="iiif", **FAST_API)
 

@@ -7,7 +7,6 @@ import ssl
 import subprocess
 import threading
 
-import httpx
 import pytest
 
 import dezoomify_nb as dz
@@ -70,8 +69,6 @@ def test_http_error_on_metadata(server, serve, capsys, status):
     assert f"HTTP {status}" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="resolve.py wraps an HTTP error on the input URL in NoDezoomerFound; "
-                   "proposed: raise the FetchError (with .status) when it is why every candidate failed")
 def test_http_error_on_metadata_carries_status(server, serve):
     base = serve({"image.dzi": DZI.format(w=100, h=100)})
     server.fail(base.rsplit("/", 1)[-1], times=None, status=404)
@@ -167,10 +164,6 @@ def test_accept_invalid_certs_makes_it_work(https_server):
     assert (img.width, img.height) == (300, 200)
 
 
-@pytest.mark.xfail(strict=True, raises=httpx.InvalidURL,
-                   reason="net/fetch.py _get_http catches httpx.HTTPError only, and httpx.InvalidURL (URL too "
-                          "long, bad characters) is not one. Fix: also catch httpx.InvalidURL there and raise "
-                          "_Attempt(FetchError(url, f'invalid URL {url[:200]}: {exc}'), retry=False)")
 def test_overlong_url():
     url = "http://127.0.0.1:9/" + "a" * 70_000 + ".dzi"
     with pytest.raises(dz.FetchError):

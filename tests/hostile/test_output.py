@@ -204,3 +204,13 @@ def test_killed_run_leaves_no_truncated_file(server, tmp_path):
     # running again reuses the reservation and writes the complete image
     dz.open(server.url("dzi-png"), **FAST_API).save(out, progress=False)
     assert np.asarray(Image.open(out).convert("RGB")).shape == (700, 1000, 3)
+
+
+def test_overwrite_keeps_the_old_file_when_no_tile_comes(server, capsys, tmp_path):
+    out = tmp_path / "o.png"
+    out.write_bytes(b"old image")
+    server.fail("_files/", times=None, status=403)
+    err = cli_error(capsys, "--overwrite", server.url("dzi-png"), out)
+    assert "Could not get any tile" in err and "Referer" in err
+    assert out.read_bytes() == b"old image"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]  # no temporary left behind

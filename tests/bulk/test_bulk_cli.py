@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from e2e.helpers import assert_same_pixels, read
 
 import dezoomify_nb as dz
 from dezoomify_nb.bulk import numbered_path, save_all
 from dezoomify_nb.cli import main
-from e2e.helpers import assert_same_pixels, read
 
 FAST = ["-i", "0ms", "--retry-delay", "10ms", "-r", "0"]
 

@@ -7,12 +7,11 @@ import json
 
 import numpy as np
 import pytest
+from e2e.helpers import assert_same_pixels, read
 from PIL import Image as PILImage
 
 import dezoomify_nb as dz
 from dezoomify_nb.cli import main
-
-from e2e.helpers import assert_same_pixels, read
 
 FAST = ["-i", "0ms", "--retry-delay", "10ms"]
 

@@ -1,21 +1,28 @@
 """The Python API: ``open(url)`` → :class:`ZoomableImage` with lazy levels and ``save``."""
 
+# >>> CONCURRENT EDITING (temporary note for engineers working right now; the lead removes it) <<<
+# Several engineers edit this checkout at once. Rules: read /work/main/AGENTS.md. In short: commit only
+# your own paths (`git commit -m ... -- <paths>`), never `git add -A`/`git stash`/`git reset`/`git checkout --`;
+# in files you don't own make only small targeted str_replace edits, never rewrite or reformat the file.
+
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import DownloadError
+from .cache import TileCache
+from .errors import DezoomifyError, DownloadError, MetadataError, WriterError, hint_for_failures
 from .lazy import events
 from .lazy.decode import channels_of
 from .lazy.store import OnError, TilePyramidStore
 from .lazy.strips import LevelStrips
-from .model import Image, Level
+from .model import DEFAULT_MAX_PIXELS, Image, Level, check_image_size, check_max_pixels
 from .net import NetConfig, parse_header
 from .progress import ProgressCallback, track
 from .resolve import resolve
@@ -24,6 +31,9 @@ from .select import choose_level
 if TYPE_CHECKING:
     import dask.array
     import zarr
+    import zarr.abc.store
+
+    from .collection import ImageCollection
 
 log = logging.getLogger("dezoomify_nb")
 
@@ -61,11 +71,19 @@ class ZoomableImage:
     ``levels[0]`` is full resolution; each next level is smaller.
     """
 
-    def __init__(self, image: Image, net: NetConfig | None = None, *, mode: str = "RGB") -> None:
+    def __init__(
+        self, image: Image, net: NetConfig | None = None, *, mode: str = "RGB", cache: TileCache | None = None
+    ) -> None:
         channels_of(mode)
         self.image = image
         self.net = net or NetConfig()
         self.mode = mode
+        #: the resumable tile cache, or None
+        self.cache = cache
+        if cache is not None:
+            from .net.loop import run
+
+            run(cache.register(image))
 
     # --- description ------------------------------------------------------------------------------
     @property
@@ -75,6 +93,11 @@ class ZoomableImage:
     @property
     def title(self) -> str | None:
         return self.image.title
+
+    @property
+    def file_title(self) -> str | None:
+        """The title default output names are made from (images of a collection use a compact form)."""
+        return self.title
 
     @property
     def url(self) -> str:
@@ -119,7 +142,7 @@ class ZoomableImage:
     # --- lazy access ------------------------------------------------------------------------------
     def store(self, *, on_error: OnError = "raise") -> TilePyramidStore:
         """The whole pyramid as a read-only zarr Store (group with one array per level)."""
-        return TilePyramidStore(self.image, self.net, mode=self.mode, on_error=on_error)
+        return TilePyramidStore(self.image, self.net, mode=self.mode, on_error=on_error, cache=self.cache)
 
     def zarr(self, level: int = 0, *, on_error: OnError = "raise") -> zarr.Array:
         """Level ``level`` as a read-only ``zarr.Array`` (chunks = tiles)."""
@@ -157,17 +180,25 @@ class ZoomableImage:
         compression: int = 5,
         progress: bool | ProgressCallback | Any = True,
         allow_partial: bool = False,
+        overwrite: bool = False,
         directory: str | os.PathLike[str] = ".",
+        format: str | None = None,  # noqa: A002 - the natural name, as in PIL's Image.save
     ) -> SaveResult:
         """Download one level and write it to ``path`` (format from the extension), streaming.
 
-        Without ``path`` the name comes from the title (or ``dezoomified``), never overwriting a file.
+        Without ``path`` the name comes from the title (or ``dezoomified``), never overwriting a file;
+        an explicit ``path`` that exists raises :class:`~dezoomify_nb.errors.WriterError` unless
+        ``overwrite=True`` (the old file is then replaced only once the new one is complete).
         The level is ``level`` or chosen by ``largest``/``max_width``/``max_height``/``zoom_level``
         (default: full resolution). Tiles that fail after their retries leave that area empty; then
         :class:`~dezoomify_nb.errors.DownloadError` is raised (the file is still written) unless
         ``allow_partial`` — the returned :class:`SaveResult` lists the failures either way.
+        ``format`` names the writer (``"tiff"``, ``"tiff-jpeg"``, ``"iiif"``, ``"ome-zarr"``, ``"png"``,
+        ``"jpeg"``…) instead of the extension; pyramid formats also write the levels below the chosen one.
         """
-        from .writers import naming, writer_for
+        from .lazy.pyramid import RemoteLevelSource
+        from .lazy.raw import peek_metadata
+        from .writers import naming, writer_for, writer_named
 
         if level is None:
             level = self.level_index(largest=largest, max_width=max_width, max_height=max_height, zoom_level=zoom_level)
@@ -175,32 +206,58 @@ class ZoomableImage:
         lv = self.image.levels[level]
         channels = channels_of(self.mode)
         explicit = path is not None
-        out = naming.output_path(path, title=self.title, width=lv.width, height=lv.height, directory=directory)
-        writer = writer_for(out)
+        out = naming.output_path(path, title=self.file_title, width=lv.width, height=lv.height, directory=directory)
+        writer = writer_named(format) if format else writer_for(out)
+        if format and not Path(os.fspath(path or "")).suffix and writer.suffixes:
+            out = out.with_name(out.name.removesuffix(out.suffix) + writer.suffixes[0])
         writer.check(lv.width, lv.height, channels)
-        out = naming.reserve(out, explicit=explicit)
-        store = TilePyramidStore(self.image, self.net, mode=self.mode, on_error="fill", token=uuid.uuid4().hex)
-        source = LevelStrips(store, level)
+        out = final = naming.reserve(out, explicit=explicit, overwrite=overwrite)
+        if overwrite and out.is_file() and out.stat().st_size > 0:
+            # the old file stays until a new image (with at least one tile) is complete, then is replaced
+            out = out.with_name(f".{out.stem}.{uuid.uuid4().hex[:8]}.new{out.suffix}")
+        store = TilePyramidStore(
+            self.image, self.net, mode=self.mode, on_error="fill", token=uuid.uuid4().hex, cache=self.cache
+        )
+        total = lv.n_tiles
+        if writer.pyramid:  # the levels below too (downloaded when exact halvings, else computed)
+            source = RemoteLevelSource(store, level)
+            total = source.expected_tiles()
+        else:
+            source = LevelStrips(store, level)
+            source.icc_profile, source.exif = peek_metadata(store, level)  # carried to PNG/JPEG
         log.info("Downloading %s (%dx%d, %d tiles) to %s", lv.describe(), lv.width, lv.height, lv.n_tiles, out)
         try:
-            with track(store.token, lv.n_tiles, progress):
+            with track(store.token, total, progress):
                 writer.write(out, source, compression=compression)
+        except OSError as exc:  # disk full, permission denied, … (FetchError is an OSError too)
+            naming.release(out)
+            if isinstance(exc, DezoomifyError):
+                raise
+            raise WriterError(f"Cannot write {out}: {exc.strerror or exc}",
+                              hint="Check that the folder is writable and has free space, "
+                                   "or choose another output path.") from exc
         except BaseException:
             naming.release(out)
             raise
         failed = list(events.stats(store.token).failed)
         result = SaveResult(out, level, lv.width, lv.height, lv.n_tiles, failed)
         if failed and len(failed) >= lv.n_tiles:
-            out.unlink(missing_ok=True)  # an all-black image is no result
+            if out.is_dir():  # an all-black image is no result
+                shutil.rmtree(out)
+            else:
+                out.unlink(missing_ok=True)
             raise DownloadError(
                 f"Could not get any tile of the image ({len(failed)} failed; first: {failed[0][1]})",
-                failed=len(failed), total=lv.n_tiles,
+                failed=len(failed), total=lv.n_tiles, hint=hint_for_failures([r for _, r in failed]),
             )
+        if out != final:
+            os.replace(out, final)
+            out = result.path = final
         if failed and not allow_partial:
             raise DownloadError(
                 f"Only {lv.n_tiles - len(failed)} tiles out of {lv.n_tiles} could be downloaded. "
                 f"The resulting image was still created in '{out}'.",
-                failed=len(failed), total=lv.n_tiles, path=str(out),
+                failed=len(failed), total=lv.n_tiles, path=str(out), hint=hint_for_failures([r for _, r in failed]),
             )
         return result
 
@@ -212,34 +269,70 @@ def open_all(
     headers: Mapping[str, str] | Sequence[str] | None = None,
     net: NetConfig | None = None,
     mode: str = "RGB",
+    cache: str | os.PathLike[str] | zarr.abc.store.Store | TileCache | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     **net_options: Any,
 ) -> list[ZoomableImage]:
     """Every image found at ``url`` (one for most formats; several for manifests)."""
     url = os.fspath(url)
+    try:
+        max_pixels = check_max_pixels(max_pixels)
+    except ValueError as exc:
+        raise MetadataError(str(exc), hint="Give max_pixels as a whole number, e.g. max_pixels=10**13.") from None
+    tile_cache = TileCache.of(cache)
     net = net or NetConfig(**net_options)
     extra = _headers(headers)
     if extra:
         net = replace(net, headers=net.headers + extra)
     if net.referer is None and url.startswith(("http://", "https://")):
         net = replace(net, referer=url)
-    return [ZoomableImage(im, net, mode=mode) for im in resolve(url, dezoomer=dezoomer, net=net)]
+    images = resolve(url, dezoomer=dezoomer, net=net, cache=tile_cache, options={"max_pixels": max_pixels})
+    for im in images:
+        if isinstance(im, Image):
+            check_image_size(im, max_pixels)
+    from .collection import CollectionImage, is_multi
+
+    if is_multi(images):  # a manifest, a bulk list: items resolved one by one when used
+        return [CollectionImage(im, net, mode=mode, cache=tile_cache, index=i, max_pixels=max_pixels)
+                for i, im in enumerate(images)]
+    return [ZoomableImage(im, net, mode=mode, cache=tile_cache) for im in images]
 
 
 def open(  # noqa: A001 - the natural name, like builtins.open / zarr.open
     url: str | os.PathLike[str],
     *,
     dezoomer: str = "auto",
-    image_index: int = 0,
+    image_index: int | None = None,
     headers: Mapping[str, str] | Sequence[str] | None = None,
     net: NetConfig | None = None,
     mode: str = "RGB",
+    cache: str | os.PathLike[str] | zarr.abc.store.Store | TileCache | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     **net_options: Any,
-) -> ZoomableImage:
+) -> ZoomableImage | ImageCollection:
     """Open the zoomable image at ``url`` (a URL or a local path). Only metadata is fetched.
+
+    A source holding several images (an IIIF manifest or collection, a bulk list) gives an
+    :class:`~dezoomify_nb.collection.ImageCollection` (``len``, iteration, ``[i]``; each image's metadata is
+    fetched only when that image is used), unless ``image_index`` picks one (past the end: the last).
 
     ``net_options`` are :class:`~dezoomify_nb.net.NetConfig` fields: ``parallelism``, ``min_interval``,
     ``timeout``, ``connect_timeout``, ``retries``, ``retry_delay``, ``accept_invalid_certs``, …
     ``mode`` is the pixel mode of the arrays: ``"RGB"`` (default), ``"RGBA"``, ``"L"`` or ``"LA"``.
+
+    ``cache`` is a directory or any zarr 3 Store: tiles are kept there as served and reused by every later
+    download, lazy read or process (a killed run resumes where it stopped); ``offline=True`` then works
+    from the cache alone, without the server.
+
+    ``max_pixels`` (default 10^12) is the sanity cap on the declared image size: metadata declaring more
+    raises :class:`~dezoomify_nb.errors.MetadataError` before anything is fetched or allocated.
     """
-    images = open_all(url, dezoomer=dezoomer, headers=headers, net=net, mode=mode, **net_options)
+    images = open_all(url, dezoomer=dezoomer, headers=headers, net=net, mode=mode, cache=cache,
+                      max_pixels=max_pixels, **net_options)
+    from .collection import CollectionImage, ImageCollection
+
+    if image_index is None:
+        if len(images) > 1 or isinstance(images[0], CollectionImage):
+            return ImageCollection(images, url=os.fspath(url))
+        image_index = 0
     return images[min(max(image_index, 0), len(images) - 1)]

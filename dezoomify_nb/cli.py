@@ -1,8 +1,14 @@
 """Command line: ``dezoomify-nb [options] INPUT_URI [OUTFILE]`` (same as ``python -m dezoomify_nb``).
 
 Options follow dezoomify-rs. Every expected failure ends in one ``error:`` line, a ``hint:`` line and
-exit status 1 (2 for a bad command line); ``--logging debug`` adds the details and the traceback.
+exit status 1 (2 for a bad command line, 3 for an internal error, 130 when interrupted); ``--logging
+debug`` adds the details and the traceback.
 """
+
+# >>> CONCURRENT EDITING (temporary note for engineers working right now; the lead removes it) <<<
+# Several engineers edit this checkout at once. Rules: read /work/main/AGENTS.md. In short: commit only
+# your own paths (`git commit -m ... -- <paths>`), never `git add -A`/`git stash`/`git reset`/`git checkout --`;
+# in files you don't own make only small targeted str_replace edits, never rewrite or reformat the file.
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from collections.abc import Sequence
 from . import api
 from ._version import __version__
 from .errors import DezoomifyError, DownloadError
+from .model import DEFAULT_MAX_PIXELS, check_max_pixels
 from .net import NetConfig, parse_duration, parse_header
 
 log = logging.getLogger("dezoomify_nb")
@@ -34,24 +41,28 @@ def _header(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+        return value
+
+    return parse
 
 
-def _natural(text: str) -> int:
+_positive = _int_at_least(1)
+_natural = _int_at_least(0)
+
+
+def _pixels(text: str) -> int:
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
+        return check_max_pixels(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _percent(text: str) -> int:
@@ -81,7 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("-w", "--max-width", type=_positive, metavar="PX", help="largest level at most this wide")
     sel.add_argument("-h", "--max-height", type=_positive, metavar="PX", help="largest level at most this high")
     sel.add_argument("--zoom-level", type=_natural, metavar="N", help="level N (0 = full resolution)")
-    sel.add_argument("--image-index", type=_natural, metavar="N", help="image N when several are found (0-based)")
+    sel.add_argument("--image-index", type=_natural, metavar="N",
+                     help="image N when several are found, e.g. in a IIIF manifest (0-based; too large: the last)")
+    p.add_argument("--bulk", metavar="FILE_OR_URL",
+                   help="download every image of a list (one 'URL [title]' per line) or IIIF manifest; "
+                   "implies --largest unless a level option is given; OUTFILE gives names OUTFILE_0001…")
     net = p.add_argument_group("network")
     net.add_argument("-n", "--parallelism", type=_positive, default=16, help="concurrent requests (default 16)")
     net.add_argument("-i", "--min-interval", type=_duration, default=0.05, metavar="DUR",
@@ -96,10 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="extra HTTP header, repeatable (e.g. -H 'Referer: https://…' -H 'Cookie: …')")
     net.add_argument("--accept-invalid-certs", action="store_true", help="do not verify TLS certificates")
     net.add_argument("--max-idle-per-host", type=_natural, default=32, help="idle connections kept (default 32)")
+    net.add_argument("-c", "--tile-cache", metavar="DIR",
+                     help="keep tiles (as served) and metadata in DIR; a later run resumes from it")
+    net.add_argument("--offline", action="store_true",
+                     help="use only what --tile-cache holds; never touch the network")
     out = p.add_argument_group("output")
     out.add_argument("--compression", type=_percent, default=5,
                      help="0-100: JPEG quality is 100 minus this; PNG zlib effort (default 5)")
+    out.add_argument("--format", dest="out_format", metavar="NAME",
+                     help="output format instead of OUTFILE's extension: png, jpeg, tiff, tiff-jpeg, iiif "
+                          "(folder of IIIF tiles + viewer.html), ome-zarr; .tif/.iiif/.zarr pick them too")
     out.add_argument("--mode", choices=["RGB", "RGBA", "L", "LA"], default="RGB", help="pixel mode (default RGB)")
+    out.add_argument("--overwrite", action="store_true",
+                     help="replace OUTFILE if it exists (it is replaced only once the new image is complete)")
+    out.add_argument("--max-pixels", type=_pixels, default=DEFAULT_MAX_PIXELS, metavar="N",
+                     help="refuse metadata declaring more pixels than this (default 1e12)")
     p.add_argument("--logging", default="warning", choices=["debug", "info", "warning", "error"],
                    help="log level (default warning)")
     return p
@@ -128,12 +154,65 @@ def _interactive() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
 
 
+def _image_line(i: int, image: api.ZoomableImage) -> str:
+    """``[i] title (W x H pixels)``: the exact size once resolved, else the manifest's hint, else ``?``."""
+    size = image.size_hint if hasattr(image, "size_hint") else (image.width, image.height)
+    dims = f"{size[0]} x {size[1]}" if size else "? x ?"
+    return f"[{i}] {image.title or f'Image {i + 1}'} ({dims} pixels)"
+
+
+def _choose_image(images: Sequence[api.ZoomableImage], image_index: int | None) -> api.ZoomableImage:
+    """dezoomify-rs §11.1 step 2: ``--image-index`` (too large: the last), else ask on a terminal, else
+    the first with a note. Only the chosen image's metadata is fetched."""
+    if len(images) == 1:
+        return images[0]
+    if image_index is not None:
+        return images[min(image_index, len(images) - 1)]
+    if not _interactive():
+        print(f"Found {len(images)} images; downloading the first, {images[0].title or 'Image 1'!r}. "
+              "Choose another with --image-index N (0-based), or get them all with --bulk.", file=sys.stderr)
+        return images[0]
+    print("Found the following images:", file=sys.stderr)
+    for i, image in enumerate(images):
+        print(_image_line(i, image), file=sys.stderr)
+    while True:
+        answer = _ask("Which image do you want to download? ")
+        if answer.isdigit() and int(answer) < len(images):
+            return images[int(answer)]
+        print(f"'{answer}' is not a valid image number", file=sys.stderr)
+
+
+def run_bulk(args: argparse.Namespace, net: NetConfig, outfile: str | None) -> int:
+    """``--bulk SOURCE``: every image of a list or manifest in turn; exit 1 if any failed or was partial."""
+    from . import bulk
+    from .collection import CollectionImage, ImageCollection
+
+    if args.input_uri:  # ``--bulk LIST OUTFILE``: the one positional is the output name
+        if outfile:
+            raise DezoomifyError("INPUT_URI and --bulk both given",
+                                 hint="In bulk mode the images come from the list: dezoomify-nb --bulk LIST [OUTFILE].")
+        outfile = args.input_uri
+    found = api.open(args.bulk, dezoomer=args.dezoomer, net=net, mode=args.mode, cache=args.tile_cache,
+                     max_pixels=args.max_pixels)
+    images = list(found) if isinstance(found, ImageCollection) else [found]
+    for image in images:
+        if isinstance(image, CollectionImage) and args.image_index is not None:
+            image.image_index = args.image_index  # an entry that is itself a manifest: which of its images
+    print(f"Bulk mode: {len(images)} image(s) from {args.bulk}", file=sys.stderr)
+    summary = bulk.save_all(
+        images, outfile=outfile, max_width=args.max_width, max_height=args.max_height, zoom_level=args.zoom_level,
+        compression=args.compression, progress=True, overwrite=args.overwrite,
+        report=lambda line: print(line, file=sys.stderr),
+    )
+    return 0 if summary.ok else 1
+
+
 def run(args: argparse.Namespace) -> int:
     if args.outfile and args.outfile_opt:
         raise DezoomifyError("OUTFILE and --outfile both given", hint="Give the output file once.")
     outfile = args.outfile_opt or args.outfile
     url = args.input_uri
-    if not url:
+    if not url and not args.bulk:
         if not _interactive():
             raise DezoomifyError("no INPUT_URI given", hint="dezoomify-nb URL [OUTFILE]; see dezoomify-nb --help")
         url = _ask("Enter an URL or a path to the image metadata: ")
@@ -147,18 +226,15 @@ def run(args: argparse.Namespace) -> int:
         headers=tuple(args.header),
         accept_invalid_certs=args.accept_invalid_certs,
         max_idle_per_host=args.max_idle_per_host,
+        offline=args.offline,
     )
-    images = api.open_all(url, dezoomer=args.dezoomer, net=net, mode=args.mode)
-    if len(images) == 1:
-        image = images[0]
-    elif args.image_index is not None:
-        image = images[min(args.image_index, len(images) - 1)]
-    elif _interactive():
-        names = [im.title or f"Image {i + 1}" for i, im in enumerate(images)]
-        image = images[_pick(names, "Found the following images:", "Which image do you want to download? ")]
-    else:
-        image = images[0]
-        print(f"Found {len(images)} images; downloading the first (choose with --image-index).", file=sys.stderr)
+    if args.offline and not args.tile_cache:
+        raise DezoomifyError("--offline needs --tile-cache", hint="Give the cache directory of an earlier run: -c DIR.")
+    if args.bulk:
+        return run_bulk(args, net, outfile)
+    images = api.open_all(url, dezoomer=args.dezoomer, net=net, mode=args.mode, cache=args.tile_cache,
+                          max_pixels=args.max_pixels)
+    image = _choose_image(images, args.image_index)
     level = image.level_index(
         largest=args.largest, max_width=args.max_width, max_height=args.max_height, zoom_level=args.zoom_level
     )
@@ -171,7 +247,8 @@ def run(args: argparse.Namespace) -> int:
             lv = image.levels[0]
             print(f"No level chosen: downloading the largest ({lv.width}x{lv.height}).", file=sys.stderr)
     try:
-        result = image.save(outfile, level=level, compression=args.compression, progress=True)
+        result = image.save(outfile, level=level, compression=args.compression, progress=True,
+                            overwrite=args.overwrite, format=args.out_format)
     except DownloadError as exc:
         if exc.path:
             print(f"warning: {exc}", file=sys.stderr)
@@ -212,3 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         print("hint: check the output path and free disk space; --logging debug shows details.", file=sys.stderr)
         return 1
+    except Exception as exc:  # a bug: still no traceback unless asked for
+        log.debug("internal error", exc_info=exc)
+        print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("hint: this is a bug in dezoomify-nb; please report it with the output of --logging debug.",
+              file=sys.stderr)
+        return 3

@@ -1,14 +1,21 @@
 """The driver: run dezoomers, fetching whatever bytes they ask for, until one yields images."""
 
+# >>> CONCURRENT EDITING (temporary note for engineers working right now; the lead removes it) <<<
+# Several engineers edit this checkout at once. Rules: read /work/main/AGENTS.md. In short: commit only
+# your own paths (`git commit -m ... -- <paths>`), never `git add -A`/`git stash`/`git reset`/`git checkout --`;
+# in files you don't own make only small targeted str_replace edits, never rewrite or reformat the file.
+
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 
+from .cache import TileCache
 from .dezoomers.base import Context, Dezoomer
 from .errors import DezoomifyError, FetchError, MetadataError, NeedsData, NoDezoomerFound, WrongDezoomer
-from .model import Image
-from .net import NetConfig, fetch_many
+from .model import Image, ImageRef
+from .net import NetConfig, fetch
 from .net.loop import run
 from .registry import list_dezoomers
 
@@ -19,7 +26,33 @@ MAX_ROUNDS = 64
 MAX_PAGES = 512
 
 
-def _run_one(dezoomer: Dezoomer, ctx: Context, pages: dict[str, bytes | FetchError], net: NetConfig) -> list[Image]:
+async def _fetch_pages(urls: list[str], net: NetConfig, cache: TileCache | None) -> dict[str, bytes | FetchError]:
+    """Fetch metadata documents concurrently; with a cache, store them (and read them when offline)."""
+
+    async def one(url: str) -> bytes | FetchError:
+        if cache is not None and net.offline:
+            cached = await cache.get_page(url)
+            if cached is not None:
+                return cached
+        try:
+            data = await fetch(url, net)
+        except FetchError as exc:
+            return exc
+        if cache is not None and url.startswith(("http://", "https://")):
+            await cache.set_page(url, data)
+        return data
+
+    results = await asyncio.gather(*(one(u) for u in urls))
+    return dict(zip(urls, results, strict=True))
+
+
+def _run_one(
+    dezoomer: Dezoomer,
+    ctx: Context,
+    pages: dict[str, bytes | FetchError],
+    net: NetConfig,
+    cache: TileCache | None = None,
+) -> list[Image | ImageRef]:
     for _ in range(MAX_ROUNDS):
         try:
             return dezoomer.images(ctx)
@@ -30,7 +63,7 @@ def _run_one(dezoomer: Dezoomer, ctx: Context, pages: dict[str, bytes | FetchErr
             if len(pages) + len(missing) > MAX_PAGES:
                 raise MetadataError(f"{dezoomer.name} asked for more than {MAX_PAGES} documents") from None
             log.debug("%s needs %s", dezoomer.name, ", ".join(missing))
-            pages.update(run(fetch_many(missing, net)))
+            pages.update(run(_fetch_pages(missing, net, cache)))
     raise MetadataError(f"{dezoomer.name} did not finish after {MAX_ROUNDS} rounds")
 
 
@@ -41,8 +74,12 @@ def resolve(
     net: NetConfig | None = None,
     options: Mapping[str, object] | None = None,
     pages: dict[str, bytes | FetchError] | None = None,
-) -> list[Image]:
+    cache: TileCache | None = None,
+) -> list[Image | ImageRef]:
     """The images found at ``url``. ``dezoomer="auto"`` tries each registered dezoomer in order.
+
+    Multi-image sources (IIIF manifests, bulk lists) may give :class:`~dezoomify_nb.model.ImageRef`
+    entries, resolved later (see :mod:`dezoomify_nb.collection`) by another call to this function.
 
     Raises :class:`~dezoomify_nb.errors.NoDezoomerFound` listing every dezoomer's reason.
     """
@@ -64,7 +101,7 @@ def resolve(
     reasons: list[tuple[str, str]] = []
     for name, dz in candidates:
         try:
-            images = _run_one(dz, ctx, pages, net)
+            images = _run_one(dz, ctx, pages, net, cache)
         except (WrongDezoomer, FetchError) as exc:
             log.debug("%s: %s", name, exc)
             reasons.append((name, str(exc)))
@@ -78,9 +115,14 @@ def resolve(
         log.info("%s found %d image(s) at %s", name, len(images), url)
         from dataclasses import replace
 
-        return [replace(im, dezoomer=im.dezoomer or name, url=im.url or url) for im in images]
+        return [
+            replace(im, found_by=im.found_by or name) if isinstance(im, ImageRef)
+            else replace(im, dezoomer=im.dezoomer or name, url=im.url or url)
+            for im in images
+        ]
     err = pages.get(url)
-    if isinstance(err, FetchError) and err.status is None:
-        # the input itself is unreachable: that, not "no dezoomer", is the useful message
-        raise FetchError(url, str(err), hint="Check the URL and your connection; --logging debug shows details.")
+    if isinstance(err, FetchError):
+        # the input itself could not be fetched: that, not "no dezoomer", is the useful message
+        hint = err.hint or "Check the URL (and your connection); --logging debug shows every request."
+        raise type(err)(url, str(err), status=err.status, attempts=err.attempts, hint=hint)
     raise NoDezoomerFound(url, reasons)

@@ -45,17 +45,23 @@ def to_mode(im: PILImage.Image, mode: str) -> PILImage.Image:
     return im.convert(mode)
 
 
-def decode_tile(data: bytes, level: Level, col: int, row: int, mode: str) -> np.ndarray:
+def tile_size_limit(level: Level) -> int:
+    """Largest side a served tile may declare before it is refused (decompression-bomb guard)."""
+    return 4 * (max(level.tile_width, level.tile_height) + 2 * level.overlap) + 64
+
+
+def decode_tile(data: bytes, level: Level, col: int, row: int, mode: str, *, postprocessed: bool = False) -> np.ndarray:
     """Decode one tile into a ``(tile_height, tile_width, C)`` array ready to be a zarr chunk.
 
     The served image may carry overlap (cropped at left/top per :meth:`Level.tile_offset`), be larger
-    than its box (cropped) or smaller (zero-padded; a warning when off by more than one pixel).
+    than its box (cropped) or smaller (zero-padded; a warning when off by more than one pixel). The
+    level's post-processing (e.g. decryption) runs first unless ``postprocessed``.
     """
-    data = level.postprocess(data)
+    if not postprocessed:
+        data = level.postprocess(data)
     x, y, w, h = level.tile_box(col, row)
     ox, oy = level.tile_offset(col, row)
-    limit = 4 * (max(level.tile_width, level.tile_height) + 2 * level.overlap) + 64
-    im = open_image(data, limit)
+    im = open_image(data, tile_size_limit(level))
     im = to_mode(im, mode)
     arr = np.asarray(im)
     if arr.ndim == 2:
@@ -72,3 +78,22 @@ def decode_tile(data: bytes, level: Level, col: int, row: int, mode: str) -> np.
     out = np.zeros((level.tile_height, level.tile_width, arr.shape[2]), dtype=np.uint8)
     out[:gh, :gw] = got
     return out
+
+
+def tile_metadata(data: bytes) -> tuple[bytes | None, bytes | None]:
+    """``(icc_profile, exif)`` carried by an encoded tile (each ``None`` when absent); decodes no pixels.
+
+    Writers copy them to the output (PNG ``iCCP``/``eXIf``, JPEG, TIFF), so colours stay as served.
+    """
+    try:
+        with PILImage.open(io.BytesIO(data)) as im:
+            icc = im.info.get("icc_profile") or None
+            exif = im.info.get("exif") or None
+            if exif is None:
+                raw = im.getexif()
+                exif = raw.tobytes() if len(raw) else None
+    except Exception:
+        return None, None
+    if isinstance(exif, bytes) and exif.startswith(b"Exif\x00\x00"):
+        exif = exif[6:]  # JPEG APP1 keeps the "Exif\0\0" header; PNG eXIf and TIFF do not
+    return (bytes(icc) if icc else None), (bytes(exif) if exif else None)

@@ -16,7 +16,6 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
-from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -28,7 +27,7 @@ from ..errors import FetchError, TileFetchError
 from ..model import Image
 from ..net import NetConfig, fetch
 from . import events
-from .decode import channels_of, decode_tile
+from .decode import channels_of, decode_tile, open_image, tile_size_limit
 
 OnError = Literal["raise", "fill"]
 
@@ -81,6 +80,7 @@ class TilePyramidStore(Store):
         self.token = token or uuid.uuid4().hex
         self.cache = cache
         self.source = source_key(image)
+        self._memo: dict[tuple[int, int, int], bytes] = {}
         self._meta = self._metadata()
 
     # --- recipe identity -------------------------------------------------------------------------
@@ -99,6 +99,7 @@ class TilePyramidStore(Store):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.pop("_meta", None)
+        state["_memo"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -185,43 +186,93 @@ class TilePyramidStore(Store):
     async def read_tile(self, k: int, col: int, row: int) -> np.ndarray | None:
         """The decoded chunk ``(tile_h, tile_w, C)`` of tile ``(col, row)`` of level ``k``.
 
-        Looks in the tile cache first (a tile remembered as 404 is not asked again); fetched tiles are
-        stored as served. ``None`` when the tile failed and ``on_error="fill"``.
+        ``None`` when the tile failed and ``on_error="fill"``.
+        """
+        return (await self.fetch_tile(k, col, row, decode=True))[1]
+
+    async def read_raw(self, k: int, col: int, row: int) -> bytes | None:
+        """The tile's encoded bytes (after the level's post-processing), checked to be an image.
+
+        For byte-for-byte copies. ``None`` when the tile failed and ``on_error="fill"``.
+        """
+        return (await self.fetch_tile(k, col, row, decode=False))[0]
+
+    async def fetch_tile(
+        self, k: int, col: int, row: int, *, decode: bool = True
+    ) -> tuple[bytes | None, np.ndarray | None]:
+        """``(encoded bytes, decoded chunk or None)`` of a tile: the one path to every tile.
+
+        A tile kept by :meth:`remember` is used once without a request; then the tile cache is looked
+        up (a tile remembered there as 404 is not asked again); fetched tiles are stored in the cache as
+        served. Progress and failures are reported under :attr:`token`.
         """
         lv = self.image.levels[k]
         url = lv.tile_url(col, row)
-        decode = partial(decode_tile, level=lv, col=col, row=row, mode=self.mode)
+
+        def check(served: bytes) -> tuple[bytes, np.ndarray | None]:
+            data = lv.postprocess(served)
+            if decode:
+                return data, decode_tile(data, lv, col, row, self.mode, postprocessed=True)
+            open_image(data, tile_size_limit(lv)).close()
+            return data, None
+
+        served = self._memo.pop((k, col, row), None)
+        from_memo = served is not None
         cache = self.cache
-        if cache is not None:
-            data = await cache.get_tile(self.source, k, col, row)
-            if data is not None:
-                try:
-                    arr = await asyncio.to_thread(decode, data)
-                except Exception as exc:  # a damaged cache entry: forget it and fetch again
-                    log.warning("cached tile %s is unreadable (%s); fetching it again", url, exc)
-                    await cache.delete(cache.tile_key(self.source, k, col, row))
-                else:
-                    events.emit(self.token, True, url, cached=True)
-                    return arr
-            elif await cache.is_missing(self.source, k, col, row):
+        if served is None and cache is not None:
+            served = await cache.get_tile(self.source, k, col, row)
+            if served is None and await cache.is_missing(self.source, k, col, row):
                 return self._failed(url, FetchError(url, f"HTTP 404 for {url} (remembered by the tile cache)",
                                                     status=404))
+        if served is not None:
+            try:
+                data, arr = await asyncio.to_thread(check, served)
+            except Exception as exc:  # a damaged cache entry: forget it and fetch again
+                log.warning("stored tile %s is unreadable (%s); fetching it again", url, exc)
+                if cache is not None:
+                    await cache.delete(cache.tile_key(self.source, k, col, row))
+            else:
+                if from_memo and cache is not None:
+                    await cache.set_tile(self.source, k, col, row, served)
+                events.emit(self.token, True, url, cached=not from_memo)
+                return data, arr
         try:
-            raw, arr = await fetch(url, self.net, level_headers=lv.headers, check=lambda b: (b, decode(b)))
+            served, (data, arr) = await fetch(url, self.net, level_headers=lv.headers, check=lambda b: (b, check(b)))
         except FetchError as exc:
             if cache is not None and exc.status in (404, 410):
                 await cache.set_missing(self.source, k, col, row)
             return self._failed(url, exc)
         if cache is not None:
-            await cache.set_tile(self.source, k, col, row, raw)
+            await cache.set_tile(self.source, k, col, row, served)
         events.emit(self.token, True, url)
-        return arr
+        return data, arr
 
-    def _failed(self, url: str, exc: FetchError) -> None:
+    async def peek(self, k: int, col: int = 0, row: int = 0) -> bytes | None:
+        """A tile's bytes (post-processed), e.g. to read its colour profile before a download starts.
+
+        Not counted as progress; the bytes are kept for the tile's next read, so peeking costs no
+        extra request. ``None`` if the tile cannot be had.
+        """
+        lv = self.image.levels[k]
+        served = self._memo.get((k, col, row))
+        if served is None and self.cache is not None:
+            served = await self.cache.get_tile(self.source, k, col, row)
+        if served is None:
+            try:
+                served = await fetch(lv.tile_url(col, row), self.net, level_headers=lv.headers)
+            except FetchError:
+                return None
+            self._memo[(k, col, row)] = served
+        try:
+            return lv.postprocess(served)
+        except Exception:
+            return None
+
+    def _failed(self, url: str, exc: FetchError) -> tuple[None, None]:
         events.emit(self.token, False, url, exc)
         if self.on_error == "raise":
             raise TileFetchError(url, str(exc), status=exc.status, attempts=exc.attempts, hint=exc.hint or None) from exc
-        return None
+        return None, None
 
     async def get(self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None) -> Buffer | None:
         meta = self._meta.get(key)

@@ -1,4 +1,4 @@
-"""Fetching bytes: HTTP(S) through the per-loop client, or a local file path. Retries live here."""
+"""Fetching bytes: HTTP(S) through the per-process client, or a local file path. Retries live here."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import httpx
 
 from ..errors import FetchError
 from . import loop
-from .clients import get_client, get_limiter
+from .clients import get_client, get_executor, get_limiter
 from .config import MAX_BODY_BYTES, NetConfig
 
 log = logging.getLogger("dezoomify_nb.net")
@@ -24,10 +24,6 @@ T = TypeVar("T")
 
 #: client errors worth retrying (timeouts and rate limits); every other 4xx is final
 _RETRY_4XX = frozenset({408, 425, 429})
-_HINT_403 = (
-    "The server refused access. Many sites only serve tiles to their own viewer page: "
-    "add -H \"Referer: <URL of the viewer page>\" (and -H \"Cookie: ...\" if you are logged in)."
-)
 _HINT_429 = "The server limits the request rate: try -n 2 -i 500ms --retries 5 --retry-delay 5s."
 
 
@@ -36,7 +32,7 @@ def _retryable(status: int) -> bool:
 
 
 def _hint(status: int) -> str | None:
-    return {401: _HINT_403, 403: _HINT_403, 429: _HINT_429}.get(status)
+    return _HINT_429 if status == 429 else None  # 401/403 get errors.REFERER_HINT
 _MAX_RETRY_AFTER = 120.0
 
 
@@ -73,30 +69,30 @@ def _retry_after(response: httpx.Response) -> float | None:
     return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
 
 
-async def _read_local(url: str) -> bytes:
+def _read_local(url: str) -> bytes:
     path = local_path(url)
-
-    def read() -> bytes:
+    try:
         with open(path, "rb") as f:
             data = f.read(MAX_BODY_BYTES + 1)
-        if len(data) > MAX_BODY_BYTES:
-            raise ValueError(f"{path} is larger than {MAX_BODY_BYTES} bytes")
-        return data
-
-    try:
-        return await asyncio.to_thread(read)
     except FileNotFoundError:
         raise _Attempt(FetchError(url, f"No such file: {path}", status=404), retry=False) from None
     except IsADirectoryError:
         raise _Attempt(FetchError(url, f"{path} is a directory", status=404), retry=False) from None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise _Attempt(FetchError(url, f"Cannot read {path}: {exc}"), retry=False) from None
+    if len(data) > MAX_BODY_BYTES:
+        raise _Attempt(FetchError(url, f"{path} is larger than {MAX_BODY_BYTES} bytes"), retry=False)
+    return data
 
 
-async def _get_http(url: str, config: NetConfig, headers: dict[str, str]) -> bytes:
-    client = get_client(config)
+def _too_large(url: str) -> _Attempt:
+    return _Attempt(FetchError(url, f"{url} is larger than {MAX_BODY_BYTES} bytes"), retry=False)
+
+
+def _get_http(url: str, config: NetConfig, headers: dict[str, str]) -> bytes:
+    """One GET with the process's client (runs in a worker thread)."""
     try:
-        async with client.stream("GET", url, headers=headers) as response:
+        with get_client(config).stream("GET", url, headers=headers) as response:
             if response.status_code >= 400:
                 status = response.status_code
                 err = FetchError(url, f"HTTP {status} {response.reason_phrase} for {url}", status=status,
@@ -104,18 +100,47 @@ async def _get_http(url: str, config: NetConfig, headers: dict[str, str]) -> byt
                 raise _Attempt(err, retry=_retryable(status), wait=_retry_after(response))
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                raise _Attempt(FetchError(url, f"{url} is larger than {MAX_BODY_BYTES} bytes"), retry=False)
+                raise _too_large(url)
             chunks: list[bytes] = []
             size = 0
-            async for chunk in response.aiter_bytes():
+            for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
-                    raise _Attempt(FetchError(url, f"{url} is larger than {MAX_BODY_BYTES} bytes"), retry=False)
+                    raise _too_large(url)
                 chunks.append(chunk)
             return b"".join(chunks)
     except httpx.HTTPError as exc:
         kind = type(exc).__name__
-        raise _Attempt(FetchError(url, f"{kind} while fetching {url}: {exc}"), retry=True) from exc
+        raise _Attempt(FetchError(url, f"{kind} while fetching {url}: {exc}", hint=_network_hint(exc)),
+                       retry=not isinstance(exc, httpx.TooManyRedirects)) from exc
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:  # malformed URL: no retry helps
+        raise _Attempt(FetchError(url, f"invalid URL {url[:200]}: {exc}"), retry=False) from exc
+
+
+def _network_hint(exc: httpx.HTTPError) -> str | None:
+    """A hint for a network failure (TLS failures get errors.TLS_HINT from FetchError itself)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "The server is slow: try a longer --timeout, fewer parallel requests (-n 4) and --retries 3."
+    if isinstance(exc, httpx.TooManyRedirects):
+        return "The server redirects in a loop; the URL may need a login (-H 'Cookie: ...') or be wrong."
+    if isinstance(exc, httpx.ConnectError):
+        return "Check the host name and your connection (and proxies); --logging debug shows details."
+    return None
+
+
+def _attempt(url: str, config: NetConfig, headers: dict[str, str], check: Callable[[bytes], T] | None) -> Any:
+    """Get the bytes and run ``check`` on them, in one worker-thread call."""
+    if is_http(url):
+        log.debug("GET %s", url)
+        data = _get_http(url, config, headers)
+    else:
+        data = _read_local(url)
+    if check is None:
+        return data
+    try:
+        return check(data)
+    except Exception as exc:  # undecodable content: retry like a network error
+        raise _Attempt(FetchError(url, f"Invalid content at {url}: {exc}"), retry=True) from exc
 
 
 async def fetch(
@@ -127,8 +152,9 @@ async def fetch(
 ) -> bytes | T:
     """Fetch ``url`` with ``1 + config.retries`` attempts; return its bytes, or ``check(bytes)``.
 
-    ``check`` runs in a worker thread (e.g. a tile decode); if it raises, the attempt counts as failed
-    and is retried like a network error. Raises :class:`~dezoomify_nb.errors.FetchError` at the end.
+    ``check`` runs in the worker thread right after the request (e.g. a tile decode); if it raises, the
+    attempt counts as failed and is retried like a network error. Concurrency and pacing are per host
+    (``parallelism``, ``min_interval``). Raises :class:`~dezoomify_nb.errors.FetchError` at the end.
     """
     if config.offline and is_http(url):
         raise FetchError(url, f"offline: {url} is not in the tile cache",
@@ -138,22 +164,16 @@ async def fetch(
     limiter = get_limiter(config, urlsplit(url).netloc) if is_http(url) else None
     spread = 1 + (zlib.crc32(url.encode()) % 100) / 100  # spread retries so they do not come in bursts
     delay = config.retry_delay * spread
+    running = asyncio.get_running_loop()
+    executor = get_executor(config)
     last: FetchError | None = None
     for attempt in range(attempts):
         try:
             if limiter is None:
-                data = await _read_local(url)
-            else:
-                async with limiter.semaphore:
-                    await limiter.pace()
-                    log.debug("GET %s", url)
-                    data = await _get_http(url, config, headers)
-            if check is None:
-                return data
-            try:
-                return await asyncio.to_thread(check, data)
-            except Exception as exc:  # undecodable content: retry like a network error
-                raise _Attempt(FetchError(url, f"Invalid content at {url}: {exc}"), retry=True) from exc
+                return await running.run_in_executor(executor, _attempt, url, config, headers, check)
+            async with limiter.semaphore:
+                await limiter.pace()
+                return await running.run_in_executor(executor, _attempt, url, config, headers, check)
         except _Attempt as failed:
             last = failed.error
             last.attempts = attempt + 1

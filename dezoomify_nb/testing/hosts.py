@@ -3,7 +3,7 @@
 Sources such as Google Arts & Culture and NYPL are recognised by their host names, and their metadata
 names further hosts (``lh3.googleusercontent.com``, ``access.nypl.org``). To test them end to end
 without the internet, :func:`route_hosts` makes every HTTP request of dezoomify_nb (metadata and
-tiles, on whichever event loop it runs) go through a transport that rewrites
+tiles, from whichever thread) go through a transport that rewrites
 ``https://HOST/path?q`` to ``http://127.0.0.1:PORT/PREFIX/path?q`` for the mapped hosts, and refuses
 any other non-loopback host, so a test can never reach the real internet by accident.
 
@@ -16,9 +16,9 @@ It works by swapping the client factory used by :mod:`dezoomify_nb.net.fetch` fo
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
+import threading
 from collections.abc import Iterator, Mapping
 
 import httpx
@@ -35,13 +35,13 @@ _fetch = importlib.import_module("dezoomify_nb.net.fetch")
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-class _RewriteTransport(httpx.AsyncBaseTransport):
+class _RewriteTransport(httpx.BaseTransport):
     def __init__(self, base_url: str, hosts: Mapping[str, str]) -> None:
-        self._inner = httpx.AsyncHTTPTransport()
+        self._inner = httpx.HTTPTransport()
         self._base = httpx.URL(base_url)
         self._hosts = {h.lower(): "/" + p.strip("/") for h, p in hosts.items()}
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host.lower()
         prefix = self._hosts.get(host)
         if prefix is not None:
@@ -50,31 +50,29 @@ class _RewriteTransport(httpx.AsyncBaseTransport):
             request.headers["Host"] = request.url.netloc.decode("ascii")
         elif host not in _LOOPBACK:
             raise httpx.ConnectError(f"route_hosts: {host} is not mapped to the loopback server", request=request)
-        return await self._inner.handle_async_request(request)
+        return self._inner.handle_request(request)
 
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+    def close(self) -> None:
+        self._inner.close()
 
 
 @contextlib.contextmanager
 def route_hosts(server: TileServer, hosts: Mapping[str, str]) -> Iterator[None]:
     """Within the block, send requests for each ``host`` in ``hosts`` to ``server`` under its prefix."""
-    made: list[tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]] = []
-    clients: dict[tuple[int, NetConfig], httpx.AsyncClient] = {}
+    clients: dict[NetConfig, httpx.Client] = {}
+    lock = threading.Lock()
     original = _fetch.get_client
 
-    def get_client(config: NetConfig) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        key = (id(loop), _key(config))
-        client = clients.get(key)
-        if client is None or client.is_closed:
-            client = httpx.AsyncClient(
-                transport=_RewriteTransport(server.base_url, hosts),
-                follow_redirects=True,
-                timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
-            )
-            clients[key] = client
-            made.append((loop, client))
+    def get_client(config: NetConfig) -> httpx.Client:
+        key = _key(config)
+        with lock:
+            client = clients.get(key)
+            if client is None or client.is_closed:
+                client = clients[key] = httpx.Client(
+                    transport=_RewriteTransport(server.base_url, hosts),
+                    follow_redirects=True,
+                    timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
+                )
         return client
 
     _fetch.get_client = get_client  # type: ignore[assignment]
@@ -82,10 +80,5 @@ def route_hosts(server: TileServer, hosts: Mapping[str, str]) -> Iterator[None]:
         yield
     finally:
         _fetch.get_client = original  # type: ignore[assignment]
-        for loop, client in made:
-            if loop.is_closed() or client.is_closed:
-                continue
-            if loop.is_running():
-                asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(10)
-            else:
-                loop.run_until_complete(client.aclose())
+        for client in clients.values():
+            client.close()

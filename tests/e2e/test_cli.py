@@ -116,10 +116,16 @@ def test_errors_are_one_line_with_hint(capsys, args, message, tmp_path):
 
 
 def test_nothing_recognised_lists_every_dezoomer(server, capsys, tmp_path):
-    code, _, err = run(capsys, server.base_url + "/not-an-image.txt", tmp_path / "o.png")
+    base = server.serve_files("/plain/", {"notes.html": "<html><body>Just a page, no image.</body></html>"})
+    code, _, err = run(capsys, base + "/notes.html", tmp_path / "o.png")
     assert code == 1
     for name in ("zoomify", "iiif", "deepzoom", "generic"):
         assert f" - {name}:" in err
+
+
+def test_missing_input_says_so(server, capsys, tmp_path):
+    code, _, err = run(capsys, server.base_url + "/nothing-here/info.json", tmp_path / "o.png")
+    assert code == 1 and "HTTP 404" in err and "hint:" in err
 
 
 def test_jpeg_too_large_is_refused_before_download(capsys, tmp_path):

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import uuid
@@ -167,6 +168,23 @@ class ZoomableImage:
             chunks = (k * lv.tile_height, k * lv.tile_width, arr.shape[2])
         return da.from_zarr(arr, chunks=chunks)
 
+    def region_in_level(self, region: tuple[int, int, int, int], level: int) -> tuple[int, int, int, int]:
+        """A full-resolution ``(x, y, w, h)`` as the covering box in level ``level``'s pixels."""
+        from .errors import LevelSelectionError
+
+        full, lv = self.image.levels[0], self.image.levels[level]
+        x, y, w, h = (int(v) for v in region)
+        if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > full.width or y + h > full.height:
+            raise LevelSelectionError(
+                f"region {x},{y},{w},{h} is not inside the {full.width}x{full.height} image",
+                hint="Give x,y,width,height in full-resolution pixels, inside the image.",
+            )
+        sx, sy = lv.width / full.width, lv.height / full.height
+        x0, y0 = int(x * sx), int(y * sy)
+        x1 = min(lv.width, max(x0 + 1, math.ceil((x + w) * sx)))
+        y1 = min(lv.height, max(y0 + 1, math.ceil((y + h) * sy)))
+        return x0, y0, x1 - x0, y1 - y0
+
     # --- saving -----------------------------------------------------------------------------------
     def save(
         self,
@@ -183,6 +201,7 @@ class ZoomableImage:
         overwrite: bool = False,
         directory: str | os.PathLike[str] = ".",
         format: str | None = None,  # noqa: A002 - the natural name, as in PIL's Image.save
+        region: tuple[int, int, int, int] | None = None,
     ) -> SaveResult:
         """Download one level and write it to ``path`` (format from the extension), streaming.
 
@@ -195,6 +214,8 @@ class ZoomableImage:
         ``allow_partial`` — the returned :class:`SaveResult` lists the failures either way.
         ``format`` names the writer (``"tiff"``, ``"tiff-jpeg"``, ``"iiif"``, ``"ome-zarr"``, ``"png"``,
         ``"jpeg"``…) instead of the extension; pyramid formats also write the levels below the chosen one.
+        ``region=(x, y, w, h)`` in full-resolution pixels saves only that part of the chosen level, and
+        fetches only the tiles under it.
         """
         from .lazy.pyramid import RemoteLevelSource
         from .lazy.raw import peek_metadata
@@ -206,11 +227,16 @@ class ZoomableImage:
         lv = self.image.levels[level]
         channels = channels_of(self.mode)
         explicit = path is not None
-        out = naming.output_path(path, title=self.file_title, width=lv.width, height=lv.height, directory=directory)
+        box = self.region_in_level(region, level) if region is not None else (0, 0, lv.width, lv.height)
+        out_w, out_h = box[2], box[3]
+        out = naming.output_path(path, title=self.file_title, width=out_w, height=out_h, directory=directory)
         writer = writer_named(format) if format else writer_for(out)
         if format and not Path(os.fspath(path or "")).suffix and writer.suffixes:
             out = out.with_name(out.name.removesuffix(out.suffix) + writer.suffixes[0])
-        writer.check(lv.width, lv.height, channels)
+        if region is not None and writer.pyramid:
+            raise WriterError(f"the {writer.name} writer saves whole levels, not a region",
+                              hint="Save the region as PNG, JPEG or TIFF, or drop --region.")
+        writer.check(out_w, out_h, channels)
         out = final = naming.reserve(out, explicit=explicit, overwrite=overwrite)
         if overwrite and out.is_file() and out.stat().st_size > 0:
             # the old file stays until a new image (with at least one tile) is complete, then is replaced
@@ -223,9 +249,10 @@ class ZoomableImage:
             source = RemoteLevelSource(store, level)
             total = source.expected_tiles()
         else:
-            source = LevelStrips(store, level)
-            source.icc_profile, source.exif = peek_metadata(store, level)  # carried to PNG/JPEG
-        log.info("Downloading %s (%dx%d, %d tiles) to %s", lv.describe(), lv.width, lv.height, lv.n_tiles, out)
+            source = LevelStrips(store, level, region=box)
+            total = source.n_tiles
+            source.icc_profile, source.exif = peek_metadata(store, level, *source.first_tile)  # to PNG/JPEG
+        log.info("Downloading %s (%dx%d, %d tiles) to %s", lv.describe(), out_w, out_h, total, out)
         try:
             with track(store.token, total, progress):
                 writer.write(out, source, compression=compression)
@@ -240,26 +267,33 @@ class ZoomableImage:
             naming.release(out)
             raise
         failed = list(events.stats(store.token).failed)
-        result = SaveResult(out, level, lv.width, lv.height, lv.n_tiles, failed)
-        if failed and len(failed) >= lv.n_tiles:
+        result = SaveResult(out, level, out_w, out_h, total, failed)
+        if failed and len(failed) >= total:
             if out.is_dir():  # an all-black image is no result
                 shutil.rmtree(out)
             else:
                 out.unlink(missing_ok=True)
             raise DownloadError(
                 f"Could not get any tile of the image ({len(failed)} failed; first: {failed[0][1]})",
-                failed=len(failed), total=lv.n_tiles, hint=hint_for_failures([r for _, r in failed]),
+                failed=len(failed), total=total, hint=hint_for_failures([r for _, r in failed]),
             )
         if out != final:
             os.replace(out, final)
             out = result.path = final
         if failed and not allow_partial:
             raise DownloadError(
-                f"Only {lv.n_tiles - len(failed)} tiles out of {lv.n_tiles} could be downloaded. "
-                f"The resulting image was still created in '{out}'.",
-                failed=len(failed), total=lv.n_tiles, path=str(out), hint=hint_for_failures([r for _, r in failed]),
+                f"Only {total - len(failed)} tiles out of {total} could be downloaded. "
+                f"The resulting image was still created in '{out}'.\n{_first_failures(failed)}",
+                failed=len(failed), total=total, path=str(out), hint=hint_for_failures([r for _, r in failed]),
             )
         return result
+
+
+def _first_failures(failed: list[tuple[str, str]], n: int = 3) -> str:
+    lines = [f"  failed: {url} ({reason.removeprefix(url).strip(' :') or reason})" for url, reason in failed[:n]]
+    if len(failed) > n:
+        lines.append(f"  … and {len(failed) - n} more")
+    return "\n".join(lines)
 
 
 def open_all(

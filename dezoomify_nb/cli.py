@@ -58,6 +58,14 @@ _positive = _int_at_least(1)
 _natural = _int_at_least(0)
 
 
+def _region(text: str) -> tuple[int, int, int, int]:
+    parts = text.replace(" ", "").split(",")
+    if len(parts) != 4 or not all(p.isdigit() for p in parts) or int(parts[2]) == 0 or int(parts[3]) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected X,Y,WIDTH,HEIGHT (whole pixels, size > 0)")
+    x, y, w, h = (int(p) for p in parts)
+    return x, y, w, h
+
+
 def _pixels(text: str) -> int:
     try:
         return check_max_pixels(text)
@@ -122,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output format instead of OUTFILE's extension: png, jpeg, tiff, tiff-jpeg, iiif "
                           "(folder of IIIF tiles + viewer.html), ome-zarr; .tif/.iiif/.zarr pick them too")
     out.add_argument("--mode", choices=["RGB", "RGBA", "L", "LA"], default="RGB", help="pixel mode (default RGB)")
+    out.add_argument("--region", type=_region, metavar="X,Y,W,H",
+                     help="save only this rectangle, in full-resolution pixels (only its tiles are fetched)")
     out.add_argument("--overwrite", action="store_true",
                      help="replace OUTFILE if it exists (it is replaced only once the new image is complete)")
     out.add_argument("--max-pixels", type=_pixels, default=DEFAULT_MAX_PIXELS, metavar="N",
@@ -248,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"No level chosen: downloading the largest ({lv.width}x{lv.height}).", file=sys.stderr)
     try:
         result = image.save(outfile, level=level, compression=args.compression, progress=True,
-                            overwrite=args.overwrite, format=args.out_format)
+                            overwrite=args.overwrite, format=args.out_format, region=args.region)
     except DownloadError as exc:
         if exc.path:
             print(f"warning: {exc}", file=sys.stderr)

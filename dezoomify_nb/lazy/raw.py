@@ -20,12 +20,12 @@ from .decode import tile_metadata
 from .store import TilePyramidStore
 
 
-def peek_metadata(store: TilePyramidStore, k: int = 0) -> tuple[bytes | None, bytes | None]:
+def peek_metadata(store: TilePyramidStore, k: int = 0, col: int = 0, row: int = 0) -> tuple[bytes | None, bytes | None]:
     """``(icc_profile, exif)`` of the first tile of level ``k`` (``(None, None)`` if it cannot be read).
 
     No extra request: the tile is kept for its read by the download (or comes from the tile cache).
     """
-    data = loop.run(store.peek(k))
+    data = loop.run(store.peek(k, col, row))
     return (None, None) if data is None else tile_metadata(data)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import zlib
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -40,6 +41,27 @@ def is_http(url: str) -> bool:
     return url.startswith(("http://", "https://"))
 
 
+_RANGE = re.compile(r"#bytes=(\d+)-(\d+)$")
+
+
+def with_range(url: str, start: int, end: int) -> str:
+    """``url`` asking for bytes ``start`` to ``end`` inclusive (a fragment: never sent to the server).
+
+    The fragment makes the range part of the key everywhere (dezoomer pages, tile cache); :func:`fetch`
+    turns it into a ``Range`` header (or a seek, for a local file). Used by single-file formats (ZIF).
+    """
+    if not 0 <= start <= end:
+        raise ValueError(f"invalid byte range {start}-{end}")
+    return f"{url}#bytes={start}-{end}"
+
+
+def split_range(url: str) -> tuple[str, tuple[int, int] | None]:
+    m = _RANGE.search(url)
+    if m is None:
+        return url, None
+    return url[: m.start()], (int(m.group(1)), int(m.group(2)))
+
+
 def local_path(url: str) -> Path:
     if url.startswith("file://"):
         return Path(unquote(urlsplit(url).path))
@@ -70,18 +92,26 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _read_local(url: str) -> bytes:
-    path = local_path(url)
+    target, rng = split_range(url)
+    path = local_path(target)
+    want = MAX_BODY_BYTES if rng is None else rng[1] - rng[0] + 1
+    if want > MAX_BODY_BYTES:
+        raise _too_large(url)
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_BODY_BYTES + 1)
+            if rng is not None:
+                f.seek(rng[0])
+            data = f.read(want + (rng is None))
     except FileNotFoundError:
         raise _Attempt(FetchError(url, f"No such file: {path}", status=404), retry=False) from None
     except IsADirectoryError:
         raise _Attempt(FetchError(url, f"{path} is a directory", status=404), retry=False) from None
     except OSError as exc:
         raise _Attempt(FetchError(url, f"Cannot read {path}: {exc}"), retry=False) from None
-    if len(data) > MAX_BODY_BYTES:
-        raise _Attempt(FetchError(url, f"{path} is larger than {MAX_BODY_BYTES} bytes"), retry=False)
+    if rng is None and len(data) > MAX_BODY_BYTES:
+        raise _too_large(url)
+    if rng is not None and len(data) != want:
+        raise _Attempt(FetchError(url, f"{path} ends before byte {rng[1]}", status=416), retry=False)
     return data
 
 
@@ -90,9 +120,17 @@ def _too_large(url: str) -> _Attempt:
 
 
 def _get_http(url: str, config: NetConfig, headers: dict[str, str]) -> bytes:
-    """One GET with the process's client (runs in a worker thread)."""
+    """One GET with the process's client (runs in a worker thread); ``#bytes=a-b`` becomes a Range."""
+    target, rng = split_range(url)
+    if rng is not None:
+        headers = {**headers, "Range": f"bytes={rng[0]}-{rng[1]}"}
     try:
-        with get_client(config).stream("GET", url, headers=headers) as response:
+        with get_client(config).stream("GET", target, headers=headers) as response:
+            if rng is not None and response.status_code == 200:
+                raise _Attempt(FetchError(
+                    url, f"the server ignores HTTP Range requests (it sent the whole file for {target})",
+                    status=200, hint="This format is read piece by piece; download the file itself and "
+                    "give its local path instead."), retry=False)
             if response.status_code >= 400:
                 status = response.status_code
                 err = FetchError(url, f"HTTP {status} {response.reason_phrase} for {url}", status=status,

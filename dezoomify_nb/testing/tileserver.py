@@ -685,8 +685,14 @@ class TileServer:
         with self._lock:
             self._routes.insert(0, (prefix, handler))
 
-    def serve_files(self, prefix: str, files: Mapping[str, bytes | str], content_type: str | None = None) -> str:
-        """Serve ``files`` (relative path → content) under ``prefix``; returns the base URL of the folder."""
+    def serve_files(
+        self, prefix: str, files: Mapping[str, bytes | str], content_type: str | None = None, *, ranges: bool = True
+    ) -> str:
+        """Serve ``files`` (relative path → content) under ``prefix``; returns the base URL of the folder.
+
+        ``Range: bytes=a-b`` requests get ``206`` with that slice, unless ``ranges=False`` (then the whole
+        file, as servers that ignore Range do).
+        """
         data = {k.lstrip("/"): v.encode() if isinstance(v, str) else v for k, v in files.items()}
 
         def handler(server: TileServer, raw_path: str, headers: Mapping[str, str]) -> Response:
@@ -694,7 +700,16 @@ class TileServer:
             body = data.get(rel, data.get(unquote(rel)))
             if body is None:
                 return _not_found()
-            return Response(200, body, content_type or _guess_type(rel))
+            kind = content_type or _guess_type(rel)
+            m = re.fullmatch(r"bytes=(\d+)-(\d*)", headers.get("Range") or "")
+            if ranges and m:
+                start, end = int(m.group(1)), int(m.group(2) or len(body) - 1)
+                if start >= len(body) or end < start:
+                    return Response(416, b"", kind, {"Content-Range": f"bytes */{len(body)}"})
+                end = min(end, len(body) - 1)
+                return Response(206, body[start : end + 1], kind,
+                                {"Content-Range": f"bytes {start}-{end}/{len(body)}", "Accept-Ranges": "bytes"})
+            return Response(200, body, kind)
 
         self.add_route(prefix, handler)
         return self.base_url + prefix.rstrip("/")

@@ -112,3 +112,23 @@ def test_min_interval_paces_request_starts(server, monkeypatch):
     run(burst())
     offsets = [t - starts[0] for t in starts]  # slots at fixed intervals: the i-th not before i x 50 ms
     assert len(starts) == 3 and all(o >= 0.049 * i for i, o in enumerate(offsets)), offsets
+
+
+def test_byte_ranges_over_http_and_local_files(server, tmp_path):
+    from dezoomify_nb.net.fetch import with_range
+
+    blob = bytes(range(256)) * 64
+    base = server.serve_files("/ranged/", {"f.bin": blob})
+    flat = server.serve_files("/flat/", {"f.bin": blob}, ranges=False)
+    (tmp_path / "f.bin").write_bytes(blob)
+    cfg = NetConfig(retries=0, min_interval=0)
+    for url in (base + "/f.bin", str(tmp_path / "f.bin")):
+        assert fetch_sync(with_range(url, 10, 19), cfg) == blob[10:20]
+        assert fetch_sync(with_range(url, 0, len(blob) - 1), cfg) == blob
+    assert server.headers_seen[-1]["Range"] == f"bytes=0-{len(blob) - 1}"
+    with pytest.raises(FetchError, match="ignores HTTP Range"):
+        fetch_sync(with_range(flat + "/f.bin", 0, 9), cfg)
+    with pytest.raises(FetchError, match="ends before"):
+        fetch_sync(with_range(str(tmp_path / "f.bin"), 0, len(blob)), cfg)
+    with pytest.raises(ValueError):
+        with_range("x", 5, 4)

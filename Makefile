@@ -43,7 +43,7 @@ browser:
 	@[ -x /usr/bin/chromium ] || (apt-get update && apt-get install -y chromium)
 
 test: install lint test-zarr34 browser
-	$(BIN)/python -m pytest -q
+	REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
 test-zarr34:
 ifeq ($(PY312),)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -202,6 +203,7 @@ class ZoomableImage:
         directory: str | os.PathLike[str] = ".",
         format: str | None = None,  # noqa: A002 - the natural name, as in PIL's Image.save
         region: tuple[int, int, int, int] | None = None,
+        client: Any = None,
     ) -> SaveResult:
         """Download one level and write it to ``path`` (format from the extension), streaming.
 
@@ -216,6 +218,8 @@ class ZoomableImage:
         ``"jpeg"``…) instead of the extension; pyramid formats also write the levels below the chosen one.
         ``region=(x, y, w, h)`` in full-resolution pixels saves only that part of the chosen level, and
         fetches only the tiles under it.
+        ``client`` (a ``distributed.Client`` or a scheduler address): the tile rows are fetched and decoded
+        on its workers, the file is written here (see :mod:`dezoomify_nb.distributed`).
         """
         from .lazy.pyramid import RemoteLevelSource
         from .lazy.raw import peek_metadata
@@ -253,8 +257,14 @@ class ZoomableImage:
             total = source.n_tiles
             source.icc_profile, source.exif = peek_metadata(store, level, *source.first_tile)  # to PNG/JPEG
         log.info("Downloading %s (%dx%d, %d tiles) to %s", lv.describe(), out_w, out_h, total, out)
+        cluster: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if client is not None:
+            from .distributed import as_client
+            from .lazy.strips import attach_cluster
+
+            cluster = attach_cluster(store.token, as_client(client))
         try:
-            with track(store.token, total, progress):
+            with track(store.token, total, progress), cluster:
                 writer.write(out, source, compression=compression)
         except OSError as exc:  # disk full, permission denied, … (FetchError is an OSError too)
             naming.release(out)

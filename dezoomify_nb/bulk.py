@@ -83,6 +83,7 @@ def save_all(
     progress: Any = True,
     overwrite: bool = False,
     report: Callable[[str], None] | None = None,
+    client: Any = None,
 ) -> BulkSummary:
     """Download each image in turn and return what happened to each.
 
@@ -90,8 +91,16 @@ def save_all(
     ``<stem>_0001<ext>``, ``<stem>_0002<ext>``… by position (an existing one is kept and that image fails,
     unless ``overwrite``). ``report`` receives one line per step
     (``[i/N] title``, the saved path or the failure); default: the ``dezoomify_nb.bulk`` logger.
+    ``client`` (a ``distributed.Client`` or a scheduler address): the images are saved in parallel on its
+    workers instead (see :func:`dezoomify_nb.distributed.save_all_on_cluster`).
     """
     say = report or log.info
+    if client is not None:
+        from .distributed import save_all_on_cluster
+
+        return save_all_on_cluster(images, client, outfile=outfile, directory=directory, max_width=max_width,
+                                   max_height=max_height, zoom_level=zoom_level, compression=compression,
+                                   overwrite=overwrite, report=say)
     summary = BulkSummary()
     total = len(images)
     largest = max_width is None and max_height is None and zoom_level is None

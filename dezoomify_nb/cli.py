@@ -123,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep tiles (as served) and metadata in DIR; a later run resumes from it")
     net.add_argument("--offline", action="store_true",
                      help="use only what --tile-cache holds; never touch the network")
+    net.add_argument("--scheduler", metavar="ADDRESS",
+                     help="dask.distributed scheduler (tcp://host:8786): tiles are fetched and decoded on its "
+                          "workers; with --bulk each image is saved on a worker (needs the distributed extra)")
+    net.add_argument("--cluster-parallelism", type=_positive, metavar="N",
+                     help="with --scheduler: at most N requests per host at once across all workers")
     out = p.add_argument_group("output")
     out.add_argument("--compression", type=_percent, default=5,
                      help="0-100: JPEG quality is 100 minus this; PNG zlib effort (default 5)")
@@ -192,6 +197,15 @@ def _choose_image(images: Sequence[api.ZoomableImage], image_index: int | None) 
         print(f"'{answer}' is not a valid image number", file=sys.stderr)
 
 
+def _cluster(args: argparse.Namespace) -> object | None:
+    """The dask.distributed client of ``--scheduler``, or None."""
+    if not args.scheduler:
+        return None
+    from .distributed import as_client
+
+    return as_client(args.scheduler)
+
+
 def run_bulk(args: argparse.Namespace, net: NetConfig, outfile: str | None) -> int:
     """``--bulk SOURCE``: every image of a list or manifest in turn; exit 1 if any failed or was partial."""
     from . import bulk
@@ -212,7 +226,7 @@ def run_bulk(args: argparse.Namespace, net: NetConfig, outfile: str | None) -> i
     summary = bulk.save_all(
         images, outfile=outfile, max_width=args.max_width, max_height=args.max_height, zoom_level=args.zoom_level,
         compression=args.compression, progress=True, overwrite=args.overwrite,
-        report=lambda line: print(line, file=sys.stderr),
+        report=lambda line: print(line, file=sys.stderr), client=_cluster(args),
     )
     return 0 if summary.ok else 1
 
@@ -237,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
         accept_invalid_certs=args.accept_invalid_certs,
         max_idle_per_host=args.max_idle_per_host,
         offline=args.offline,
+        cluster_parallelism=args.cluster_parallelism,
     )
     if args.offline and not args.tile_cache:
         raise DezoomifyError("--offline needs --tile-cache", hint="Give the cache directory of an earlier run: -c DIR.")
@@ -258,7 +273,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"No level chosen: downloading the largest ({lv.width}x{lv.height}).", file=sys.stderr)
     try:
         result = image.save(outfile, level=level, compression=args.compression, progress=True,
-                            overwrite=args.overwrite, format=args.out_format, region=args.region)
+                            overwrite=args.overwrite, format=args.out_format, region=args.region,
+                            client=_cluster(args))
     except DownloadError as exc:
         if exc.path:
             print(f"warning: {exc}", file=sys.stderr)

@@ -54,6 +54,12 @@ def reset(token: str) -> None:
             s.failed.clear()
 
 
+def forget(token: str) -> None:
+    """Drop everything recorded under ``token`` (a finished task's private token)."""
+    with _lock:
+        _stats.pop(token, None)
+
+
 def emit(token: str, ok: bool, url: str, error: Exception | None = None, *, cached: bool = False) -> None:
     s = stats(token)
     with _lock:

@@ -7,7 +7,11 @@ live objects are looked up here, so each worker process builds its own:
   a thread pool: measured ~0.7 ms of CPU per request, against 1.6–2.8 ms for ``httpx.AsyncClient``
   (bench/README.md), and the tile decode runs in the same worker call;
 - per event loop and host: an ``asyncio.Semaphore`` (``parallelism``) and the pacing state
-  (``min_interval``), so no asyncio object is ever shared across loops.
+  (``min_interval``), so no asyncio object is ever shared across loops;
+- with ``cluster_parallelism`` on a dask.distributed cluster: one ``distributed.Semaphore`` per host,
+  named after it, so every worker shares the same cap (see :func:`cluster_slot`).
+
+:func:`stats` tells how many clients this process built (one per config: one connection pool per host).
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import httpx
 
@@ -51,16 +58,37 @@ _limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[NetCo
 )
 _clients: dict[NetConfig, httpx.Client] = {}
 _executors: dict[NetConfig, ThreadPoolExecutor] = {}
+_semaphores: dict[tuple[str, int], Any] = {}
+_created = 0
+_requests = 0
 _lock = threading.Lock()
 _pid = os.getpid()
 
 
 def _check_fork() -> None:
-    global _limiters, _clients, _executors, _lock, _pid
+    global _limiters, _clients, _executors, _semaphores, _created, _requests, _lock, _pid
     if os.getpid() != _pid:  # forked: never reuse the parent's clients, threads or locks
-        _limiters, _clients, _executors = weakref.WeakKeyDictionary(), {}, {}
+        _limiters, _clients, _executors, _semaphores = weakref.WeakKeyDictionary(), {}, {}, {}
+        _created = _requests = 0
         _lock = threading.Lock()
         _pid = os.getpid()
+
+
+def stats() -> dict[str, int]:
+    """This process's registry: ``pid``, ``clients_created`` (ever), ``clients_open`` (now) and
+    ``requests`` (HTTP requests sent so far).
+
+    Under dask.distributed, ``client.run(stats)`` shows one client per worker process and config.
+    """
+    _check_fork()
+    return {"pid": os.getpid(), "clients_created": _created, "requests": _requests,
+            "clients_open": sum(not c.is_closed for c in _clients.values())}
+
+
+def count_request() -> None:
+    global _requests
+    with _lock:
+        _requests += 1
 
 
 def _key(config: NetConfig) -> NetConfig:
@@ -70,6 +98,7 @@ def _key(config: NetConfig) -> NetConfig:
 
 def get_client(config: NetConfig) -> httpx.Client:
     """The process's ``httpx.Client`` for this config (thread-safe; built on first use)."""
+    global _created
     _check_fork()
     key = _key(config)
     client = _clients.get(key)
@@ -77,6 +106,7 @@ def get_client(config: NetConfig) -> httpx.Client:
         with _lock:
             client = _clients.get(key)
             if client is None or client.is_closed:
+                _created += 1
                 client = _clients[key] = httpx.Client(
                     follow_redirects=True,
                     max_redirects=10,
@@ -116,6 +146,56 @@ def get_limiter(config: NetConfig, host: str = "") -> Limiter:
     if limiter is None:
         limiter = per_loop[key] = Limiter(asyncio.Semaphore(config.parallelism), config.min_interval)
     return limiter
+
+
+def _cluster_semaphore(host: str, limit: int) -> Any | None:
+    """The cluster's ``distributed.Semaphore`` for ``host`` (``None`` outside a dask.distributed cluster)."""
+    import sys
+
+    if "distributed" not in sys.modules:  # no cluster can be in use in this process
+        return None
+    key = (host, limit)
+    sem = _semaphores.get(key)
+    if sem is not None:
+        return sem
+    import distributed
+
+    # requests run on our own threads, where get_worker() does not see the task's worker: find this
+    # process's running worker (dask worker processes hold one), else the default client
+    worker = next((w for w in list(distributed.Worker._instances) if w.status.name == "running"), None)
+    if worker is not None:
+        scheduler, io_loop = worker.scheduler, worker.loop
+    else:
+        try:
+            client = distributed.default_client()
+        except ValueError:
+            return None
+        scheduler, io_loop = client.scheduler, client.loop
+    with _lock:
+        sem = _semaphores.get(key)
+        if sem is None:
+            # the limit is part of the name: two settings never share (and fight over) one semaphore
+            sem = _semaphores[key] = distributed.Semaphore(
+                max_leases=limit, name=f"dezoomify_nb:{limit}:{host}", scheduler_rpc=scheduler, loop=io_loop)
+    return sem
+
+
+@contextmanager
+def cluster_slot(config: NetConfig, host: str) -> Iterator[None]:
+    """Hold one of the cluster's ``cluster_parallelism`` slots for ``host`` (blocking; worker threads only).
+
+    Outside a dask.distributed worker or client, or without ``cluster_parallelism``, it does nothing.
+    """
+    _check_fork()
+    sem = _cluster_semaphore(host, config.cluster_parallelism) if config.cluster_parallelism else None
+    if sem is None:
+        yield
+        return
+    sem.acquire()
+    try:
+        yield
+    finally:
+        sem.release()
 
 
 def close_all() -> None:

@@ -71,12 +71,17 @@ class NetConfig:
     referer: str | None = None
     #: never touch the network: metadata and tiles come from the tile cache (or local files) only
     offline: bool = False
+    #: on a dask.distributed cluster: at most this many requests per host at once across every worker
+    #: (a ``distributed.Semaphore`` per host); ``None``: each process keeps its own ``parallelism``
+    cluster_parallelism: int | None = None
 
     def __post_init__(self) -> None:
         if self.parallelism < 1:
             raise ValueError("parallelism must be at least 1")
         if self.retries < 0:
             raise ValueError("retries must be at least 0")
+        if self.cluster_parallelism is not None and self.cluster_parallelism < 1:
+            raise ValueError("cluster_parallelism must be at least 1 (or None)")
         for name in ("min_interval", "timeout", "connect_timeout", "retry_delay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")

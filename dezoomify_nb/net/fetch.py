@@ -16,7 +16,7 @@ import httpx
 
 from ..errors import FetchError
 from . import loop
-from .clients import get_client, get_executor, get_limiter
+from .clients import cluster_slot, count_request, get_client, get_executor, get_limiter
 from .config import MAX_BODY_BYTES, NetConfig
 
 log = logging.getLogger("dezoomify_nb.net")
@@ -124,6 +124,7 @@ def _get_http(url: str, config: NetConfig, headers: dict[str, str]) -> bytes:
     target, rng = split_range(url)
     if rng is not None:
         headers = {**headers, "Range": f"bytes={rng[0]}-{rng[1]}"}
+    count_request()
     try:
         with get_client(config).stream("GET", target, headers=headers) as response:
             if rng is not None and response.status_code == 200:
@@ -170,7 +171,11 @@ def _attempt(url: str, config: NetConfig, headers: dict[str, str], check: Callab
     """Get the bytes and run ``check`` on them, in one worker-thread call."""
     if is_http(url):
         log.debug("GET %s", url)
-        data = _get_http(url, config, headers)
+        if config.cluster_parallelism:
+            with cluster_slot(config, urlsplit(url).netloc):
+                data = _get_http(url, config, headers)
+        else:
+            data = _get_http(url, config, headers)
     else:
         data = _read_local(url)
     if check is None:

@@ -26,8 +26,10 @@ Better than dezoomify-rs:
   ``%HTMLPATH%`` and ``%VIEWER%`` are replaced by the folder of the current / first XML (dezoomify-rs
   rejects the template).
 * an HTML page that embeds the viewer (``embedpano({xml: "tour.xml", …})``) is followed to its XML;
-* a tour whose images have no tiled levels (dezoomify-rs #146: "missing multires attribute") and an
-  encrypted XML (``KENC…``) are reported with a clear message instead of an empty result.
+* a tour whose images have no tiled levels (dezoomify-rs #146: "missing multires attribute") is reported
+  with a clear message instead of an empty result;
+* encrypted XML (``<encrypted>KENC…</encrypted>``, in the input, an embedded or an included file) is
+  decrypted when its variant is solved publicly (:mod:`.krpano_crypt`), else refused naming the variant.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from lxml import etree
 
 from ..errors import MetadataError, WrongDezoomer
 from ..model import MAX_LEVELS, MAX_SIDE, MAX_TILE_SIDE, Image, Level, is_url, resolve_relative
+from . import krpano_crypt
 from ._common import attr, local_name, parse_xml, referer, strip_bom
 from .base import Context, Dezoomer
 
@@ -233,6 +236,12 @@ class _Walker:
         if data is None:
             log.info("krpano: could not fetch the included file %s; skipping it", url)
             return
+        try:
+            data = krpano_crypt.maybe_decrypt(data)
+        except MetadataError as exc:
+            self.problems.append(f"{url}: {exc}")
+            log.warning("krpano: skipping the included file %s: %s", url, exc)
+            return
         root = parse_xml(data)
         if root is None or local_name(root).lower() != "krpano":
             log.warning("krpano: the included file %s is not krpano XML; skipping it", url)
@@ -311,10 +320,7 @@ class _Walker:
 
 def _xml_url(ctx: Context) -> tuple[str, etree._Element]:
     """The krpano XML URL and its root: the input itself, or the XML an HTML page embeds."""
-    data = strip_bom(ctx.get())
-    if data.startswith(b"KENC"):
-        raise MetadataError("this krpano XML is encrypted, which is not supported",
-                            hint="Encrypted krpano tours (KENC…) cannot be decoded yet.")
+    data = krpano_crypt.maybe_decrypt(strip_bom(ctx.get()))
     root = parse_xml(data)
     if root is not None and local_name(root).lower() == "krpano":
         return ctx.url, root
@@ -322,7 +328,7 @@ def _xml_url(ctx: Context) -> tuple[str, etree._Element]:
     if m is None:
         raise WrongDezoomer("not a krpano XML file")
     url = resolve_relative(ctx.url, m.group(1))
-    inner = strip_bom(ctx.get(url))
+    inner = krpano_crypt.maybe_decrypt(strip_bom(ctx.get(url)))
     root = parse_xml(inner)
     if root is None or local_name(root).lower() != "krpano":
         raise MetadataError(f"the page embeds {url}, which is not krpano XML")

@@ -34,6 +34,8 @@ BUILTIN_DEZOOMERS: dict[str, str] = {
     "krpano": "dezoomify_nb.dezoomers.krpano:KrpanoDezoomer",
     "IIPImage": "dezoomify_nb.dezoomers.iipimage:IIPImageDezoomer",
     "nypl": "dezoomify_nb.dezoomers.nypl:NYPLDezoomer",
+    # a web page: the tile sources it mentions (after every format and site-specific dezoomer above)
+    "page": "dezoomify_nb.dezoomers.page:PageDezoomer",
     "bulk_text": "dezoomify_nb.dezoomers.bulk_text:BulkTextDezoomer",
 }
 

@@ -99,18 +99,23 @@ def resolve(
     pages = {} if pages is None else pages
     ctx = Context(url, pages, options or {})
     reasons: list[tuple[str, str]] = []
+    explained: tuple[str, DezoomifyError] | None = None  # the reason that explains the input best, if any
     for name, dz in candidates:
         try:
             images = _run_one(dz, ctx, pages, net, cache)
         except (WrongDezoomer, FetchError) as exc:
             log.debug("%s: %s", name, exc)
             reasons.append((name, str(exc)))
+            if explained is None and getattr(exc, "explains_input", False):
+                explained = (name, exc)
             continue
         except MetadataError as exc:
             if len(candidates) == 1:
                 raise
             log.debug("%s: %s", name, exc)
             reasons.append((name, str(exc)))
+            if explained is None and getattr(exc, "explains_input", False):
+                explained = (name, exc)
             continue
         log.info("%s found %d image(s) at %s", name, len(images), url)
         from dataclasses import replace
@@ -125,4 +130,9 @@ def resolve(
         # the input itself could not be fetched: that, not "no dezoomer", is the useful message
         hint = err.hint or "Check the URL (and your connection); --logging debug shows every request."
         raise type(err)(url, str(err), status=err.status, attempts=err.attempts, hint=hint)
+    if explained is not None:  # e.g. a web page without any zoomable image in it: that reason first, its hint
+        first = (explained[0], str(explained[1]))
+        found = NoDezoomerFound(url, [first] + [r for r in reasons if r != first])
+        found.hint = explained[1].hint or found.hint
+        raise found
     raise NoDezoomerFound(url, reasons)

@@ -25,8 +25,20 @@ if TYPE_CHECKING:
 BUILTIN_DEZOOMERS: dict[str, str] = {
     "custom": "dezoomify_nb.dezoomers.custom_yaml:CustomYamlDezoomer",
     "google_arts_and_culture": "dezoomify_nb.dezoomers.google_arts:GoogleArtsDezoomer",
+    # JS-only formats known by their URL alone (…/lizardtech/iserv/calcrgn?, …/pageview/<n>): before zoomify,
+    # which would probe …/pageview/<n>/ImageProperties.xml
+    "lizardtech": "dezoomify_nb.dezoomers.lizardtech:LizardTechDezoomer",
+    "vls": "dezoomify_nb.dezoomers.vls:VlsDezoomer",
     "zoomify": "dezoomify_nb.dezoomers.zoomify:ZoomifyDezoomer",
     "iiif_manifest": "dezoomify_nb.dezoomers.iiif_manifest:IIIFManifestDezoomer",
+    # JS-only formats recognised by their URL (or by the page iiif_manifest has already fetched): before
+    # iiif, which would read Hungaricana's {"width", "height"} as an info.json, and before IIPImage
+    # (topview.json.php?FIF=…)
+    "hungaricana": "dezoomify_nb.dezoomers.hungaricana:HungaricanaDezoomer",
+    "topviewer": "dezoomify_nb.dezoomers.topviewer:TopViewerDezoomer",
+    "xlimage": "dezoomify_nb.dezoomers.xlimage:XLimageDezoomer",
+    "wmts": "dezoomify_nb.dezoomers.wmts:WMTSDezoomer",
+    "pnav": "dezoomify_nb.dezoomers.pnav:PnavDezoomer",
     "iiif": "dezoomify_nb.dezoomers.iiif:IIIFDezoomer",
     "deepzoom": "dezoomify_nb.dezoomers.deepzoom:DeepZoomDezoomer",
     "generic": "dezoomify_nb.dezoomers.generic:GenericDezoomer",
@@ -34,6 +46,10 @@ BUILTIN_DEZOOMERS: dict[str, str] = {
     "krpano": "dezoomify_nb.dezoomers.krpano:KrpanoDezoomer",
     "IIPImage": "dezoomify_nb.dezoomers.iipimage:IIPImageDezoomer",
     "nypl": "dezoomify_nb.dezoomers.nypl:NYPLDezoomer",
+    # JS-only formats also recognised by what a page contains: after every dezoomer above, which see the page first
+    "fsi": "dezoomify_nb.dezoomers.fsi:FsiDezoomer",
+    "micrio": "dezoomify_nb.dezoomers.micrio:MicrioDezoomer",
+    "mnesys": "dezoomify_nb.dezoomers.mnesys:MnesysDezoomer",
     # a web page: the tile sources it mentions (after every format and site-specific dezoomer above)
     "page": "dezoomify_nb.dezoomers.page:PageDezoomer",
     "bulk_text": "dezoomify_nb.dezoomers.bulk_text:BulkTextDezoomer",

@@ -68,9 +68,9 @@ def decode_tile(data: bytes, level: Level, col: int, row: int, mode: str, *, pos
         arr = arr[:, :, None]
     got = arr[oy : oy + h, ox : ox + w]
     gh, gw = got.shape[:2]
-    if abs(gh - h) > 1 or abs(gw - w) > 1 or (im.height - oy > h + 2 * level.overlap + 1) or (
-        im.width - ox > w + 2 * level.overlap + 1
-    ):
+    whole = im.size == (level.tile_width, level.tile_height)  # a full tile padded at the edge (WMTS): normal
+    if abs(gh - h) > 1 or abs(gw - w) > 1 or not whole and (im.height - oy > h + 2 * level.overlap + 1 or
+                                                              im.width - ox > w + 2 * level.overlap + 1):
         log.warning(
             "tile (%d, %d) is %dx%d, expected %dx%d (plus overlap %d); cropping/padding it",
             col, row, im.width, im.height, w, h, level.overlap,

@@ -5,6 +5,10 @@
 >>> img.levels[0].width, img.to_dask()[:512, :512].compute()   # doctest: +SKIP
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .api import SaveResult, ZoomableImage, open, open_all
 from .collection import CollectionImage, ImageCollection
@@ -12,6 +16,7 @@ from .errors import (
     CacheError,
     DezoomerError,
     DezoomifyError,
+    DownloadCancelled,
     DownloadError,
     FetchError,
     ImageTooLargeError,
@@ -26,11 +31,24 @@ from .model import Image, ImageRef, Level
 from .net import NetConfig
 from .registry import list_dezoomers
 
+if TYPE_CHECKING:
+    from . import widgets
+
+
+def widget(url: str | None = None, **options: Any) -> widgets.ImagePicker:
+    """The notebook picker: URL box, image and level choice, thumbnail, deep-zoom viewer with region
+    selection, Download/Cancel, progress bar. See :func:`dezoomify_nb.widgets.widget`."""
+    from .widgets import widget as make
+
+    return make(url, **options)
+
+
 __all__ = [
     "CacheError",
     "CollectionImage",
     "DezoomerError",
     "DezoomifyError",
+    "DownloadCancelled",
     "DownloadError",
     "FetchError",
     "Image",
@@ -51,4 +69,5 @@ __all__ = [
     "list_dezoomers",
     "open",
     "open_all",
+    "widget",
 ]

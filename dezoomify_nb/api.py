@@ -26,7 +26,7 @@ from .lazy.store import OnError, TilePyramidStore
 from .lazy.strips import LevelStrips
 from .model import DEFAULT_MAX_PIXELS, Image, Level, check_image_size, check_max_pixels
 from .net import NetConfig, parse_header
-from .progress import ProgressCallback, track
+from .progress import CancelToken, ProgressCallback, cancellable, track
 from .resolve import resolve
 from .select import choose_level
 
@@ -128,6 +128,18 @@ class ZoomableImage:
             f"{len(self.image.levels)} levels>"
         )
 
+    def _repr_html_(self) -> str:
+        """Title, source kind, preview and levels table (HTML built in :mod:`dezoomify_nb.widgets.html`)."""
+        from .widgets.html import image_html
+
+        return image_html(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """In a kernel: the picker widget for this image, with the HTML summary for static renderers."""
+        from .widgets.html import image_bundle
+
+        return image_bundle(self)
+
     def level_index(
         self,
         *,
@@ -203,6 +215,7 @@ class ZoomableImage:
         directory: str | os.PathLike[str] = ".",
         format: str | None = None,  # noqa: A002 - the natural name, as in PIL's Image.save
         region: tuple[int, int, int, int] | None = None,
+        cancel: CancelToken | None = None,
         client: Any = None,
     ) -> SaveResult:
         """Download one level and write it to ``path`` (format from the extension), streaming.
@@ -218,6 +231,8 @@ class ZoomableImage:
         ``"jpeg"``…) instead of the extension; pyramid formats also write the levels below the chosen one.
         ``region=(x, y, w, h)`` in full-resolution pixels saves only that part of the chosen level, and
         fetches only the tiles under it.
+        ``cancel`` (a :class:`threading.Event`, set from another thread) stops the download between two
+        tile rows: :class:`~dezoomify_nb.errors.DownloadCancelled` is raised and no output is left.
         ``client`` (a ``distributed.Client`` or a scheduler address): the tile rows are fetched and decoded
         on its workers, the file is written here (see :mod:`dezoomify_nb.distributed`).
         """
@@ -256,6 +271,7 @@ class ZoomableImage:
             source = LevelStrips(store, level, region=box)
             total = source.n_tiles
             source.icc_profile, source.exif = peek_metadata(store, level, *source.first_tile)  # to PNG/JPEG
+        source = cancellable(source, cancel)
         log.info("Downloading %s (%dx%d, %d tiles) to %s", lv.describe(), out_w, out_h, total, out)
         cluster: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if client is not None:

@@ -222,6 +222,18 @@ class ImageCollection(Sequence[CollectionImage]):
         via = f" via {self.dezoomer}" if self.dezoomer else ""
         return f"<ImageCollection {self.url!r}: {len(self)} images{via}>"
 
+    def _repr_html_(self) -> str:
+        """The images' titles and declared sizes (nothing fetched; built in :mod:`dezoomify_nb.widgets.html`)."""
+        from .widgets.html import collection_html
+
+        return collection_html(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """In a kernel: the picker widget (image dropdown), with the HTML list for static renderers."""
+        from .widgets.html import collection_bundle
+
+        return collection_bundle(self)
+
     def save_all(self, directory: str = ".", **save_options: Any) -> Any:
         """Download every image in turn (see :func:`dezoomify_nb.bulk.save_all`); returns the summary."""
         from .bulk import save_all

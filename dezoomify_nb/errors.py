@@ -12,6 +12,7 @@ Every error raised on purpose by this package derives from :class:`DezoomifyErro
     │   └─ TileFetchError           ... a tile, after its retries
     ├─ LevelSelectionError(ValueError)  no level matches the requested constraints
     ├─ DownloadError                a download finished with missing tiles (.failed, .total, .path)
+    ├─ DownloadCancelled            a download was cancelled through ``save(cancel=...)``
     ├─ CacheError
     └─ WriterError
         ├─ UnsupportedFormatError(ValueError)  no writer for that extension
@@ -154,6 +155,12 @@ def hint_for_failures(reasons: Sequence[str]) -> str | None:
     return REFERER_HINT if any(_HTTP_DENIED.search(r) for r in reasons) else None
 
 
+class DownloadCancelled(DezoomifyError):
+    """A download was cancelled (``save(cancel=event)`` with the event set); no output is left behind."""
+
+    hint = "Start the download again when you want it."
+
+
 class CacheError(DezoomifyError):
     """The tile cache is unusable (e.g. it belongs to another image)."""
 
@@ -174,6 +181,7 @@ __all__ = [
     "CacheError",
     "DezoomerError",
     "DezoomifyError",
+    "DownloadCancelled",
     "DownloadError",
     "FetchError",
     "ImageTooLargeError",

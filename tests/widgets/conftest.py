@@ -1,0 +1,80 @@
+"""Fixtures of the widget tests: the sample gallery, a Voila server on the picker notebook, and the
+Debian-Chromium ``browser`` / ``page`` fixtures of ``tests/browser`` (a missing browser fails under
+``REQUIRE_BROWSER=1``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from browser.conftest import browser, page  # noqa: F401 - fixtures reused from tests/browser
+
+from dezoomify_nb.testing.gallery import SampleGallery
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+#: screenshots are kept here (``$SCREENSHOT_DIR`` to change it)
+SHOTS = Path(os.environ.get("SCREENSHOT_DIR") or ROOT / "test-artifacts")
+
+
+@pytest.fixture(scope="session")
+def gallery():
+    """Three 1200×900 pages (PNG tiles, so downloads compare exactly) and their manifest."""
+    with SampleGallery(3, width=1200, height=900, lossless=True) as g:
+        yield g
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"Voila exited early with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+def jupyter_env(work: Path) -> dict[str, str]:
+    """Keep Jupyter and IPython state out of $HOME (and the user's config out of the test)."""
+    return {name: str(work / sub) for name, sub in [
+        ("JUPYTER_CONFIG_DIR", "cfg"), ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")]}
+
+
+@pytest.fixture(scope="module")
+def voila_url(tmp_path_factory):
+    """Voila serving notebooks/picker.ipynb on 127.0.0.1 (each page load runs it in a new kernel)."""
+    work = tmp_path_factory.mktemp("voila")
+    port = _free_port()
+    with open(work / "voila.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "voila", str(NOTEBOOKS / "picker.ipynb"), "--no-browser", f"--port={port}",
+             "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=work, env={**os.environ, **jupyter_env(work)},
+        )
+        try:
+            # a static file, not "/", which would run the notebook in a new kernel
+            _wait_http(f"http://127.0.0.1:{port}/voila/static/voila.js", proc)
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            proc.terminate()  # jupyter_server shuts its kernels down too
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,141 @@
+"""The picker notebook in Voila, driven by Debian's headless Chromium like a user would.
+
+Enter the manifest URL of the loopback gallery, choose another page (the thumbnail's pixels change to
+that page's colours), choose a level, download (the progress bar reaches 100 %, the file's pixels are the
+source level's); then in the deep-zoom viewer zoom in, draw a rectangle and download only that region
+(the file's pixels are the source's window). Screenshots go to ``test-artifacts/`` (``$SCREENSHOT_DIR``),
+with the time from URL entry to thumbnail in ``voila-picker-timing.txt``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+
+import numpy as np
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from .conftest import SHOTS
+
+
+def shot_rgb(page: Page, selector: str) -> np.ndarray:
+    """The element as rendered (a real screenshot), as an RGB array."""
+    return np.asarray(Image.open(io.BytesIO(page.locator(selector).screenshot())).convert("RGB"))
+
+
+def mean_rgb(a: np.ndarray) -> np.ndarray:
+    return a.reshape(-1, a.shape[-1])[:, :3].astype(float).mean(axis=0)
+
+
+def wait_for(check, what: str, page: Page, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        page.wait_for_timeout(100)
+
+
+def thumb_near(page: Page, want: np.ndarray, tol: float = 12.0) -> bool:
+    if not page.locator(".dz-thumb").is_visible():
+        return False
+    return bool(np.abs(mean_rgb(shot_rgb(page, ".dz-thumb")) - want).max() < tol)
+
+
+def read(path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def choose_level(page: Page, start: str) -> None:
+    select = page.locator(".dz-level select")
+    labels = [t for t in select.locator("option").all_inner_texts() if t.replace("\xa0", " ").startswith(start)]
+    assert len(labels) == 1, select.locator("option").all_inner_texts()
+    select.select_option(label=labels[0])
+
+
+def download(page: Page, path) -> None:
+    page.locator(".dz-file input").fill(str(path))
+    page.locator(".dz-download").click()
+    expect(page.locator(".dz-status")).to_contain_text(f"Saved {path}", timeout=60_000)
+    bar = page.locator(".dz-progress .progress-bar")
+    assert bar.evaluate("e => e.style.width") == "100%"
+    expect(page.locator(".dz-progress-text")).to_contain_text(re.compile(r"(\d+) / \1 tiles"))
+
+
+def test_pick_download_and_region_in_voila(page: Page, voila_url: str, gallery, tmp_path):
+    page.set_viewport_size({"width": 1000, "height": 1300})
+    page.route(lambda url: not url.startswith("http://127.0.0.1"), lambda route: route.abort())
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    resp = page.goto(voila_url)
+    assert resp is not None and resp.ok, "Voila did not serve the notebook: see voila.log"
+    url_box = page.locator(".dz-url input")
+    expect(url_box).to_be_visible(timeout=90_000)
+
+    # 1. URL → thumbnail of page 1 (its colours), timed
+    url_box.fill(gallery.manifest_url)
+    t0 = time.monotonic()
+    url_box.press("Enter")
+    page1, page2 = mean_rgb(gallery.image(0)), mean_rgb(gallery.image(1))
+    assert np.abs(page1 - page2).max() > 30  # the pages really look different
+    page.wait_for_function("() => { const i = document.querySelector('.dz-thumb');"
+                           " return i && i.offsetParent !== null && i.complete && i.naturalWidth > 0; }",
+                           polling="raf", timeout=30_000)
+    to_thumbnail = time.monotonic() - t0
+    wait_for(lambda: thumb_near(page, page1), "the thumbnail of page 1", page)
+    expect(page.locator(".dz-status")).to_contain_text("Ready")
+
+    # 2. another page: the thumbnail's pixels follow the choice
+    image_select = page.locator(".dz-image select")
+    expect(image_select).to_be_visible()
+    image_select.select_option(label="2. Sample gallery - Page 2")
+    wait_for(lambda: thumb_near(page, page2), "the thumbnail of page 2", page)
+    expect(page.locator(".dz-info")).to_contain_text("Page 2")
+
+    # 3. level 1, download: progress to 100 %, the file holds that level's pixels
+    choose_level(page, "1: 600 × 450 px")
+    out = tmp_path / "page2-level1.png"
+    download(page, out)
+    np.testing.assert_array_equal(read(out), gallery.level_image(1, "iiif2", 1))
+
+    # 4. the viewer: zoom in, draw a region, download only that region at full resolution
+    readout = page.locator(".dz-viewer-readout")
+    expect(readout).to_contain_text("zoom")
+    zoom_of = lambda: float(re.search(r"zoom ([\d.]+) %", readout.inner_text()).group(1))  # noqa: E731
+    fitted = zoom_of()
+    page.locator(".dz-zoom-in").click()
+    page.locator(".dz-zoom-in").click()
+    wait_for(lambda: zoom_of() > 3 * fitted, "the viewer to zoom in", page)
+    page.wait_for_timeout(400)  # the zoom animation ends
+    page.locator(".dz-select").click()
+    stage = page.locator(".dz-viewer-stage").bounding_box()
+    assert stage is not None
+    x0, y0 = stage["x"] + stage["width"] * 0.3, stage["y"] + stage["height"] * 0.3
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + 120, y0 + 60, steps=5)
+    page.mouse.move(x0 + 240, y0 + 120, steps=5)
+    page.mouse.up()
+    region_text = page.locator(".dz-region")
+    expect(region_text).to_contain_text("Region: x", timeout=10_000)
+    m = re.search(r"x (\d+), y (\d+), (\d+) × (\d+) px", region_text.inner_text())
+    assert m, region_text.inner_text()
+    x, y, w, h = (int(v) for v in m.groups())
+    # 240 × 120 screen px at more than 3× the fitted zoom: a small part of the 1200 × 900 image
+    assert 0 < w < 600 and 0 < h < 300 and abs(w / h - 2) < 0.2
+    choose_level(page, "0: 1200 × 900 px")
+    crop = tmp_path / "page2-region.png"
+    download(page, crop)
+    np.testing.assert_array_equal(read(crop), gallery.level_image(1, "iiif2", 0)[y : y + h, x : x + w])
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "voila-picker.png"), full_page=True)
+    (SHOTS / "voila-picker-timing.txt").write_text(
+        f"URL entry to thumbnail (loopback, Voila, headless Chromium): {to_thumbnail:.2f} s\n")
+    print(f"\nURL entry to thumbnail: {to_thumbnail:.2f} s; screenshot {SHOTS / 'voila-picker.png'}")
+    assert not errors, errors

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_DIR := demo-output
 
-.PHONY: install demo test test-zarr34 lint bench browser clean
+.PHONY: install demo test test-zarr34 lint bench browser clean lab voila
 # zarr >= 3.2 needs Python >= 3.12: a second venv checks the engine on the newest zarr when a 3.12 exists
 PY312  := $(shell for p in python3.12 /root/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12; do \
             $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && echo $$p && break; done)
@@ -58,6 +58,19 @@ endif
 
 bench: install
 	$(BIN)/python bench/bench_download.py
+
+# JupyterLab on the notebooks (they start their own sample tile server); `make voila`: the picker as an app
+NB_STAMP := $(VENV)/.notebook-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+$(NB_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[notebook]"
+	rm -f $(VENV)/.notebook-*
+	touch $@
+
+lab: $(NB_STAMP)
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --allow-root notebooks/01-quick-start.ipynb
+
+voila: $(NB_STAMP)
+	$(BIN)/voila --Voila.ip=127.0.0.1 notebooks/picker.ipynb
 
 clean:
 	rm -rf $(VENV) $(VENV312) $(DEMO_DIR) .pytest_cache .ruff_cache

@@ -107,7 +107,8 @@ class ImagePicker(W.VBox):
                                                                                        display="none"))
         self.level_select = W.Dropdown(description="Level", options=[], layout=W.Layout(width="100%"))
         self.thumb = W.Image(format="png", layout=W.Layout(max_width="256px", max_height="256px",
-                                                            display="none", border="1px solid #ccc"))
+                                                            display="none", border="1px solid #ccc",
+                                                            margin="0 16px 0 0"))
         self.info = W.HTML(value="")
         self.viewer: TileViewer | None = TileViewer(height="400px") if viewer else None
         self.region_text = W.Label(value="Region: whole image")
@@ -129,7 +130,7 @@ class ImagePicker(W.VBox):
 
         rows: list[W.Widget] = [
             W.HBox([self.url_box, self.open_button], layout=full), headers_panel, self.image_select,
-            self.level_select, W.HBox([self.thumb, self.info], layout=W.Layout(gap="16px")),
+            self.level_select, W.HBox([self.thumb, self.info]),
         ]
         if self.viewer is not None:
             self.viewer.add_class("dz-viewer")

@@ -15,7 +15,6 @@ university libraries (e-rara.ch, digital.blb-karlsruhe.de, …).
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
@@ -23,7 +22,7 @@ from urllib.parse import quote, urlsplit
 from ..errors import MetadataError, WrongDezoomer
 from ..model import Image, Level, is_url
 from ._common import local_name, parse_xml
-from ._jsweb import MAX_PAGE_BYTES, js_parse_int
+from ._jsweb import MAX_PAGE_BYTES, decode_entities, js_parse_int
 from .base import Context, Dezoomer
 
 NAME = "VLS"
@@ -73,7 +72,7 @@ def _attrs_html(data: bytes) -> tuple[dict[str, str], dict[str, str]]:
     variables: dict[str, str] = {}
     found: dict[str, str] = {}
     for m in _TAG_RE.finditer(text):
-        attrs = {a.group(1): html.unescape(a.group(2) if a.group(2) is not None else a.group(3))
+        attrs = {a.group(1): decode_entities(a.group(2) if a.group(2) is not None else a.group(3))
                  for a in _ATTR_RE.finditer(m.group(2))}
         if m.group(1).lower() == "var" and "id" in attrs:
             variables.setdefault(attrs["id"], attrs.get("value", ""))

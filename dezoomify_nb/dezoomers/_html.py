@@ -38,7 +38,7 @@ _JS_ESCAPE_RE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|([\\/\"'&<
 _ODD_CODECS = {"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be", "utf-7", "idna", "punycode",
                "unicode-escape", "raw-unicode-escape"}
 #: characters that end a URL-like token (quotes, brackets, spaces, JS punctuation)
-TOKEN_DELIMITERS = tuple(" \t\r\n\"'<>()[]{}`,;|\\^")
+TOKEN_DELIMITERS = tuple(" \t\r\n\"'<>()[]{}`;|\\^")  # not ",": IIIF regions and sizes have commas
 
 
 def looks_like_html(data: bytes) -> bool:

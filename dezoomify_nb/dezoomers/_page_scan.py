@@ -53,6 +53,8 @@ class Candidate:
     dezoomer: str
     #: an inline descriptor (Deep Zoom XML/JSON, IIIF info JSON) written in the page ``url``
     inline: bytes = b""
+    #: what the inline descriptor's relative URLs resolve against (the page's ``<base href>``)
+    base: str = ""
 
     @property
     def label(self) -> str:
@@ -80,7 +82,7 @@ _BRACKETS_RE = re.compile(r"""[\[\]{}]|"[^"\n]*"|'[^'\n]*'""")
 _STRING_RE = re.compile(r""""([^"\n]{0,4000})"|'([^'\n]{0,4000})'""")
 _IDENT_RE = re.compile(r"[A-Za-z_$][\w$.]{0,100}")
 _JS_WORDS = {"true", "false", "null", "undefined", "new", "function", "this"}
-_TRAILING = ".:!?"
+_TRAILING = ".,:!?"
 
 
 # --- tokens -----------------------------------------------------------------------------------------
@@ -245,10 +247,10 @@ def _tile_source(value: Any, url: str, base: str, depth: int = 0) -> Iterator[Ca
             if folder:
                 yield Candidate(KIND_ZOOMIFY, folder.rstrip("/") + "/ImageProperties.xml", "zoomify")
         elif "TileSize" in blob.decode() and _valid_inline("deepzoom", blob):
-            yield Candidate(KIND_DZI, url, "deepzoom", blob)
+            yield Candidate(KIND_DZI, url, "deepzoom", blob, base)
         elif "width" in value and "height" in value and kind not in ("image", "legacy-image-pyramid") \
                 and _valid_inline("iiif", blob):
-            yield Candidate(KIND_IIIF, url, "iiif", blob)
+            yield Candidate(KIND_IIIF, url, "iiif", blob, base)
         elif isinstance(value.get("@id", value.get("id")), str) and "iiif.io/api/image" in blob.decode():
             yield from _tile_source_url(value.get("@id", value.get("id")), base)
         elif "tileSource" in value:
@@ -321,7 +323,7 @@ def scan(url: str, base: str, tags: list[Tag], text: str) -> list[Candidate]:
     for n, m in enumerate(_DZI_XML_RE.finditer(text)):
         blob = m.group().encode()
         if n < MAX_MATCHES and _valid_inline("deepzoom", blob):
-            add(G_OSD, Candidate(KIND_DZI, url, "deepzoom", blob))
+            add(G_OSD, Candidate(KIND_DZI, url, "deepzoom", blob, base))
     for regex in (_ZOOMIFY_PATH_RE, _ZOOMIFY_SHOW_RE, _ZOOMIFY_TEMPLATE_RE):
         for n, m in enumerate(regex.finditer(text)):
             props = _folder_props(base, m.group(1)) if n < MAX_MATCHES else None

@@ -143,9 +143,12 @@ AUTO_FORMATS = ("iiif", "deepzoom", "zoomify", "iiif_manifest")
 
 def open_inline(cand: Candidate) -> Image:
     """The image an inline description (Deep Zoom or IIIF info written in the page) describes."""
+    base = cand.base or cand.url
     if cand.dezoomer == "deepzoom":
-        return deepzoom.build_image(cand.url, deepzoom.parse_dzi(cand.inline)[0])
-    return iiif.build_image(cand.url, iiif.find_infos(cand.inline)[0])
+        image = deepzoom.build_image(base, deepzoom.parse_dzi(cand.inline)[0])
+    else:
+        image = iiif.build_image(base, iiif.find_infos(cand.inline)[0])
+    return replace(image, url=cand.url)
 
 
 def open_candidate(ctx: Context, cand: Candidate) -> list[Image | ImageRef]:

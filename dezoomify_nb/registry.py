@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 #: Built-in dezoomers, in the order auto-detection tries them (dezoomify-rs's order).
 BUILTIN_DEZOOMERS: dict[str, str] = {
     "custom": "dezoomify_nb.dezoomers.custom_yaml:CustomYamlDezoomer",
+    "zif": "dezoomify_nb.dezoomers.zif:ZifDezoomer",  # by extension (.zif), before anything fetches the file
     "google_arts_and_culture": "dezoomify_nb.dezoomers.google_arts:GoogleArtsDezoomer",
     # JS-only formats known by their URL alone (…/lizardtech/iserv/calcrgn?, …/pageview/<n>): before zoomify,
     # which would probe …/pageview/<n>/ImageProperties.xml

@@ -9,6 +9,8 @@ import string
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dezoomify_nb as dz
 from dezoomify_nb.cli import main
@@ -213,6 +215,22 @@ def test_wrong_key_or_damage_is_an_error(header: str) -> None:
     for broken in (good[:60], good[:8], good[:300] + "~" + good[301:], "KENC"):
         with pytest.raises(MetadataError, match="encrypted|Base|LZ4|KENC"):
             kc.decrypt_xml(wrap(broken))
+
+
+@settings(max_examples=200, deadline=None)
+@given(header=st.sampled_from(["KENCPUZR", "KENCPUBR", "KENCRUZR", "KENCRUBR", "KENCPUPR", "KENCRURR", "KENC"]),
+       body=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=900),
+       flips=st.lists(st.integers(0, 5000), max_size=4))
+def test_arbitrary_payloads_only_raise_metadata_errors(header: str, body: str, flips: list[int]) -> None:
+    good = list(encrypt((TOUR * 4).encode(), "KENCPUZR" if header[-2:-1] != "B" else "KENCPUBR")[8:])
+    for at in flips:  # damage a real body, or use arbitrary text
+        good[at % len(good)] = "#"
+    for text in (body, "".join(good)):
+        try:
+            out = kc.decrypt_xml(wrap(header + text))
+        except MetadataError:
+            continue
+        assert b"<krpano" in out  # never garbage
 
 
 def test_krpano_dezoomer_decrypts_input_embedded_and_included_xml() -> None:

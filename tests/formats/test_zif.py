@@ -10,6 +10,8 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 import dezoomify_nb as dz
@@ -17,7 +19,14 @@ from dezoomify_nb.cli import main
 from dezoomify_nb.dezoomers import zif
 from dezoomify_nb.dezoomers.base import Context
 from dezoomify_nb.dezoomers.zif import ZifDezoomer, ZifLevel, fix_jpeg
-from dezoomify_nb.errors import DezoomerError, FetchError, MetadataError, NeedsData, WrongDezoomer
+from dezoomify_nb.errors import (
+    DezoomerError,
+    DezoomifyError,
+    FetchError,
+    MetadataError,
+    NeedsData,
+    WrongDezoomer,
+)
 from dezoomify_nb.net.fetch import split_range, with_range
 from dezoomify_nb.testing import make_test_image
 from dezoomify_nb.testing.zif import ZifFixture, jpeg_segments, make_tifffile_zif, make_zif
@@ -96,9 +105,6 @@ def test_zoomify_layout_needs_one_request_and_maps_every_tile(fixtures) -> None:
 def test_spread_ifds_cost_one_speculative_read_each(fixtures) -> None:
     z = fixtures["tifffile"]  # IFD, arrays, tiles; IFD, arrays, tiles; ...
     (img,), driver = run(z.data)
-    ifd_offsets = [0]
-    for k in range(1, 3):
-        ifd_offsets.append(z.tiles[k - 1][-1][0] + z.tiles[k - 1][-1][1])  # tifffile: right after the tiles
     got = spans(driver)
     assert got[0] == (0, zif.HEAD_BYTES - 1) and len(got) == 3
     assert all(b - a + 1 == zif.IFD_GUESS for a, b in got[1:])
@@ -226,6 +232,26 @@ def test_unrelated_ifd_sizes_are_separate_images(fixtures) -> None:
     images, _ = run(data)
     assert [[lv.size for lv in im.levels] for im in images] == [[(1000, 700)], [(400, 100)], [(250, 175)]]
     assert [im.title for im in images] == ["0002 1", "0002 2", "0002 3"]
+
+
+SMALL = make_zif(make_test_image(300, 200, seed=1), tile_size=64, layout="spread", shared_tables=True).data
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 255)), min_size=1, max_size=8),
+       cut=st.integers(16, len(SMALL)), local=st.booleans())
+def test_damaged_files_only_raise_dezoomify_errors(edits, cut, local) -> None:
+    data = bytearray(SMALL)
+    for at, value in edits:  # the header and IFDs live in the first 3000 bytes
+        data[at % len(data)] = value
+    try:
+        images, driver = run(bytes(data[:cut]), local=local)
+    except DezoomifyError:
+        return
+    assert len(driver.requests) <= 64
+    for img in images:
+        for lv in img.levels:
+            lv.tile_url(lv.cols - 1, lv.rows - 1)
 
 
 def test_level_tile_urls_and_sparse_tiles() -> None:

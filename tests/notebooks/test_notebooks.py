@@ -77,3 +77,17 @@ def test_manifests_and_bulk(tmp_path):
 def test_scale_out(tmp_path):
     run("04-scale-out", tmp_path)
     assert (tmp_path / "downloads" / "cluster.png").is_file()
+
+
+def test_binder_installs_the_notebook_extra_and_opens_the_quick_start():
+    from packaging.requirements import Requirement
+
+    post = ROOT / "binder" / "postBuild"
+    assert os.access(post, os.X_OK) and '".[notebook]"' in post.read_text()
+    lines = [ln for ln in (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+             if ln.strip() and not ln.startswith("#")]
+    assert {Requirement(ln).name for ln in lines} >= {"jupyterlab", "ipywidgets", "anywidget"}
+    readme = (ROOT / "README.md").read_text()
+    link = readme.split("mybinder.org/v2/gh/", 1)[1].split(")", 1)[0]
+    assert link.endswith("?labpath=notebooks%2F01-quick-start.ipynb")
+    assert (NOTEBOOKS / "01-quick-start.ipynb").is_file()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -27,6 +28,8 @@ MAX_MATCHES = 64
 #: ``tileSources`` settings read, and the longest JavaScript value parsed
 MAX_TILESOURCES = 16
 MAX_VALUE_CHARS = 256 * 1024
+#: variable lookups (``tileSources: [mainImage]``) per page
+MAX_LOOKUPS = 8
 #: candidates listed at most
 MAX_CANDIDATES = 64
 
@@ -75,7 +78,8 @@ _DZI_XML_RE = re.compile(r"""<Image\b(?=[^<>]{0,2000}TileSize)[^<>]{0,2000}>\s*<
 _ZOOMIFY_PATH_RE = re.compile(r"""zoomifyImagePath["']?\s*[:=]\s*["']?([^"'&\s<>]{1,2000})""", re.I)
 _ZOOMIFY_SHOW_RE = re.compile(r"""Z\.showImage\s*\(\s*["'][^"']{0,200}["']\s*,\s*["']([^"']{1,2000})["']""")
 _ZOOMIFY_TEMPLATE_RE = re.compile(r"""["']([^"'\s<>]{0,2000}?)/?\{(?:TileGroup|g)\}/\{z\}-\{x\}-\{y\}""", re.I)
-_EMBEDPANO_RE = re.compile(r"""embedpano\s*\(\s*\{[^}]{0,4000}?\bxml\s*:\s*["']([^"']{1,2000})["']""")
+_EMBEDPANO_RE = re.compile(r"""embedpano\s*\(\s*\{""")
+_KRPANO_XML_RE = re.compile(r"""\bxml\s*:\s*["']([^"']{1,2000})["']""")
 _IIPMOO_RE = re.compile(r"""IIPMooViewer\s*\(\s*["'][^"']{0,200}["']\s*,\s*(?=\{)""")
 _FIF_RE = re.compile(r"[?&]FIF=[^&#\s]+", re.I)
 _BRACKETS_RE = re.compile(r"""[\[\]{}]|"[^"\n]*"|'[^'\n]*'""")
@@ -184,20 +188,25 @@ def _bracket_end(text: str, pos: int) -> int | None:
     return None
 
 
-def _lookup(text: str, name: str, depth: int) -> Any:
+def _lookup(text: str, name: str, depth: int, budget: list[int]) -> Any:
     """The value assigned to the variable ``name`` (``var name = {…}``, ``name = "…"``)."""
+    if budget[0] <= 0 or len(name) < 2:
+        return None
+    budget[0] -= 1
     pattern = re.compile(re.escape(name) + r"\s*=\s*(?=[\[{\"'])")
     for n, m in enumerate(pattern.finditer(text)):
         if n >= 20:
             break
         before = text[m.start() - 1 : m.start()]
         if not before or not (before.isalnum() or before in "_$."):
-            return _js_value(text, m.end(), depth + 1)
+            return _js_value(text, m.end(), depth + 1, budget)
     return None
 
 
-def _js_value(text: str, pos: int, depth: int = 0) -> Any:
-    """The JS value written at ``text[pos]``: a literal, or a variable holding one (two lookups deep)."""
+def _js_value(text: str, pos: int, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """The JS value written at ``text[pos]``: a literal, or a variable holding one (one lookup deep; at most
+    ``budget[0]`` lookups in all, each a search of the whole text)."""
+    budget = [MAX_LOOKUPS] if budget is None else budget
     if depth > 2:
         return None
     c = text[pos : pos + 1]
@@ -214,10 +223,10 @@ def _js_value(text: str, pos: int, depth: int = 0) -> Any:
             if depth > 0 or c != "[":
                 return None
             names = [n for n in _IDENT_RE.findall(text[pos + 1 : min(end, pos + 2000)]) if n not in _JS_WORDS]
-            return [_lookup(text, n, depth) for n in names[:8]]
+            return [_lookup(text, n, depth, budget) for n in names[:8]]
     m = _IDENT_RE.match(text, pos)
     if m and depth == 0 and m.group() not in _JS_WORDS:
-        return _lookup(text, m.group(), depth)
+        return _lookup(text, m.group(), depth, budget)
     return None
 
 
@@ -280,6 +289,10 @@ def _tile_source_url(value: str, base: str) -> Iterator[Candidate]:
 
 
 # --- the scan ---------------------------------------------------------------------------------------
+def _first(matches: Iterator[re.Match[str]]) -> Iterator[re.Match[str]]:
+    return itertools.islice(matches, MAX_MATCHES)
+
+
 def _folder_props(base: str, path: str) -> str | None:
     path = path.strip()
     if path.lower().endswith(".zif"):
@@ -292,11 +305,12 @@ def _folder_props(base: str, path: str) -> str | None:
 def scan(url: str, base: str, tags: list[Tag], text: str) -> list[Candidate]:
     """Every candidate of a page, best first (see :mod:`.page`): ``url`` is the page, ``base`` what its
     relative URLs resolve against, ``tags`` its tags, ``text`` its :func:`~._html.normalize`\\ d text."""
-    groups: dict[int, list[Candidate]] = {}
+    groups: dict[int, dict[Candidate, None]] = {}
 
     def add(group: int, cand: Candidate | None) -> None:
-        if cand is not None:
-            groups.setdefault(group, []).append(cand)
+        found = groups.setdefault(group, {})
+        if cand is not None and len(found) < MAX_CANDIDATES:
+            found.setdefault(cand)
 
     web_manifests = {absolute(base, t.get("href")) for t in tags
                      if t.name == "link" and "manifest" in t.get("rel").lower().split()}
@@ -315,24 +329,27 @@ def scan(url: str, base: str, tags: list[Tag], text: str) -> list[Candidate]:
         add(G_PARAM, Candidate(KIND_MANIFEST, target, "iiif_manifest") if target and target != url else None)
     for group, cand in _anchored(text, base, web_manifests | {url}):
         add(group, cand)
+    lookups = [MAX_LOOKUPS]
     for n, m in enumerate(_TILESOURCES_RE.finditer(text)):
         if n >= MAX_TILESOURCES:
             break
-        for cand in _tile_source(_js_value(text, m.end()), url, base):
+        for cand in _tile_source(_js_value(text, m.end(), budget=lookups), url, base):
             add(G_OSD, cand)
-    for n, m in enumerate(_DZI_XML_RE.finditer(text)):
+    for m in _first(_DZI_XML_RE.finditer(text)):
         blob = m.group().encode()
-        if n < MAX_MATCHES and _valid_inline("deepzoom", blob):
+        if _valid_inline("deepzoom", blob):
             add(G_OSD, Candidate(KIND_DZI, url, "deepzoom", blob, base))
     for regex in (_ZOOMIFY_PATH_RE, _ZOOMIFY_SHOW_RE, _ZOOMIFY_TEMPLATE_RE):
-        for n, m in enumerate(regex.finditer(text)):
-            props = _folder_props(base, m.group(1)) if n < MAX_MATCHES else None
+        for m in _first(regex.finditer(text)):
+            props = _folder_props(base, m.group(1))
             add(G_ZOOMIFY, Candidate(KIND_ZOOMIFY, props, "zoomify") if props else None)
-    for n, m in enumerate(_EMBEDPANO_RE.finditer(text)):
-        xml = absolute(base, m.group(1)) if n < MAX_MATCHES and "%" not in m.group(1) else None
+    for m in _first(_EMBEDPANO_RE.finditer(text)):
+        end = text.find("}", m.end(), m.end() + 4000)
+        x = _KRPANO_XML_RE.search(text, m.end(), end if end >= 0 else m.end() + 4000)
+        xml = absolute(base, x.group(1)) if x and "%" not in x.group(1) else None
         add(G_KRPANO, Candidate(KIND_KRPANO, xml, "krpano") if xml else None)
-    for n, m in enumerate(_IIPMOO_RE.finditer(text)):
-        opts = _js_value(text, m.end()) if n < MAX_MATCHES else None
+    for m in _first(_IIPMOO_RE.finditer(text)):
+        opts = _js_value(text, m.end())
         if isinstance(opts, dict) and isinstance(opts.get("image"), str) and opts["image"].strip():
             server = opts.get("server") if isinstance(opts.get("server"), str) else "/fcgi-bin/iipsrv.fcgi"
             image = opts["image"].split(",")[0].strip()
@@ -341,7 +358,7 @@ def scan(url: str, base: str, tags: list[Tag], text: str) -> list[Candidate]:
     if any(c.kind == KIND_MANIFEST for g in _MANIFEST_GROUPS for c in groups.get(g, [])):
         groups.pop(G_THUMB, None)  # IIIF thumbnails of a manifest's images: the manifest lists them better
     out: dict[Candidate, None] = {}
-    for _, cands in sorted(groups.items()):
+    for _, cands in sorted(groups.items()):  # a candidate found twice keeps its best place
         for c in cands:
             if len(out) < MAX_CANDIDATES:
                 out.setdefault(c)

@@ -31,10 +31,13 @@ what was looked for and whose hint says how to find the metadata URL by hand.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import re
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 from ..errors import FetchError, MetadataError, WrongDezoomer
@@ -53,7 +56,7 @@ MAX_CANDIDATES = 64
 
 _INLINE_RE = re.compile(r"#dezoomify-nb-inline=(\d{1,4})$")
 _NOT_A_PAGE_RE = re.compile(
-    r"\.(?:jpe?g|png|gif|webp|tiff?|bmp|avif|jp2|dzi|json|ya?ml|txt|urls|pff|zip)(?:[?#].*)?$", re.I)
+    r"\.(?:jpe?g|png|gif|webp|tiff?|bmp|avif|jp2|dzi|json|ya?ml|txt|urls|pff|zip|pdf|mp4)(?:[?#].*)?$", re.I)
 #: what NothingInPage says was looked for
 LOOKED_FOR = (
     "IIIF manifest links and viewer manifest= parameters (Mirador, Universal Viewer)",
@@ -103,7 +106,29 @@ class Findings:
 
 
 def extract(url: str, data: bytes) -> Findings:
-    """Every tile source mentioned in the HTML page ``data`` fetched from ``url``, best first."""
+    """Every tile source mentioned in the HTML page ``data`` fetched from ``url``, best first.
+
+    The driver runs a dezoomer again after each round of fetches, so the last few results are kept
+    (keyed by a digest of the page, never the page itself); treat the result as read-only.
+    """
+    key = (url, hashlib.blake2b(data[: _html.MAX_PAGE_BYTES], digest_size=16).digest())
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    found = _extract(url, data)
+    with _CACHE_LOCK:
+        _CACHE[key] = found
+        while len(_CACHE) > 8:
+            _CACHE.popitem(last=False)
+    return found
+
+
+_CACHE: OrderedDict[tuple[str, bytes], Findings] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def _extract(url: str, data: bytes) -> Findings:
     text = _html.decode(data)
     found = _html.tags(text)
     base = _html.base_url(url, found)

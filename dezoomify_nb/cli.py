@@ -186,6 +186,10 @@ def _choose_image(images: Sequence[api.ZoomableImage], image_index: int | None) 
     if not _interactive():
         print(f"Found {len(images)} images; downloading the first, {images[0].title or 'Image 1'!r}. "
               "Choose another with --image-index N (0-based), or get them all with --bulk.", file=sys.stderr)
+        for i, image in enumerate(images[:20]):  # what --image-index can pick (known without fetching)
+            print(_image_line(i, image), file=sys.stderr)
+        if len(images) > 20:
+            print(f"... and {len(images) - 20} more", file=sys.stderr)
         return images[0]
     print("Found the following images:", file=sys.stderr)
     for i, image in enumerate(images):

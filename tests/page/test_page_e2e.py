@@ -71,6 +71,8 @@ def test_cli_mirador_page_lists_the_manifest_images(site, capsys, tmp_path, not_
     code, err = cli(capsys, url(site, "mirador.html"), tmp_path / "first.png")
     assert code == 0, err
     assert "Found 2 images" in err and "--image-index" in err
+    assert "[0] Book of Hours - f. 1r (1000 x 700 pixels)" in err  # listed, so --image-index can pick
+    assert "[1] Book of Hours - f. 1v (1000 x 700 pixels)" in err
     assert_same_pixels(read(tmp_path / "first.png"), site.level_image("iiif2", 0), "iiif2")
     code, err = cli(capsys, "--image-index", 1, url(site, "mirador.html"), tmp_path / "second.png")
     assert code == 0, err

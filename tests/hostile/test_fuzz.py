@@ -49,6 +49,12 @@ URLS = [
     "https://digitalcollections.nypl.org/items/510d47e2-0000-a3d9-e040-e00a18064a99",
     "https://artsandculture.google.com/asset/x/AbCdEf",
     "/tmp/does-not-matter/image.dzi",
+    "http://h/fsi/server?type=info&source=a.tif&image=a",
+    "http://h/lizardtech/iserv/calcrgn?cat=c&item=i",
+    "http://h/content/pageview/12",
+    "http://h/api/getTilesInfo?object_id=1",
+    "http://h/datas/playlists/x.xml",
+    "http://h/x_jpg_/p.xml",
 ]
 
 DEEP_JSON = b"[" * 50_000 + b"]" * 50_000

@@ -1,6 +1,8 @@
-"""Fixtures of the widget tests: the sample gallery, a Voila server on the picker notebook, and the
-Debian-Chromium ``browser`` / ``page`` fixtures of ``tests/browser`` (a missing browser fails under
-``REQUIRE_BROWSER=1``)."""
+"""Fixtures of the widget tests: the sample gallery and a Voila server on the picker notebook.
+
+The browser test of the picker lives in ``tests/browser/test_voila_picker.py`` (one session-wide
+Playwright/Chromium for every browser test; it imports these fixtures).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser.conftest import browser, page  # noqa: F401 - fixtures reused from tests/browser
 
 from dezoomify_nb.testing.gallery import SampleGallery
 

@@ -1,4 +1,4 @@
-"""The picker notebook in Voila, driven by Debian's headless Chromium like a user would.
+"""The picker notebook (notebooks/picker.ipynb) in Voila, driven by Debian's headless Chromium like a user.
 
 Enter the manifest URL of the loopback gallery, choose another page (the thumbnail's pixels change to
 that page's colours), choose a level, download (the progress bar reaches 100 %, the file's pixels are the
@@ -16,8 +16,7 @@ import time
 import numpy as np
 from PIL import Image
 from playwright.sync_api import Page, expect
-
-from .conftest import SHOTS
+from widgets.conftest import SHOTS, gallery, voila_url  # noqa: F401 - fixtures of tests/widgets
 
 
 def shot_rgb(page: Page, selector: str) -> np.ndarray:
@@ -67,7 +66,7 @@ def download(page: Page, path) -> None:
     expect(page.locator(".dz-progress-text")).to_contain_text(re.compile(r"(\d+) / \1 tiles"))
 
 
-def test_pick_download_and_region_in_voila(page: Page, voila_url: str, gallery, tmp_path):
+def test_pick_download_and_region_in_voila(page: Page, voila_url: str, gallery, tmp_path):  # noqa: F811
     page.set_viewport_size({"width": 1000, "height": 1300})
     page.route(lambda url: not url.startswith("http://127.0.0.1"), lambda route: route.abort())
     errors: list[str] = []

@@ -41,8 +41,9 @@ KIND_KRPANO = "krpano"
 KIND_IIP = "IIPImage"
 KIND_TILESOURCE = "OpenSeadragon tile source"
 
-# confidence groups, best first
-G_LINK, G_PARAM, G_MANIFEST_URL, G_INFO, G_THUMB, G_OSD, G_DZI, G_ZOOMIFY, G_KRPANO, G_IIP = range(10)
+# confidence groups, best first; G_SERVICE (services known from image requests, thumbnails, service objects)
+# is dropped when a manifest was found: the manifest lists those images, with their titles
+G_LINK, G_PARAM, G_MANIFEST_URL, G_INFO, G_SERVICE, G_OSD, G_DZI, G_ZOOMIFY, G_KRPANO, G_IIP = range(10)
 _MANIFEST_GROUPS = (G_LINK, G_PARAM, G_MANIFEST_URL)
 
 
@@ -72,6 +73,7 @@ _PARAM_RE = re.compile(r"[?&#](?:manifest|manifestUri|manifestId|manifestUrl|iii
 _MANIFEST_KEY_RE = re.compile(
     r"""\b(?:manifestId|manifestUri|manifestUrl|data-manifest(?:-url)?|data-iiif-manifest|iiifManifest|manifest)"""
     r"""["']?\s*[:=]\s*["']([^"'\s<>]{1,2000})["']""", re.I)
+_SERVICE_MARK_RE = re.compile(r"ImageService[23]?|iiif\.io/api/image/[23]/context\.json")
 _TILESOURCES_RE = re.compile(r"""\btileSources["']?\s*[:=]\s*""")
 _DZI_XML_RE = re.compile(r"""<Image\b(?=[^<>]{0,2000}TileSize)[^<>]{0,2000}>\s*<Size\b[^<>]{0,500}>\s*"""
                          r"""(?:</Size>\s*)?</Image>""")
@@ -157,7 +159,7 @@ def _token_candidates(token: str, base: str, web_manifests: set[str]) -> Iterato
         except DezoomifyError:
             return
         if derived and _stem_ok(info, "/info.json"):
-            yield G_THUMB, Candidate(KIND_IIIF, info, "iiif")
+            yield G_SERVICE, Candidate(KIND_IIIF, info, "iiif")
 
 
 def _anchored(text: str, base: str, web_manifests: set[str]) -> Iterator[tuple[int, Candidate]]:
@@ -170,6 +172,29 @@ def _anchored(text: str, base: str, web_manifests: set[str]) -> Iterator[tuple[i
         lo, hi = token_around(text, m.start(), m.end())
         done_until = hi
         yield from _token_candidates(text[lo:hi], base, web_manifests)
+
+
+def _image_services(text: str) -> Iterator[str]:
+    """The ids of IIIF image service objects written in the page (``{"id": …, "type": "ImageService3"}``,
+    a v2 ``{"@context": …image/2/context.json, "@id": …}``); full inline info objects are left to
+    ``tileSources`` and the ``iiif`` dezoomer."""
+    for m in _first(_SERVICE_MARK_RE.finditer(text)):
+        lo, hi = max(0, m.start() - 1000), m.end() + 1000  # a service object is small: read around the mark
+        for obj in _json5.iter_objects(text[lo:hi], must_contain=("ImageService", "iiif.io/api/image")):
+            ident = _service_id(obj)
+            if ident:
+                yield ident
+
+
+def _service_id(obj: dict[str, Any]) -> str | None:
+    ident = obj.get("id", obj.get("@id"))
+    if not isinstance(ident, str) or "width" in obj or "height" in obj:
+        return None
+    kind = str(obj.get("type", obj.get("@type")) or "")
+    marks = str(obj.get("@context", ""))[:500] + str(obj.get("profile", ""))[:500]
+    if "ImageService" in kind or "iiif.io/api/image" in marks:
+        return ident
+    return None
 
 
 # --- JavaScript values ------------------------------------------------------------------------------
@@ -329,6 +354,9 @@ def scan(url: str, base: str, tags: list[Tag], text: str) -> list[Candidate]:
         add(G_PARAM, Candidate(KIND_MANIFEST, target, "iiif_manifest") if target and target != url else None)
     for group, cand in _anchored(text, base, web_manifests | {url}):
         add(group, cand)
+    for service in _image_services(text):
+        info = absolute(base, service if service.endswith("info.json") else service.rstrip("/") + "/info.json")
+        add(G_SERVICE, Candidate(KIND_IIIF, info, "iiif") if info else None)
     lookups = [MAX_LOOKUPS]
     for n, m in enumerate(_TILESOURCES_RE.finditer(text)):
         if n >= MAX_TILESOURCES:
@@ -356,7 +384,7 @@ def scan(url: str, base: str, tags: list[Tag], text: str) -> list[Candidate]:
             iip = absolute(base, f"{server}?FIF={image}")
             add(G_IIP, Candidate(KIND_IIP, iip, "IIPImage") if iip else None)
     if any(c.kind == KIND_MANIFEST for g in _MANIFEST_GROUPS for c in groups.get(g, [])):
-        groups.pop(G_THUMB, None)  # IIIF thumbnails of a manifest's images: the manifest lists them better
+        groups.pop(G_SERVICE, None)
     out: dict[Candidate, None] = {}
     for _, cands in sorted(groups.items()):  # a candidate found twice keeps its best place
         for c in cands:

@@ -8,8 +8,9 @@ and its ``<base href>`` — and lists the tile sources it mentions, most trustwo
 1. IIIF manifests: ``<link rel="alternate" type="application/ld+json;profile=…iiif…">``, ``manifest=`` /
    ``iiif-content=`` parameters of embedded viewers and drag-and-drop links (Mirador, Universal Viewer),
    ``manifestId``/``manifestUri``/``data-manifest`` settings, then URLs ending in ``/manifest(.json)``;
-2. IIIF images: ``…/info.json`` URLs and image services (from image request URLs such as an ``og:image``
-   ``…/full/1200,/0/default.jpg``; thumbnails only count when no manifest was found);
+2. IIIF images: ``…/info.json`` URLs, then image services known from image request URLs (an ``og:image``
+   ``…/full/1200,/0/default.jpg``, thumbnails) or from service objects written in the page
+   (``{"id": …, "type": "ImageService3"}``) — those only when no manifest was found (it lists them better);
 3. OpenSeadragon ``tileSources``: inline Deep Zoom (JS object or XML string) or IIIF info, ``.dzi``,
    ``.xml``, ``info.json`` and service URLs, ``zoomifytileservice`` sources, variables holding them;
 4. ``.dzi`` URLs anywhere; 5. Zoomify: ``ImageProperties.xml``, ``zoomifyImagePath``, ``Z.showImage``,

@@ -237,3 +237,20 @@ def test_declared_charset_is_used_and_odd_ones_are_ignored() -> None:
 def test_every_captured_page_is_html() -> None:
     for p in DATA.rglob("*.html"):
         assert _html.looks_like_html(p.read_bytes()), p
+
+
+def test_image_service_objects_written_in_the_page() -> None:
+    body = ("<script>window.__DATA__ = {item: {title: 'Map', services: ["
+            '{"id": "https://iiif.test/iiif/3/map", "type": "ImageService3", "profile": "level2"}, '
+            '{"@context": "http://iiif.io/api/image/2/context.json", "@id": "https://iiif.test/iiif/2/map/", '
+            '"profile": "http://iiif.io/api/image/2/level1.json"}, '
+            '{"id": "https://www.museum.test/object/42", "type": "Canvas"}]}};</script>')
+    assert labels(body) == ["IIIF image https://iiif.test/iiif/3/map/info.json",
+                            "IIIF image https://iiif.test/iiif/2/map/info.json"]
+
+
+def test_image_services_give_way_to_a_manifest_that_lists_them() -> None:
+    body = ('<link rel="alternate" type="application/ld+json;profile=&quot;http://iiif.io/api/presentation/3/'
+            'context.json&quot;" href="https://iiif.test/iiif/book/manifest">'
+            '<script>var s = {"id": "https://iiif.test/iiif/3/p1", "type": "ImageService3"};</script>')
+    assert labels("", body) == ["IIIF manifest https://iiif.test/iiif/book/manifest"]

@@ -175,6 +175,26 @@ def pixel_window(box: Box | None, x0: float, y0: float, res: float, grid: tuple[
     return (left, top, right, bottom) if right > left and bottom > top else None
 
 
+@dataclass(frozen=True)
+class _Matrix:
+    ident: str
+    tw: int
+    th: int
+    mw: int
+    mh: int
+    res: float  # CRS units per pixel
+    corner: tuple[float, float]  # as written (axis order of the CRS)
+
+
+def _matrix(el: etree._Element, units: float) -> _Matrix | None:
+    tw, th = _count(_text(el, "TileWidth"), MAX_TILE_SIDE), _count(_text(el, "TileHeight"), MAX_TILE_SIDE)
+    mw, mh = _count(_text(el, "MatrixWidth")), _count(_text(el, "MatrixHeight"))
+    scale, corner = _number(_text(el, "ScaleDenominator")), _pair(_text(el, "TopLeftCorner"))
+    if tw is None or th is None or mw is None or mh is None or scale is None or corner is None or scale <= 0:
+        return None
+    return _Matrix(_text(el, "Identifier") or "", tw, th, mw, mh, scale * METRES_PER_PIXEL_UNIT / units, corner)
+
+
 class _Set:
     """A ``TileMatrixSet``: its CRS and matrices, with axis order and units decided once."""
 
@@ -182,12 +202,13 @@ class _Set:
         self.ident = _text(el, "Identifier") or ""
         self.crs = _text(el, "SupportedCRS") or ""
         self.code = epsg_code(self.crs)
-        self.matrices = _children(el, "TileMatrix")
         geographic = self.code in GEOGRAPHIC or self.code == CRS84
         self.units = METRES_PER_DEGREE if geographic else 1.0
+        found = (_matrix(m, self.units) for m in _children(el, "TileMatrix")[: 4 * MAX_LEVELS])
+        self.matrices = [m for m in found if m is not None]
         self.lat_first = self.code in GEOGRAPHIC
-        corner = _pair(_text(self.matrices[0], "TopLeftCorner")) if self.matrices else None
-        if geographic and corner is not None:  # trust the numbers over the convention
+        if geographic and self.matrices:  # trust the numbers over the convention
+            corner = self.matrices[0].corner
             if abs(corner[0]) > 90.000001:
                 self.lat_first = False
             elif abs(corner[1]) > 90.000001:
@@ -256,21 +277,21 @@ class _Layer:
         return box if box is not None and box.x1 > box.x0 and box.y1 > box.y0 else None
 
 
-def _kvp_template(root: etree._Element, capabilities_url: str, layer: _Layer) -> str | None:
-    href = None
-    for op in (o for o in root.iter() if local_name(o) == "Operation" and attr(o, "name") == "GetTile"):
+def _kvp_href(root: etree._Element, capabilities_url: str) -> str | None:
+    """The KVP ``GetTile`` endpoint: from ``OperationsMetadata``, else the GetCapabilities URL's own base."""
+    ops = next((c for c in root if local_name(c) == "OperationsMetadata"), None)
+    for op in (o for o in (ops if ops is not None else []) if attr(o, "name") == "GetTile"):
         for get in (g for g in op.iter() if local_name(g) == "Get"):
             text = " ".join(v.text or "" for v in get.iter() if local_name(v) == "Value")
-            if not text.strip() or "KVP" in text.upper():
-                href = attr(get, "href")
-                break
-        if href:
-            break
-    if not href:
-        parts = urlsplit(capabilities_url)
-        if "getcapabilities" not in parts.query.lower():
-            return None
-        href = parts._replace(query="", fragment="").geturl()
+            if (not text.strip() or "KVP" in text.upper()) and attr(get, "href"):
+                return attr(get, "href")
+    parts = urlsplit(capabilities_url)
+    if "getcapabilities" not in parts.query.lower():
+        return None
+    return parts._replace(query="", fragment="").geturl()
+
+
+def _kvp_template(href: str, capabilities_url: str, layer: _Layer) -> str:
     fixed = {"SERVICE": "WMTS", "REQUEST": "GetTile", "VERSION": "1.0.0", "LAYER": layer.ident, "STYLE": layer.style,
              "FORMAT": layer.formats[0] if layer.formats else "image/png", **{k.upper(): v for k, v in layer.dims.items()}}
     query = "&".join(f"{k}={quote(v, safe='')}" for k, v in fixed.items())
@@ -283,35 +304,31 @@ def _levels(layer: _Layer, tms: _Set, template: str, max_pixels: int) -> list[WM
     box = layer.box_in(tms)
     limits = layer.links.get(tms.ident, {})
     out: list[WMTSLevel] = []
-    for m in tms.matrices[: 4 * MAX_LEVELS]:
-        ident = _text(m, "Identifier") or ""
-        tw, th = _count(_text(m, "TileWidth"), MAX_TILE_SIDE), _count(_text(m, "TileHeight"), MAX_TILE_SIDE)
-        mw, mh = _count(_text(m, "MatrixWidth")), _count(_text(m, "MatrixHeight"))
-        scale, corner = _number(_text(m, "ScaleDenominator")), _pair(_text(m, "TopLeftCorner"))
-        if tw is None or th is None or mw is None or mh is None or scale is None or corner is None or scale <= 0:
-            continue
-        res = scale * METRES_PER_PIXEL_UNIT / tms.units
-        x0, y0 = tms.xy(corner)
-        if limits and ident not in limits:
+    too_large = 0
+    for m in tms.matrices:
+        if limits and m.ident not in limits:
             continue  # the layer lists the matrices it has tiles in
-        r0, r1, c0, c1 = limits.get(ident, (0, mh - 1, 0, mw - 1))
-        r0, c0, r1, c1 = max(r0, 0), max(c0, 0), min(r1, mh - 1), min(c1, mw - 1)
+        r0, r1, c0, c1 = limits.get(m.ident, (0, m.mh - 1, 0, m.mw - 1))
+        r0, c0, r1, c1 = max(r0, 0), max(c0, 0), min(r1, m.mh - 1), min(c1, m.mw - 1)
         if r1 < r0 or c1 < c0:
             continue
-        window = pixel_window(box, x0, y0, res, (c0 * tw, r0 * th, (c1 + 1) * tw, (r1 + 1) * th))
+        x0, y0 = tms.xy(m.corner)
+        window = pixel_window(box, x0, y0, m.res, (c0 * m.tw, r0 * m.th, (c1 + 1) * m.tw, (r1 + 1) * m.th))
         if window is None:
             continue
         left, top, right, bottom = window
-        col0, row0 = left // tw, top // th
-        width, height = right - col0 * tw, bottom - row0 * th
+        col0, row0 = left // m.tw, top // m.th
+        width, height = right - col0 * m.tw, bottom - row0 * m.th
         if width > MAX_SIDE or height > MAX_SIDE or width * height > min(MAX_PIXELS, max_pixels) or (
-                -(-width // tw) * -(-height // th) > MAX_TILES):
-            log.info("WMTS %s/%s: %dx%d is over the size cap, left out", tms.ident, ident, width, height)
+                -(-width // m.tw) * -(-height // m.th) > MAX_TILES):
+            too_large += 1
             continue
-        values = {"tilematrixset": tms.ident, "tilematrix": ident, "style": layer.style,
+        values = {"tilematrixset": tms.ident, "tilematrix": m.ident, "style": layer.style,
                   **{k.lower(): v for k, v in layer.dims.items()}}
-        out.append(WMTSLevel(width, height, tw, th, name=f"{tms.ident}/{ident}", template=_fill(template, values),
-                             col0=col0, row0=row0))
+        out.append(WMTSLevel(width, height, m.tw, m.th, name=f"{tms.ident}/{m.ident}",
+                             template=_fill(template, values), col0=col0, row0=row0))
+    if too_large:
+        log.info("WMTS %s in %s: %d tile matrices over the size cap left out", layer.ident, tms.ident, too_large)
     out.sort(key=lambda lv: lv.width * lv.height, reverse=True)
     return out[:MAX_LEVELS]
 
@@ -323,23 +340,25 @@ def parse_capabilities(url: str, root: etree._Element, *, layer_id: str | None =
     if contents is None:
         raise MetadataError("the WMTS capabilities have no <Contents>", hint=_HINT)
     sets = {s.ident: s for s in map(_Set, _children(contents, "TileMatrixSet")[:MAX_LAYERS])}
-    layers = [_Layer(el) for el in _children(contents, "Layer")[: 16 * MAX_LAYERS]]
+    elements = _children(contents, "Layer")
     if layer_id is not None:
-        wanted = [la for la in layers if la.ident == layer_id] or [la for la in layers if la.ident.lower() == layer_id.lower()]
-        if not wanted:
-            names = ", ".join(la.ident for la in layers[:20])
-            raise MetadataError(f"no layer {layer_id!r} in the WMTS capabilities", hint=f"Layers: {names}")
-        layers = wanted[:1]
+        idents = [_text(el, "Identifier") or "" for el in elements]
+        exact = [el for el, i in zip(elements, idents, strict=True) if i == layer_id]
+        loose = [el for el, i in zip(elements, idents, strict=True) if i.lower() == layer_id.lower()]
+        if not exact and not loose:
+            raise MetadataError(f"no layer {layer_id!r} in the WMTS capabilities", hint=f"Layers: {', '.join(idents[:20])}")
+        elements = (exact or loose)[:1]
+    href = _kvp_href(root, url)
     images: list[Image] = []
     reasons: list[str] = []
-    for layer in layers:
+    for layer in map(_Layer, elements[:MAX_LAYERS]):
         names = [set_id] if set_id is not None else list(layer.links) or list(sets)
-        candidates = [sets[n] for n in names if n in sets]
+        candidates = [sets[n] for n in names[:8] if n in sets]  # at most 8 sets tried per layer
         candidates.sort(key=lambda s: layer.box_in(s) is None)  # a set the layer's extent can be placed in first
         if layer.tile_templates:
             template = resolve_relative(url, layer.tile_templates[0][0])
         else:
-            template = _kvp_template(root, url, layer) or ""
+            template = _kvp_template(href, url, layer) if href else ""
         if not template:
             reasons.append(f"{layer.ident}: no tile ResourceURL and no KVP GetTile")
             continue
@@ -348,8 +367,6 @@ def parse_capabilities(url: str, root: etree._Element, *, layer_id: str | None =
             reasons.append(f"{layer.ident}: no usable tile matrix")
             continue
         images.append(Image(levels=tuple(levels), title=layer.title, dezoomer=NAME, url=url))
-        if len(images) >= MAX_LAYERS:
-            break
     if not images:
         raise MetadataError("no WMTS layer could be turned into an image: " + "; ".join(reasons[:5] or ["no <Layer>"]),
                             hint=_HINT)

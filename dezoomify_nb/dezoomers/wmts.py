@@ -23,10 +23,10 @@ bounding box is cropped exactly on the right and bottom, while on the left and t
 part (under one tile) of the first tile column/row that lies outside the box. Cropping it too needs an
 engine change (a level origin inside tile (0, 0), each chunk assembled from up to four served tiles).
 
-Levels larger than the caps (and than ``max_pixels``) are left out: a world layer keeps its zooms up to
-about 11. Tile URLs fill ``{TileMatrixSet}``, ``{TileMatrix}``, ``{TileRow}``, ``{TileCol}``, ``{Style}`` (the
-default style) and each ``<Dimension>`` with its default (``{Time}``…); unknown placeholders stay as
-written. Without a tile ``ResourceURL``, KVP ``GetTile`` requests are built from ``OperationsMetadata``.
+Levels over the caps (and ``max_pixels``) are left out: a world layer keeps its zooms up to 11. Tile URLs
+fill ``{TileMatrixSet}``, ``{TileMatrix}``, ``{TileRow}``, ``{TileCol}``, ``{Style}`` (the default style) and
+each ``<Dimension>`` with its default (``{Time}``…); unknown placeholders stay as written. Without a tile
+``ResourceURL``, KVP ``GetTile`` requests are built from ``OperationsMetadata``.
 """
 
 from __future__ import annotations
@@ -103,16 +103,10 @@ def _number(text: str | None) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _index(text: str | None) -> int | None:
-    """A non-negative whole number (at most 13 digits), else None."""
+def _index(text: str | None, low: int = 0, high: int = 1 << 40) -> int | None:
+    """A whole number from ``low`` to ``high``, else None."""
     t = (text or "").strip()
-    return int(t) if re.fullmatch(r"\+?\d{1,13}", t) else None
-
-
-def _count(text: str | None, high: int = 1 << 40) -> int | None:
-    """A positive whole number up to ``high``, else None."""
-    n = _index(text)
-    return n if n is not None and 0 < n <= high else None
+    return int(t) if re.fullmatch(r"\+?\d{1,13}", t) and low <= int(t) <= high else None
 
 
 def epsg_code(crs: str | None) -> int | None:
@@ -138,8 +132,7 @@ class WMTSLevel(Level):
     row0: int = 0
 
     def tile_url(self, col: int, row: int) -> str:
-        values = {"tilecol": str(self.col0 + col), "tilerow": str(self.row0 + row)}
-        return _PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1).lower(), m.group(0)), self.template)
+        return _fill(self.template, {"tilecol": str(self.col0 + col), "tilerow": str(self.row0 + row)})
 
 
 @dataclass(frozen=True)
@@ -187,8 +180,8 @@ class _Matrix:
 
 
 def _matrix(el: etree._Element, units: float) -> _Matrix | None:
-    tw, th = _count(_text(el, "TileWidth"), MAX_TILE_SIDE), _count(_text(el, "TileHeight"), MAX_TILE_SIDE)
-    mw, mh = _count(_text(el, "MatrixWidth")), _count(_text(el, "MatrixHeight"))
+    tw, th = _index(_text(el, "TileWidth"), 1, MAX_TILE_SIDE), _index(_text(el, "TileHeight"), 1, MAX_TILE_SIDE)
+    mw, mh = _index(_text(el, "MatrixWidth"), 1), _index(_text(el, "MatrixHeight"), 1)
     scale, corner = _number(_text(el, "ScaleDenominator")), _pair(_text(el, "TopLeftCorner"))
     if tw is None or th is None or mw is None or mh is None or scale is None or corner is None or scale <= 0:
         return None

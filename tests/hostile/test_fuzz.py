@@ -55,6 +55,14 @@ URLS = [
     "http://h/api/getTilesInfo?object_id=1",
     "http://h/datas/playlists/x.xml",
     "http://h/x_jpg_/p.xml",
+    "https://static-cdn.hungaricana.hu/tile/imagesize/maps/a.ecw",
+    "https://maps.hungaricana.hu/en/MOLTerkeptar/1/view/",
+    "https://images.memorix.nl/wba/topviewjson/memorix/abc",
+    "http://h/x/a.imgi?cmd=info",
+    "https://www.kbr.be/multi/abcViewer#page=2",
+    "http://h/wmts/1.0.0/WMTSCapabilities.xml",
+    "http://h/wmts?SERVICE=WMTS&REQUEST=GetTile&LAYER=a",
+    "https://catalog.shm.ru/entity/OBJECT/2117418",
 ]
 
 DEEP_JSON = b"[" * 50_000 + b"]" * 50_000

@@ -99,7 +99,7 @@ async def serve(root: Path, latency: float, host: str, port: int, ready_file: st
                 await writer.drain()
                 if is_tile and not path.startswith("/_stats"):
                     stats.leave()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, asyncio.CancelledError):
             pass
         finally:
             writer.close()

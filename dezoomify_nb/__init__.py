@@ -10,8 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .api import SaveResult, ZoomableImage, open, open_all
-from .collection import CollectionImage, ImageCollection
 from .errors import (
     CacheError,
     DezoomerError,
@@ -29,7 +27,31 @@ from .errors import (
 )
 from .model import Image, ImageRef, Level
 from .net import NetConfig
-from .registry import list_dezoomers
+
+if TYPE_CHECKING:
+    from .api import SaveResult, ZoomableImage, open, open_all
+    from .collection import CollectionImage, ImageCollection
+    from .registry import list_dezoomers
+
+#: imported on first use (PEP 562), so ``dezoomify-nb --help`` does not pay for zarr and dask
+_LAZY = {"SaveResult": "api", "ZoomableImage": "api", "open": "api", "open_all": "api",
+         "CollectionImage": "collection", "ImageCollection": "collection", "list_dezoomers": "registry"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dezoomify_nb' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 if TYPE_CHECKING:
     from . import widgets

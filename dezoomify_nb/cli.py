@@ -17,12 +17,15 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from . import api
 from ._version import __version__
 from .errors import DezoomifyError, DownloadError
 from .model import DEFAULT_MAX_PIXELS, check_max_pixels
 from .net import NetConfig, parse_duration, parse_header
+
+if TYPE_CHECKING:  # the API (zarr, dask, …) is imported when a download starts: --help stays fast
+    from . import api
 
 log = logging.getLogger("dezoomify_nb")
 
@@ -220,6 +223,8 @@ def run_bulk(args: argparse.Namespace, net: NetConfig, outfile: str | None) -> i
             raise DezoomifyError("INPUT_URI and --bulk both given",
                                  hint="In bulk mode the images come from the list: dezoomify-nb --bulk LIST [OUTFILE].")
         outfile = args.input_uri
+    from . import api
+
     found = api.open(args.bulk, dezoomer=args.dezoomer, net=net, mode=args.mode, cache=args.tile_cache,
                      max_pixels=args.max_pixels)
     images = list(found) if isinstance(found, ImageCollection) else [found]
@@ -261,6 +266,8 @@ def run(args: argparse.Namespace) -> int:
         raise DezoomifyError("--offline needs --tile-cache", hint="Give the cache directory of an earlier run: -c DIR.")
     if args.bulk:
         return run_bulk(args, net, outfile)
+    from . import api
+
     images = api.open_all(url, dezoomer=args.dezoomer, net=net, mode=args.mode, cache=args.tile_cache,
                           max_pixels=args.max_pixels)
     image = _choose_image(images, args.image_index)

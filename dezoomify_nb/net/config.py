@@ -74,12 +74,17 @@ class NetConfig:
     #: on a dask.distributed cluster: at most this many requests per host at once across every worker
     #: (a ``distributed.Semaphore`` per host); ``None``: each process keeps its own ``parallelism``
     cluster_parallelism: int | None = None
+    #: ``"httpx"`` (a sync client shared by threads) or ``"aiohttp"`` (requests on the event loop, less CPU
+    #: per request; needs aiohttp)
+    transport: str = "httpx"
 
     def __post_init__(self) -> None:
         if self.parallelism < 1:
             raise ValueError("parallelism must be at least 1")
         if self.retries < 0:
             raise ValueError("retries must be at least 0")
+        if self.transport not in ("httpx", "aiohttp"):
+            raise ValueError(f"transport must be 'httpx' or 'aiohttp', not {self.transport!r}")
         if self.cluster_parallelism is not None and self.cluster_parallelism < 1:
             raise ValueError("cluster_parallelism must be at least 1 (or None)")
         for name in ("min_interval", "timeout", "connect_timeout", "retry_delay"):

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from ..errors import FetchError
-from . import loop
+from . import aio, loop
 from .clients import cluster_slot, count_request, get_client, get_executor, get_limiter
 from .config import MAX_BODY_BYTES, NetConfig
 
@@ -186,6 +186,28 @@ def _attempt(url: str, config: NetConfig, headers: dict[str, str], check: Callab
         raise _Attempt(FetchError(url, f"Invalid content at {url}: {exc}"), retry=True) from exc
 
 
+def _check(url: str, check: Callable[[bytes], T], data: bytes) -> T:
+    try:
+        return check(data)
+    except Exception as exc:  # undecodable content: retry like a network error
+        raise _Attempt(FetchError(url, f"Invalid content at {url}: {exc}"), retry=True) from exc
+
+
+async def _attempt_aio(url: str, config: NetConfig, headers: dict[str, str], check: Callable[[bytes], T] | None,
+                       executor: Any) -> Any:
+    """:func:`_attempt` with the request on the running loop (aiohttp) and ``check`` in a worker thread."""
+    log.debug("GET %s", url)
+    target, rng = split_range(url)
+    count_request()
+    data = await aio.get(url, target, rng, config, headers, _Attempt)
+    if check is None:
+        return data
+    try:
+        return await asyncio.get_running_loop().run_in_executor(executor, check, data)
+    except Exception as exc:  # undecodable content: retry like a network error
+        raise _Attempt(FetchError(url, f"Invalid content at {url}: {exc}"), retry=True) from exc
+
+
 async def fetch(
     url: str,
     config: NetConfig,
@@ -214,9 +236,17 @@ async def fetch(
         try:
             if limiter is None:
                 return await running.run_in_executor(executor, _attempt, url, config, headers, check)
+            # the host's slot is held for the request only: the decode (check) runs after it is
+            # released, so a busy CPU never leaves a slot idle (requests stay at -n the whole download)
             async with limiter.semaphore:
                 await limiter.pace()
-                return await running.run_in_executor(executor, _attempt, url, config, headers, check)
+                if config.transport == "aiohttp" and not config.cluster_parallelism:
+                    data = await _attempt_aio(url, config, headers, None, executor)
+                else:
+                    data = await running.run_in_executor(executor, _attempt, url, config, headers, None)
+            if check is None:
+                return data
+            return await running.run_in_executor(executor, _check, url, check, data)
         except _Attempt as failed:
             last = failed.error
             last.attempts = attempt + 1

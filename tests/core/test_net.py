@@ -132,3 +132,46 @@ def test_byte_ranges_over_http_and_local_files(server, tmp_path):
         fetch_sync(with_range(str(tmp_path / "f.bin"), 0, len(blob)), cfg)
     with pytest.raises(ValueError):
         with_range("x", 5, 4)
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+def test_transports_give_the_same_bytes_and_errors(server, waits, transport):
+    from dezoomify_nb.net.fetch import with_range
+
+    cfg = NetConfig(retries=2, retry_delay=1.0, min_interval=0, transport=transport)
+    direct = server.base_url + "/generic/tile_1_0.png"
+    assert fetch_sync(direct, cfg) == fetch_sync(direct, NetConfig(min_interval=0))
+    server.fail("tile_0_0", times=1, status=503, retry_after=3)
+    assert fetch_sync(tile(server), cfg).startswith(b"\x89PNG") and waits == [3.0]
+    server.fail("tile_0_0", times=1, status=404)
+    with pytest.raises(FetchError) as info:
+        fetch_sync(tile(server), cfg)
+    assert info.value.status == 404 and info.value.attempts == 1
+    blob = bytes(range(256)) * 8
+    base = server.serve_files("/ranged-" + transport + "/", {"f.bin": blob})
+    assert fetch_sync(with_range(base + "/f.bin", 5, 9), cfg) == blob[5:10]
+
+
+def test_aiohttp_transport_decodes_in_a_worker_and_retries_bad_content(server, waits):
+    cfg = NetConfig(retries=1, retry_delay=0.01, min_interval=0, transport="aiohttp")
+    server.corrupt("tile_0_0", times=1)
+    seen = []
+
+    def check(data: bytes) -> int:
+        import io
+        import threading
+
+        from PIL import Image
+
+        seen.append(threading.current_thread().name)
+        Image.open(io.BytesIO(data)).load()
+        return 1
+
+    assert run(fetch(tile(server), cfg, check=check)) == 1
+    assert server.count("tile_0_0") == 2 and all(name.startswith("dezoomify_nb-fetch") for name in seen)
+
+
+def test_unreachable_host_with_aiohttp_is_a_fetch_error(waits):
+    with pytest.raises(FetchError) as info:
+        fetch_sync("http://127.0.0.1:9/nothing.png", NetConfig(retries=0, transport="aiohttp", connect_timeout=2))
+    assert info.value.status is None and info.value.hint

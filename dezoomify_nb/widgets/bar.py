@@ -7,10 +7,13 @@ fast download does not flood the browser with messages.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 import ipywidgets as W
+
+log = logging.getLogger("dezoomify_nb")
 
 UPDATES_PER_SECOND = 10
 
@@ -61,7 +64,10 @@ class ProgressBar(W.HBox):
             if done + failed < total and now - self._last < 1 / UPDATES_PER_SECOND:
                 return
             self._last = now
-            self._show(now)
+            try:
+                self._show(now)
+            except Exception:  # noqa: BLE001 - a display problem must never fail a tile
+                log.debug("progress display failed", exc_info=True)
 
     def _show(self, now: float) -> None:
         done, failed, total = self.done, self.failed, self.total

@@ -28,39 +28,13 @@ import ipywidgets as W
 from .. import api
 from ..collection import ImageCollection
 from ..errors import DezoomifyError, DownloadCancelled
-from ..writers import naming
 from .bar import ProgressBar, duration
+from .common import EXTENSIONS, FORMATS, free_name, message_of, parse_headers
 from .html import megapixels
 from .thumbnail import thumbnail_png
 from .viewer import TileViewer
 
 log = logging.getLogger("dezoomify_nb")
-
-#: (label, save(format=...), extension)
-FORMATS: tuple[tuple[str, str, str], ...] = (
-    ("from the file name", "", ""),
-    ("PNG", "png", ".png"),
-    ("JPEG", "jpeg", ".jpg"),
-    ("TIFF pyramid", "tiff", ".tif"),
-    ("IIIF folder + viewer", "iiif", ".iiif"),
-    ("OME-Zarr folder", "ome-zarr", ".zarr"),
-)
-_EXT = {name: ext for _, name, ext in FORMATS if name}
-
-
-def parse_headers(text: str) -> list[str]:
-    """``Name: value`` lines of the headers box (blank lines and ``#`` comments skipped)."""
-    lines = [line.strip() for line in text.splitlines()]
-    return [line for line in lines if line and not line.startswith("#")]
-
-
-def message_of(exc: BaseException) -> str:
-    """An exception in plain words, with its hint: what the status line shows (never a traceback)."""
-    if isinstance(exc, DezoomifyError):
-        text = str(exc) or type(exc).__name__
-        return f"{text}\nHint: {exc.hint}" if exc.hint else text
-    return f"Unexpected error ({type(exc).__name__}): {exc}"
-
 
 class ImagePicker(W.VBox):
     """See the module docstring. Build it with :func:`widget`."""
@@ -243,11 +217,12 @@ class ImagePicker(W.VBox):
         if self.viewer is not None:
             self.viewer.show(None)
         self._set_status(f"Opening {url}…" if url else "Reading the image…")
-        self._spawn(self._open_task, gen, url, given, parse_headers(self.headers_box.value))
+        self._spawn(self._open_task, gen, url, given, self.headers_box.value)
 
-    def _open_task(self, gen: int, url: str | None, given: Any, headers: list[str]) -> None:
+    def _open_task(self, gen: int, url: str | None, given: Any, headers: str) -> None:
         try:
-            opened = given if given is not None else api.open(url, headers=headers, **self.open_options)
+            opened = given if given is not None else api.open(url, headers=parse_headers(headers),
+                                                              **self.open_options)
         except Exception as exc:  # noqa: BLE001 - shown in the status line
             if self._current(gen):
                 self._fail(exc)
@@ -363,7 +338,7 @@ class ImagePicker(W.VBox):
                 self._update_name()
 
     def _on_format(self, change: dict[str, Any]) -> None:
-        ext = _EXT.get(change["new"])
+        ext = EXTENSIONS.get(change["new"])
         if self._is_quiet() or not ext:
             return
         if not self._user_named:
@@ -393,18 +368,9 @@ class ImagePicker(W.VBox):
         with self._lock:
             if self._user_named:
                 return
-            w, h = self.output_size()
-            path = naming.output_path(None, title=img.file_title, width=w, height=h)
-            ext = _EXT.get(self.format_select.value)
-            if ext:
-                path = path.with_name(path.name.removesuffix(path.suffix) + ext)
-            n = 0
-            candidate = path
-            while (self.directory / candidate).exists():
-                n += 1
-                candidate = path.with_name(f"{path.name.removesuffix(path.suffix)}_{n:04d}{path.suffix}")
+            name = free_name(self.directory, img.file_title, self.output_size(), self.format_select.value)
             with self._quiet():
-                self.file_box.value = str(candidate)
+                self.file_box.value = name
 
     def _update_region_text(self) -> None:
         img, region = self.image, self.region

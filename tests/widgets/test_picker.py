@@ -112,6 +112,9 @@ def test_errors_are_plain_words(gallery, tmp_path):
     assert p.image is None and p.download_button.disabled
     p.download()
     assert "Open an image first" in status_text(p)
+    p.headers_box.value = "Referer https://museum.example/"  # no colon
+    p.open_url(gallery.url(0)).wait(60)
+    assert "is not of the form &#x27;Name: value&#x27;" in status_text(p) and "Unexpected" not in status_text(p)
 
 
 def test_headers_box_is_used(tmp_path):

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from PIL import Image as PILImage
 
-from dezoomify_nb.dezoomers.base import Context, Dezoomer
-from dezoomify_nb.errors import FetchError, NeedsData
-from dezoomify_nb.model import Image, ImageRef
 from dezoomify_nb.testing import TileServer
+from dezoomify_nb.testing.offline import Driver, not_found, urls  # noqa: F401 (re-exported)
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "page"
 #: the host written in the captured pages, replaced by the loopback server's
@@ -51,27 +48,3 @@ def serve_site(server: TileServer) -> str:
     return server.serve_files("/site/", files) + "/"
 
 
-class Driver:
-    """Runs a dezoomer like the real driver, answering from ``serve``; records requests and rounds."""
-
-    def __init__(self, serve: Callable[[str], bytes | FetchError] | Mapping[str, bytes]) -> None:
-        if isinstance(serve, Mapping):
-            table = dict(serve)
-            serve = lambda url: table.get(url) or FetchError(url, f"HTTP 404 Not Found for {url}", status=404)  # noqa: E731
-        self.serve = serve
-        self.pages: dict[str, bytes | FetchError] = {}
-        self.requests: list[str] = []
-        self.rounds = 0
-
-    def run(self, dezoomer: Dezoomer, url: str, max_rounds: int = 64) -> list[Image | ImageRef]:
-        for _ in range(max_rounds):
-            try:
-                return dezoomer.images(Context(url, self.pages))
-            except NeedsData as need:
-                self.rounds += 1
-                missing = [u for u in need.urls if u not in self.pages]
-                assert missing, f"asked again for {need.urls}"
-                for u in missing:
-                    self.requests.append(u)
-                    self.pages[u] = self.serve(u)
-        raise AssertionError("too many rounds")

@@ -38,8 +38,8 @@ from verify import verify  # noqa: E402
 DEFAULT_JSON = HERE / "results" / "latest.json"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dezoomify_nb-bench"
 #: latency ms : parallelism : contenders
-DEFAULT_PLAN = ("0:16:ours-png,ours-tif,ours-tif-z0,ours-iiif,ours-zarr,naive-png,naive-png-z1,naive-tif,gdal-png,"
-                "gdal-png-z1,gdal-tif;20:16:ours-png,ours-tif,gdal-tif;20:64:ours-png,ours-tif,gdal-tif")
+DEFAULT_PLAN = ("0:16:ours-png,ours-png-aio,ours-tif,ours-tif-z0,ours-iiif,ours-zarr,naive-png,naive-png-z1,naive-tif,gdal-png,"
+                "gdal-png-z1,gdal-tif;20:16:ours-png,ours-png-aio,ours-tif-z0,gdal-tif;20:64:ours-png,ours-png-aio,ours-tif-z0,gdal-tif")
 QUICK_PLAN = "0:16:ours-png,ours-tif-z0,gdal-tif;20:16:ours-tif-z0;20:64:ours-png"
 
 
@@ -254,7 +254,7 @@ def summarize(rows: list[dict[str, Any]], rates: dict[str, Any], bound: dict[str
         if not r["contender"].startswith("ours"):
             continue
         fl = floors.get((r["latency_ms"], r["parallelism"]), 0.0)
-        cpu = bound["png_bound_s"] if r["contender"] == "ours-png" else bound["tif_bound_s"]
+        cpu = bound["png_bound_s"] if r["contender"].startswith("ours-png") else bound["tif_bound_s"]
         ref = max(fl, cpu)
         lines.append(f"{r['contender']} at {r['latency_ms']:g} ms -n {r['parallelism']}: {r['seconds']:.2f} s = "
                      f"{r['seconds'] / ref:.2f}x the {'network floor' if fl >= cpu else 'CPU bound'} ({ref:.2f} s)")

@@ -5,11 +5,6 @@ exit status 1 (2 for a bad command line, 3 for an internal error, 130 when inter
 debug`` adds the details and the traceback.
 """
 
-# >>> CONCURRENT EDITING (temporary note for engineers working right now; the lead removes it) <<<
-# Several engineers edit this checkout at once. Rules: read /work/main/AGENTS.md. In short: commit only
-# your own paths (`git commit -m ... -- <paths>`), never `git add -A`/`git stash`/`git reset`/`git checkout --`;
-# in files you don't own make only small targeted str_replace edits, never rewrite or reformat the file.
-
 from __future__ import annotations
 
 import argparse

@@ -5,11 +5,6 @@ build the URL of a tile. Each format subclasses it (a frozen dataclass defined a
 pickles to dask workers) and implements :meth:`Level.tile_url`.
 """
 
-# >>> CONCURRENT EDITING (temporary note for engineers working right now; the lead removes it) <<<
-# Several engineers edit this checkout at once. Rules: read /work/main/AGENTS.md. In short: commit only
-# your own paths (`git commit -m ... -- <paths>`), never `git add -A`/`git stash`/`git reset`/`git checkout --`;
-# in files you don't own make only small targeted str_replace edits, never rewrite or reformat the file.
-
 from __future__ import annotations
 
 import math

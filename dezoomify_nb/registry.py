@@ -5,11 +5,6 @@ Third-party packages add formats through the entry-point groups ``dezoomify_nb.d
 ``RuntimeWarning`` instead of breaking the import.
 """
 
-# >>> CONCURRENT EDITING (temporary note for engineers working right now; the lead removes it) <<<
-# Several engineers edit this checkout at once. Rules: read /work/main/AGENTS.md. In short: commit only
-# your own paths (`git commit -m ... -- <paths>`), never `git add -A`/`git stash`/`git reset`/`git checkout --`;
-# in files you don't own make only small targeted str_replace edits, never rewrite or reformat the file.
-
 from __future__ import annotations
 
 import functools

@@ -128,9 +128,13 @@ class SourceLevel(_Level):
         self.raw = raw
 
     def strips(self) -> Iterator[np.ndarray]:
+        rows = 0
         for strip in iter_checked_strips(self.source):
+            rows += strip.shape[0]
             if self.halver is not None:
                 self.halver.push(strip)
+                if rows >= self.height:  # finish before the last yield: a consumer that counted its
+                    self.halver.finish()  # tiles (tifffile) never asks past the last one
             yield strip
         if self.halver is not None:
             self.halver.finish()

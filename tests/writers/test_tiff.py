@@ -110,3 +110,15 @@ def test_failure_leaves_no_file(tmp_path, source):
     with pytest.raises(RuntimeError):
         TIFFWriter().write(path, FailingSource(source, strip_height=256))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("height", [1024, 1536])
+def test_height_a_multiple_of_the_tile_still_gets_every_level(tmp_path, height):
+    # tifffile stops pulling tiles after the last one it expects: the computed levels below must be
+    # finished by then (regression: "a lower level was read before the level above it")
+    a = make_test_image(1100, height, seed=8)
+    path = tmp_path / "exact.tif"
+    TIFFWriter().write(path, ArraySource(a, strip_height=256), compression=5)
+    levels = read_levels(path)
+    assert [lv.shape[:2] for lv in levels] == [(h, w) for w, h in pyramid_sizes(1100, height, TILE)]
+    np.testing.assert_array_equal(levels[0], a)

@@ -58,26 +58,23 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import re
-import socket
-import socketserver
-import sys
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["JPEG_QUALITY", "KINDS", "LEVEL_FILTER", "PNG_COMPRESS_LEVEL", "TileServer"]
+from ._http import _LRU, Response, Route, _BadRequest, _guess_type, _Headers, _HTTPServer, _not_found
+from .iiif_request import parse_region, parse_size
+
+__all__ = ["JPEG_QUALITY", "KINDS", "LEVEL_FILTER", "PNG_COMPRESS_LEVEL", "Response", "TileServer"]
 
 KINDS: tuple[str, ...] = (
     "zoomify",
@@ -145,152 +142,6 @@ class _Fault:
     retry_after: float | str | None = None
     action: str = "fail"  # "fail" | "corrupt" | "delay"
     seconds: float = 0.0
-
-
-class _BadRequest(Exception):
-    pass
-
-
-class _Headers(dict):
-    """Request headers with lower-cased keys; lookups are case-insensitive."""
-
-    def __getitem__(self, key: str) -> str:
-        return super().__getitem__(key.lower())
-
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        return super().get(key.lower(), default)
-
-    def __contains__(self, key: object) -> bool:
-        return super().__contains__(key.lower() if isinstance(key, str) else key)
-
-
-class _LRU:
-    """A thread-safe LRU of encoded tiles bounded by total bytes."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._data: OrderedDict[Any, tuple[bytes, str]] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> tuple[bytes, str] | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: Any, value: tuple[bytes, str]) -> None:
-        n = len(value[0])
-        if n > self.max_bytes:
-            return
-        with self._lock:
-            old = self._data.pop(key, None)
-            if old is not None:
-                self._size -= len(old[0])
-            self._data[key] = value
-            self._size += n
-            while self._size > self.max_bytes:
-                _, evicted = self._data.popitem(last=False)
-                self._size -= len(evicted[0])
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str = "text/plain; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-#: handler(server, raw_path_with_query, request_headers) -> Response
-Route = Callable[["TileServer", str, Mapping[str, str]], Response]
-
-
-def _guess_type(path: str) -> str:
-    import mimetypes
-
-    return mimetypes.guess_type(path)[0] or "application/octet-stream"
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], tileserver: TileServer) -> None:
-        self.tileserver = tileserver
-        self._conns: set[socket.socket] = set()
-        self._conns_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # Skip HTTPServer.server_bind's socket.getfqdn(), which may hit DNS.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conns_lock:
-            self._conns.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conns_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Wake every handler blocked on a keep-alive connection."""
-        with self._conns_lock:
-            conns = list(self._conns)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return  # client went away; not interesting
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "dezoomify-nb-tileserver/1"
-    timeout = 60  # idle keep-alive connections are dropped after this
-    disable_nagle_algorithm = True  # headers and body are separate writes; avoid 40 ms delayed ACKs
-    server: _HTTPServer
-
-    def do_GET(self) -> None:
-        self._serve(head=False)
-
-    def do_HEAD(self) -> None:
-        self._serve(head=True)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self, *, head: bool) -> None:
-        ts = self.server.tileserver
-        ts._enter(self.path, self.headers.items())
-        try:
-            try:
-                resp = ts._respond(self.path, self.headers)
-            except Exception as exc:  # a bug in the server must not kill the connection silently
-                resp = Response(500, f"internal error: {exc!r}\n".encode())
-            self.send_response(resp.status)
-            self.send_header("Content-Type", resp.content_type)
-            self.send_header("Content-Length", str(len(resp.body)))
-            self.send_header("Access-Control-Allow-Origin", "*")
-            for name, value in resp.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            if not head:
-                self.wfile.write(resp.body)
-        finally:
-            ts._leave()
 
 
 class TileServer:
@@ -907,78 +758,14 @@ class TileServer:
         if rotation_s != "0":
             raise _BadRequest(f"unsupported rotation {rotation_s!r}")
         version = 3 if kind == "iiif3" else 2
-        region = self._parse_region(region_s)
-        size = self._parse_size(size_s, region[2], region[3], version)
+        region = parse_region(region_s, self.width, self.height)
+        size = parse_size(size_s, region[2], region[3], version, self.width, self.height)
         key = ("iiif", region, size, fmt)
         cached = self._tiles.get(key)
         if cached is None:
             cached = self._encode(self._iiif_pixels(region, size), fmt)
             self._tiles.put(key, cached)
         return Response(200, cached[0], cached[1])
-
-    def _parse_region(self, s: str) -> tuple[int, int, int, int]:
-        W, H = self.width, self.height
-        if s == "full":
-            return 0, 0, W, H
-        if s == "square":
-            side = min(W, H)
-            return (W - side) // 2, (H - side) // 2, side, side
-        if s.startswith("pct:"):
-            try:
-                px, py, pw, ph = (float(v) for v in _split_numbers(s[4:], 4, float_ok=True))
-            except ValueError as exc:
-                raise _BadRequest(f"bad region {s!r}") from exc
-            x, y = math.floor(px * W / 100), math.floor(py * H / 100)
-            w, h = round(pw * W / 100), round(ph * H / 100)
-        else:
-            try:
-                x, y, w, h = (int(v) for v in _split_numbers(s, 4))
-            except ValueError as exc:
-                raise _BadRequest(f"bad region {s!r}") from exc
-        if w <= 0 or h <= 0 or x >= W or y >= H:
-            raise _BadRequest(f"region {s!r} is empty or outside the {W}x{H} image")
-        return x, y, min(w, W - x), min(h, H - y)
-
-    def _parse_size(self, s: str, rw: int, rh: int, version: int) -> tuple[int, int]:
-        upscale = s.startswith("^")
-        if upscale:
-            if version < 3:
-                raise _BadRequest("'^' sizes are IIIF 3 only")
-            s = s[1:]
-        try:
-            if s == "max" or (s == "full" and version == 2):
-                sw, sh = rw, rh
-            elif s.startswith("pct:"):
-                (n,) = (float(v) for v in _split_numbers(s[4:], 1, float_ok=True))
-                if n <= 0:
-                    raise _BadRequest("pct size must be positive")
-                sw, sh = int(rw * n / 100 + 0.5), int(rh * n / 100 + 0.5)
-            elif s.startswith("!"):
-                w, h = (int(v) for v in _split_numbers(s[1:], 2))
-                if w * rh <= h * rw:  # width-limited
-                    sw, sh = w, _round_ratio(rh * w, rw)
-                else:
-                    sw, sh = _round_ratio(rw * h, rh), h
-                sw, sh = min(sw, w), min(sh, h)
-                if not upscale and (sw > rw or sh > rh):
-                    sw, sh = rw, rh
-            elif s.endswith(","):
-                (w,) = (int(v) for v in _split_numbers(s[:-1], 1))
-                sw, sh = w, _round_ratio(rh * w, rw)
-            elif s.startswith(","):
-                (h,) = (int(v) for v in _split_numbers(s[1:], 1))
-                sw, sh = _round_ratio(rw * h, rh), h
-            else:
-                sw, sh = (int(v) for v in _split_numbers(s, 2))
-        except ValueError as exc:
-            raise _BadRequest(f"bad size {s!r}") from exc
-        if sw < 1 or sh < 1:
-            raise _BadRequest(f"size {s!r} is empty")
-        if not upscale and (sw > rw or sh > rh):
-            raise _BadRequest(f"size {s!r} is larger than the {rw}x{rh} region")
-        if sw > 4 * self.width or sh > 4 * self.height:
-            raise _BadRequest(f"size {s!r} is too large")
-        return sw, sh
 
     def _iiif_pixels(self, region: tuple[int, int, int, int], size: tuple[int, int]) -> Image.Image:
         x, y, rw, rh = region
@@ -1022,24 +809,3 @@ class TileServer:
             img = img.convert("RGB")
         img.save(buf, "JPEG", quality=JPEG_QUALITY)
         return buf.getvalue(), _CONTENT_TYPES["jpg"]
-
-
-def _not_found() -> Response:
-    return Response(404, b"not found\n")
-
-
-def _round_ratio(num: int, den: int) -> int:
-    """``round(num / den)`` with halves rounded up, in exact integer arithmetic."""
-    return (2 * num + den) // (2 * den)
-
-
-_INT = re.compile(r"\d+")
-_FLOAT = re.compile(r"\d+(\.\d*)?|\.\d+")
-
-
-def _split_numbers(s: str, n: int, *, float_ok: bool = False) -> list[str]:
-    parts = s.split(",")
-    pattern = _FLOAT if float_ok else _INT
-    if len(parts) != n or not all(pattern.fullmatch(p) for p in parts):
-        raise ValueError(s)
-    return parts

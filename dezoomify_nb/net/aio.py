@@ -126,18 +126,6 @@ atexit.register(close_all)
 
 
 def _retry_after(value: str | None) -> float | None:
-    from .fetch import _MAX_RETRY_AFTER
+    from .fetch import parse_retry_after
 
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        import time
-        from email.utils import parsedate_to_datetime
-
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
+    return parse_retry_after(value)

@@ -76,7 +76,11 @@ class _Attempt(Exception):
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+    return parse_retry_after(response.headers.get("Retry-After"))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (seconds or an HTTP date), capped; None if absent."""
     if not value:
         return None
     try:

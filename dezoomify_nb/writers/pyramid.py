@@ -178,10 +178,14 @@ def local_pyramid(source: StripSource, tile: int, *, tmpdir: str | None = None) 
 
 
 def close_pyramid(levels) -> None:
-    """Close the spill files of a pyramid (they are deleted on close)."""
+    """Close the spill files of a pyramid (they are deleted on close), stop what a source fetches ahead."""
     for lv in levels:
         if isinstance(lv, ComputedLevel):
             lv.parent.close()
+        elif isinstance(lv, SourceLevel):
+            close = getattr(lv.source, "close", None)
+            if close is not None:
+                close()
 
 
 def bands(strips: Iterator[np.ndarray], height: int) -> Iterator[np.ndarray]:

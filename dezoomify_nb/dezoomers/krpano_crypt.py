@@ -220,6 +220,18 @@ def byte_cipher(data: bytes, key: bytes, *, widened: bool = False) -> bytes:
     return bytes(out)
 
 
+def _lz4_length(data: bytes, src: int, end: int, length: int, broken: Exception) -> tuple[int, int]:
+    """An LZ4 length of 15 continues in the next bytes (each 255 means more); returns (length, src)."""
+    while True:
+        if src >= end:
+            raise broken
+        extra = data[src]
+        src += 1
+        length += extra
+        if extra != 255:
+            return length, src
+
+
 def lz4_block(data: bytes, size: int) -> bytes:
     """Decompress one LZ4 block (no frame) that must give exactly ``size`` bytes."""
     if size > MAX_PLAINTEXT:
@@ -233,14 +245,7 @@ def lz4_block(data: bytes, size: int) -> bytes:
         src += 1
         length = token >> 4
         if length == 15:
-            while True:
-                if src >= end:
-                    raise broken
-                extra = data[src]
-                src += 1
-                length += extra
-                if extra != 255:
-                    break
+            length, src = _lz4_length(data, src, end, length, broken)
         if src + length > end or len(out) + length > size:
             raise broken
         out += data[src : src + length]
@@ -255,14 +260,7 @@ def lz4_block(data: bytes, size: int) -> bytes:
             raise broken
         length = token & 15
         if length == 15:
-            while True:
-                if src >= end:
-                    raise broken
-                extra = data[src]
-                src += 1
-                length += extra
-                if extra != 255:
-                    break
+            length, src = _lz4_length(data, src, end, length, broken)
         length += 4
         if len(out) + length > size:
             raise broken

@@ -6,7 +6,8 @@
   disk: a 400-MP RGB image spills about 400 MB for all its lower levels together).
 * :class:`SpilledLevel` / :class:`ComputedLevel` — a level read back from its spill in strips.
 * :func:`local_pyramid` — any :class:`~.base.StripSource` as a pyramid (tests, single-level sources).
-* :func:`bands` — re-cut strips into bands of a fixed height (TIFF/zarr tile rows).
+* :func:`bands` — re-cut strips into bands of a fixed height (zarr chunk rows, IIIF tile rows).
+* :func:`tile_grid` — cut strips straight into contiguous tiles, row by row (TIFF), one copy per pixel.
 """
 
 from __future__ import annotations
@@ -203,3 +204,43 @@ def bands(strips: Iterator[np.ndarray], height: int) -> Iterator[np.ndarray]:
             have = rest.shape[0]
     if have:
         yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+
+
+def tile_grid(strips: Iterator[np.ndarray], width: int, tile: int, *, pad: bool = False) -> Iterator[np.ndarray]:
+    """Contiguous ``(tile, tile, C)`` tiles, left to right then top to bottom, cut from strips of any
+    heights. Each pixel is copied once (no band is joined first); edge tiles are padded (``pad``) with
+    zeros to the full tile size, or cut to the image."""
+    pending: list[np.ndarray] = []
+    have = 0
+
+    def row_of_tiles(n: int) -> Iterator[np.ndarray]:
+        nonlocal pending, have
+        pieces, left, rest = [], n, []
+        for i, strip in enumerate(pending):
+            take = min(left, strip.shape[0])
+            pieces.append(strip[:take])
+            left -= take
+            if left == 0:
+                rest = ([strip[take:]] if take < strip.shape[0] else []) + pending[i + 1 :]
+                break
+        pending, have = rest, have - n
+        channels = pieces[0].shape[2]
+        for x in range(0, width, tile):
+            w = min(tile, width - x)
+            full = n == tile and w == tile
+            out = (np.empty if full else np.zeros)((tile, tile, channels) if pad else (n, w, channels),
+                                                   dtype=np.uint8)
+            y = 0
+            for piece in pieces:
+                out[y : y + piece.shape[0], :w] = piece[:, x : x + w]
+                y += piece.shape[0]
+            yield out
+
+    for strip in strips:
+        if strip.shape[0]:
+            pending.append(strip)
+            have += strip.shape[0]
+        while have >= tile:
+            yield from row_of_tiles(tile)
+    if have:
+        yield from row_of_tiles(have)

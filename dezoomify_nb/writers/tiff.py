@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import UnsupportedFormatError, WriterError
 from .base import StripSource, Writer, atomic_output, pyramid_of
 from .png import zlib_level
-from .pyramid import bands, close_pyramid
+from .pyramid import close_pyramid, tile_grid
 
 #: TIFF tile side (a multiple of 16, as TIFF requires)
 TILE = 512
@@ -39,11 +39,8 @@ def has_imagecodecs() -> bool:
 
 def _tiles(level: StripSource, tile: int) -> Iterator[np.ndarray]:
     grey = level.channels == 1  # written as (H, W): tifffile reads (H, W, 1) as W×1 planes
-    for band in bands(iter(level.strips()), tile):
-        if grey:
-            band = band[:, :, 0]
-        for x in range(0, level.width, tile):
-            yield band[:, x : x + tile]
+    for t in tile_grid(iter(level.strips()), level.width, tile, pad=True):
+        yield t[:, :, 0] if grey else t
 
 
 def _shape(level: StripSource) -> tuple[int, ...]:

@@ -1,4 +1,4 @@
-"""All network I/O of dezoomify_nb: one layer on httpx (and local files)."""
+"""All network I/O of dezoomify_nb: one layer on aiohttp (default) or httpx, and local files."""
 
 from .config import DEFAULT_HEADERS, NetConfig, parse_duration, parse_header
 from .fetch import fetch, fetch_sync

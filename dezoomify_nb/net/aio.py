@@ -1,131 +1,260 @@
-"""The ``aiohttp`` transport (``NetConfig(transport="aiohttp")``): requests on the event loop itself.
+"""The ``aiohttp`` transport (the default, ``NetConfig(transport="aiohttp")``): requests on the event loop.
 
-``bench/bench_http.py`` measured the client CPU per request at 20 ms latency: ~0.15 ms for aiohttp
-against ~0.5 ms for a sync ``httpx.Client`` shared by threads (1.6 ms at -n 64, where the threads fight
-over the GIL and httpcore's pool lock) and ~1–4 ms for ``httpx.AsyncClient``. Here the request runs on
-the loop (no thread per request) and only the tile decode goes to a worker thread.
+``bench/bench_http.py`` measured the client CPU per request at 20 ms latency: ~0.1–0.15 ms for aiohttp
+against ~0.6 ms for a sync ``httpx.Client`` shared by threads (1.7 ms at -n 64, where the threads fight
+over the GIL and httpcore's pool lock) and ~1–4 ms for ``httpx.AsyncClient``; a whole download is
+1.6–2x faster. Here the request runs on the loop (no thread per request) and only the tile decode goes
+to a worker thread.
 
-An ``aiohttp.ClientSession`` is bound to its event loop: one per loop and config, kept in a
-``WeakKeyDictionary`` like the limiters, never pickled. Errors become the same ``FetchError``\\ s, with
-the same retry decisions, as the httpx path in :mod:`.fetch`.
+An ``aiohttp.ClientSession`` is bound to its event loop: one per loop and config (in practice the private
+I/O loop of :mod:`.loop`, zarr's I/O loop, a notebook's loop), never pickled, counted by
+:func:`~.clients.stats`, and closed at exit or when ``asyncio.run()`` ends its loop (a loop closed
+otherwise has its sessions dropped when the next loop gets one). Failures become the same ``FetchError``\\ s, worded as httpx words them (``ConnectError``,
+``ConnectTimeout``, ``ReadTimeout``, ``TooManyRedirects``…) and with the same retry decisions, through
+:mod:`.failures`.
+
+Connections: no global or per-host cap in the connector (the per-host semaphores of :mod:`.clients`
+limit concurrency); idle connections are kept 30 s, or none with ``max_idle_per_host=0``. Proxies from
+the environment (``HTTPS_PROXY``, ``NO_PROXY``…) are honoured as httpx does when any is set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import weakref
-from dataclasses import replace
+import functools
+import os
+import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
-from ..errors import FetchError
+from .clients import _key, count_client
 from .config import MAX_BODY_BYTES, NetConfig
+from .failures import invalid_url, network_failure, range_ignored, status_failure, too_large
 
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[NetConfig, Any]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+_pid = os.getpid()
+_at_exit = False
 
 
-def available() -> bool:
+class _LoopSessions:
+    """The sessions of one event loop, and the async generator that closes them when ``asyncio.run()``
+    ends that loop (its ``shutdown_asyncgens()`` closes every async generator the loop started)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.sessions: dict[NetConfig, Any] = {}
+        self.closer = _closer(self)
+
+    def take(self) -> list[Any]:
+        with _lock:
+            if _loops.get(self.loop) is self:
+                del _loops[self.loop]
+            sessions, self.sessions = list(self.sessions.values()), {}
+        return sessions
+
+    def close(self) -> None:
+        """Close the sessions from any thread: on the loop if it runs elsewhere, else at once. Never raises."""
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if self.loop.is_running() and current is not self.loop:
+            try:
+                asyncio.run_coroutine_threadsafe(self.closer.aclose(), self.loop).result(5)
+                return
+            except Exception:  # the loop stopped meanwhile: close them the blunt way
+                pass
+        for session in self.take():
+            close_session(self.loop, session)
+        ending = self.closer.aclose()  # finishes at once: no session left to await
+        try:
+            ending.send(None)
+        except BaseException:  # StopIteration: done
+            pass
+
+
+async def _closer(entry: _LoopSessions) -> AsyncIterator[None]:
     try:
-        import aiohttp  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        yield
+    finally:
+        for session in entry.take():
+            await session.close()
 
 
-def _session(config: NetConfig) -> Any:
+_loops: dict[asyncio.AbstractEventLoop, _LoopSessions] = {}
+
+
+def new_session(config: NetConfig, **options: Any) -> Any:
+    """A new ``aiohttp.ClientSession`` for ``config`` on the running loop (``options`` go to the session)."""
+    import urllib.request
+
     import aiohttp
 
+    keep_alive: dict[str, Any] = {"keepalive_timeout": 30} if config.max_idle_per_host else {"force_close": True}
+    connector = aiohttp.TCPConnector(
+        limit=0,  # the per-host semaphores limit concurrency
+        limit_per_host=0,
+        ssl=not config.accept_invalid_certs,
+        **keep_alive,
+    )
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout, sock_read=config.timeout)
+    # trust_env costs two thread hops per request (proxy and .netrc look-ups): only when a proxy is set
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True,
+                                 trust_env=bool(urllib.request.getproxies()), **options)
+
+
+async def _session(config: NetConfig) -> Any:
+    """This loop's session for ``config`` (built on first use)."""
+    global _at_exit
+    _check_fork()
     loop = asyncio.get_running_loop()
-    per_loop = _sessions.get(loop)
-    if per_loop is None:
-        per_loop = _sessions[loop] = {}
-    key = replace(config, headers=(), referer=None, offline=False, retries=0, retry_delay=0.0, min_interval=0.0)
-    session = per_loop.get(key)
-    if session is None or session.closed:
-        connector = aiohttp.TCPConnector(
-            limit=0,  # the per-host semaphores limit concurrency
-            limit_per_host=0,
-            ssl=False if config.accept_invalid_certs else None,
-            keepalive_timeout=30,
-        )
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout, sock_read=config.timeout)
-        session = per_loop[key] = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True)
+    key = _key(config)
+    entry = _loops.get(loop)
+    session = None if entry is None else entry.sessions.get(key)
+    if session is not None and not session.closed:
+        return session
+    if entry is None:
+        with _lock:  # only this loop's thread adds its entry; the lock guards the dict across loops
+            stale = [e for e in _loops.values() if e.loop.is_closed()]  # closed without asyncio.run()
+            entry = _loops[loop] = _LoopSessions(loop)
+            if not _at_exit:
+                # registered now, after zarr (imported by then) registered the shutdown of its I/O loop:
+                # atexit runs last-in first-out, so sessions on that loop are closed while it still runs
+                atexit.register(close_all)
+                _at_exit = True
+        await anext(entry.closer)  # the loop now knows the generator: asyncio.run() will close it
+        for old in stale:
+            old.close()
+    session = entry.sessions[key] = new_session(config)
+    count_client()
     return session
 
 
-async def get(url: str, target: str, rng: tuple[int, int] | None, config: NetConfig, headers: dict[str, str],
-              attempt_error: Any) -> bytes:
-    """One GET on the running loop; failures raise ``attempt_error(FetchError, retry, wait)`` (fetch._Attempt)."""
+def open_sessions() -> int:
+    """How many sessions of this process are open (for :func:`~.clients.stats`)."""
+    _check_fork()
+    with _lock:
+        return sum(not s.closed for entry in _loops.values() for s in entry.sessions.values())
+
+
+def _url(target: str) -> Any:
+    """``target`` as a ``yarl.URL`` sent as written, like httpx sends it: its escapes are kept (``%2F`` in a
+    query, a signed URL), only characters that cannot go on the wire are quoted. (``yarl.URL(text)``
+    would re-quote, e.g. turn ``item=x%2Fy`` into ``item=x/y``.)"""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    from yarl import URL
+
+    parts = urlsplit(target)
+    if not parts.netloc.isascii():  # an internationalised host name: yarl encodes it (IDNA)
+        target = urlunsplit(parts._replace(netloc=URL(f"{parts.scheme}://{parts.netloc}").raw_authority))
+    return URL(quote(target, safe="!#$%&'()*+,/:;=?@[]~"), encoded=True)
+
+
+def _kind(exc: BaseException) -> str:
+    """The httpx name of an aiohttp failure, so messages and hints do not depend on the transport."""
     import aiohttp
 
-    from .fetch import _HINT_429, _retryable
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return "TooManyRedirects"
+    if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError is one
+        connect = getattr(aiohttp, "ConnectionTimeoutError", None)  # aiohttp >= 3.10
+        read = getattr(aiohttp, "SocketTimeoutError", None)
+        if (connect is not None and isinstance(exc, connect)) or "Connection timeout" in str(exc):
+            return "ConnectTimeout"
+        if read is not None and isinstance(exc, read):
+            return "ReadTimeout"
+        return "ReadTimeout" if "reading data" in str(exc) else "Timeout"
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS (certificate)
+        return "ConnectError"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        return "RemoteProtocolError"  # the server hung up or sent a malformed response or body
+    if isinstance(exc, aiohttp.ClientOSError):
+        return "ReadError"
+    return "NetworkError"
+
+
+@functools.cache
+def _unsendable() -> tuple[type[BaseException], ...]:
+    """URLs aiohttp cannot send (evaluated only when a request fails: aiohttp is imported lazily)."""
+    import aiohttp
+
+    # NonHttpUrlClientError (e.g. a redirect to ftp://) is aiohttp >= 3.10
+    return tuple(getattr(aiohttp, name) for name in ("InvalidURL", "NonHttpUrlClientError") if hasattr(aiohttp, name))
+
+
+async def get(url: str, target: str, rng: tuple[int, int] | None, config: NetConfig,
+              headers: dict[str, str]) -> bytes:
+    """One GET of ``target`` on the running loop; failures raise ``fetch._Attempt`` (see :mod:`.failures`)."""
+    import aiohttp
 
     if rng is not None:
         headers = {**headers, "Range": f"bytes={rng[0]}-{rng[1]}"}
     try:
-        async with _session(config).get(target, headers=headers, max_redirects=10) as response:
+        async with (await _session(config)).get(_url(target), headers=headers, max_redirects=10) as response:
             status = response.status
             if rng is not None and status == 200:
-                raise attempt_error(FetchError(
-                    url, f"the server ignores HTTP Range requests (it sent the whole file for {target})",
-                    status=200, hint="This format is read piece by piece; download the file itself and "
-                    "give its local path instead."), False)
+                raise range_ignored(url, target)
             if status >= 400:
-                err = FetchError(url, f"HTTP {status} {response.reason or ''} for {url}".replace("  ", " "),
-                                 status=status, hint=_HINT_429 if status == 429 else None)
-                raise attempt_error(err, _retryable(status), _retry_after(response.headers.get("Retry-After")))
+                raise status_failure(url, status, response.reason, response.headers.get("Retry-After"))
             declared = response.content_length
             if declared is not None and declared > MAX_BODY_BYTES:
-                raise attempt_error(FetchError(url, f"{url} is larger than {MAX_BODY_BYTES} bytes"), False)
+                raise too_large(url)
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.content.iter_any():
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
-                    raise attempt_error(FetchError(url, f"{url} is larger than {MAX_BODY_BYTES} bytes"), False)
+                    raise too_large(url)
                 chunks.append(chunk)
             return b"".join(chunks)
-    except aiohttp.TooManyRedirects as exc:
-        raise attempt_error(FetchError(url, f"TooManyRedirects while fetching {url}: {exc}", hint=(
-            "The server redirects in a loop; the URL may need a login (-H 'Cookie: ...') or be wrong.")),
-            False) from exc
-    except (aiohttp.InvalidURL, ValueError, UnicodeError) as exc:
-        raise attempt_error(FetchError(url, f"invalid URL {url[:200]}: {exc}"), False) from exc
-    except TimeoutError as exc:
-        raise attempt_error(FetchError(url, f"timeout while fetching {url}", hint=(
-            "The server is slow: try a longer --timeout, fewer parallel requests (-n 4) and --retries 3.")),
-            True) from exc
-    except aiohttp.ClientError as exc:
-        hint = None
-        if isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(exc, aiohttp.ClientSSLError):
-            hint = "Check the host name and your connection (and proxies); --logging debug shows details."
-        raise attempt_error(FetchError(url, f"{type(exc).__name__} while fetching {url}: {exc}", hint=hint),
-                            True) from exc
+    except _unsendable() as exc:  # before ClientError and ValueError, which they are
+        raise invalid_url(url, exc) from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:  # a certificate error is a ValueError too: first
+        raise network_failure(url, _kind(exc), exc) from exc
+    except (ValueError, UnicodeError) as exc:  # malformed URL or header: no retry helps
+        raise invalid_url(url, exc) from exc
+
+
+def close_session(loop: asyncio.AbstractEventLoop, session: Any) -> None:
+    """Close ``session`` of ``loop`` from any thread: on its loop if that still runs elsewhere, else at once
+    (its connections dropped). Never raises."""
+    if session.closed:
+        return
+    try:
+        current = asyncio.get_running_loop()
+    except RuntimeError:
+        current = None
+    try:
+        if loop.is_running() and current is not loop:
+            try:
+                asyncio.run_coroutine_threadsafe(session.close(), loop).result(5)
+                return
+            except Exception:  # the loop stopped meanwhile: close it the blunt way
+                pass
+        connector = session.connector
+        session.detach()
+        if connector is not None:
+            connector._close()
+    except Exception:  # shutting down: never raise from here
+        pass
 
 
 def close_all() -> None:
-    """Close every session of this process (at exit: a running loop closes its own, others are dropped)."""
-    for loop, sessions in list(_sessions.items()):
-        for session in list(sessions.values()):
-            if session.closed:
-                continue
-            try:
-                if loop.is_running():
-                    asyncio.run_coroutine_threadsafe(session.close(), loop).result(2)
-                else:
-                    connector = session.connector
-                    session.detach()
-                    if connector is not None:
-                        connector._close()
-            except Exception:  # shutting down: never raise from here
-                pass
-        sessions.clear()
+    """Close every session of this process (at exit; tests)."""
+    _check_fork()
+    with _lock:
+        entries = list(_loops.values())
+    for entry in entries:
+        entry.close()
 
 
-atexit.register(close_all)
+_forked_away: list[Any] = []
 
 
-def _retry_after(value: str | None) -> float | None:
-    from .fetch import parse_retry_after
-
-    return parse_retry_after(value)
+def _check_fork() -> None:
+    global _loops, _lock, _pid
+    if os.getpid() != _pid:  # forked: the parent's sessions and loops are not ours to use or close
+        _forked_away.append(_loops)  # kept, never closed: their sockets are the parent's
+        _loops, _lock, _pid = {}, threading.Lock(), os.getpid()

@@ -1,17 +1,21 @@
 """Per-process registry of live HTTP clients and thread pools; per-event-loop limiters.
 
 Stores and levels that cross to dask workers carry only a :class:`~.config.NetConfig` (a recipe). The
-live objects are looked up here, so each worker process builds its own:
+live objects are looked up here (and, for the default aiohttp transport, in :mod:`.aio`), so each worker
+process builds its own:
 
-- one synchronous ``httpx.Client`` per process and config (thread-safe, one connection pool), used from
-  a thread pool: measured ~0.7 ms of CPU per request, against 1.6–2.8 ms for ``httpx.AsyncClient``
-  (bench/README.md), and the tile decode runs in the same worker call;
+- ``transport="aiohttp"`` (default): one ``aiohttp.ClientSession`` per event loop and config (a session
+  belongs to its loop), kept by :mod:`.aio`; the request runs on the loop and only the tile decode goes
+  to a thread: ~0.1 ms of CPU per request (bench/bench_http.py);
+- ``transport="httpx"`` (and ``cluster_parallelism``): one synchronous ``httpx.Client`` per process and
+  config (thread-safe, one connection pool), used from a thread pool: ~0.6–1.7 ms of CPU per request;
 - per event loop and host: an ``asyncio.Semaphore`` (``parallelism``) and the pacing state
   (``min_interval``), so no asyncio object is ever shared across loops;
 - with ``cluster_parallelism`` on a dask.distributed cluster: one ``distributed.Semaphore`` per host,
   named after it, so every worker shares the same cap (see :func:`cluster_slot`).
 
-:func:`stats` tells how many clients this process built (one per config: one connection pool per host).
+:func:`stats` tells how many clients (httpx clients and aiohttp sessions) this process built: one per
+config (and, for aiohttp, per event loop that fetched), each with one connection pool per host.
 """
 
 from __future__ import annotations
@@ -76,13 +80,16 @@ def _check_fork() -> None:
 
 def stats() -> dict[str, int]:
     """This process's registry: ``pid``, ``clients_created`` (ever), ``clients_open`` (now) and
-    ``requests`` (HTTP requests sent so far).
+    ``requests`` (HTTP requests sent so far). Clients are httpx clients and aiohttp sessions alike.
 
-    Under dask.distributed, ``client.run(stats)`` shows one client per worker process and config.
+    Under dask.distributed, ``client.run(stats)`` shows one client per worker process and config (for
+    aiohttp: per event loop that fetched, in practice zarr's I/O loop on a worker).
     """
+    from . import aio
+
     _check_fork()
     return {"pid": os.getpid(), "clients_created": _created, "requests": _requests,
-            "clients_open": sum(not c.is_closed for c in _clients.values())}
+            "clients_open": sum(not c.is_closed for c in _clients.values()) + aio.open_sessions()}
 
 
 def count_request() -> None:
@@ -91,8 +98,19 @@ def count_request() -> None:
         _requests += 1
 
 
+def count_client() -> None:
+    """One more client built in this process (an httpx client here, an aiohttp session in :mod:`.aio`)."""
+    global _created
+    _check_fork()
+    with _lock:
+        _created += 1
+
+
 def _key(config: NetConfig) -> NetConfig:
-    # headers, referer and offline are per request, not per client: share one pool across them
+    """The part of ``config`` a client (httpx client, aiohttp session) depends on.
+
+    headers, referer, offline, retries and pacing are per request, not per client: one pool across them.
+    """
     return replace(config, headers=(), referer=None, offline=False, retries=0, retry_delay=0.0, min_interval=0.0)
 
 
@@ -106,7 +124,7 @@ def get_client(config: NetConfig) -> httpx.Client:
         with _lock:
             client = _clients.get(key)
             if client is None or client.is_closed:
-                _created += 1
+                _created += 1  # count_client() would take _lock again
                 client = _clients[key] = httpx.Client(
                     follow_redirects=True,
                     max_redirects=10,
@@ -114,7 +132,9 @@ def get_client(config: NetConfig) -> httpx.Client:
                     timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
                     limits=httpx.Limits(
                         max_connections=None,  # the per-host semaphores limit concurrency
-                        max_keepalive_connections=max(config.max_idle_per_host, config.parallelism),
+                        # 0: no keep-alive (as with aiohttp); else at least one idle connection per slot
+                        max_keepalive_connections=config.max_idle_per_host and max(
+                            config.max_idle_per_host, config.parallelism),
                     ),
                 )
     return client

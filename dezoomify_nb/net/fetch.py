@@ -1,4 +1,10 @@
-"""Fetching bytes: HTTP(S) through the per-process client, or a local file path. Retries live here."""
+"""Fetching bytes: HTTP(S) or a local file path. Retries, per-host limits and pacing live here.
+
+Two transports (``NetConfig.transport``): ``"aiohttp"`` (the default: the request runs on the event loop,
+:mod:`.aio`) and ``"httpx"`` (a sync ``httpx.Client`` per process, used from worker threads; also used
+for ``cluster_parallelism``, whose cluster-wide semaphore blocks). Both raise the same failures
+(:mod:`.failures`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,6 @@ import logging
 import re
 import zlib
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -18,23 +23,12 @@ from ..errors import FetchError
 from . import aio, loop
 from .clients import cluster_slot, count_request, get_client, get_executor, get_limiter
 from .config import MAX_BODY_BYTES, NetConfig
+from .failures import _Attempt, invalid_url, network_failure, range_ignored, status_failure, too_large
+from .failures import parse_retry_after as parse_retry_after
 
 log = logging.getLogger("dezoomify_nb.net")
 
 T = TypeVar("T")
-
-#: client errors worth retrying (timeouts and rate limits); every other 4xx is final
-_RETRY_4XX = frozenset({408, 425, 429})
-_HINT_429 = "The server limits the request rate: try -n 2 -i 500ms --retries 5 --retry-delay 5s."
-
-
-def _retryable(status: int) -> bool:
-    return status >= 500 or status in _RETRY_4XX
-
-
-def _hint(status: int) -> str | None:
-    return _HINT_429 if status == 429 else None  # 401/403 get errors.REFERER_HINT
-_MAX_RETRY_AFTER = 120.0
 
 
 def is_http(url: str) -> bool:
@@ -68,39 +62,12 @@ def local_path(url: str) -> Path:
     return Path(url)
 
 
-class _Attempt(Exception):
-    """One failed attempt: carries the FetchError and whether another attempt may help."""
-
-    def __init__(self, error: FetchError, retry: bool, wait: float | None = None) -> None:
-        self.error, self.retry, self.wait = error, retry, wait
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    return parse_retry_after(response.headers.get("Retry-After"))
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (seconds or an HTTP date), capped; None if absent."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            import time
-
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
-
-
 def _read_local(url: str) -> bytes:
     target, rng = split_range(url)
     path = local_path(target)
     want = MAX_BODY_BYTES if rng is None else rng[1] - rng[0] + 1
     if want > MAX_BODY_BYTES:
-        raise _too_large(url)
+        raise too_large(url)
     try:
         with open(path, "rb") as f:
             if rng is not None:
@@ -113,18 +80,14 @@ def _read_local(url: str) -> bytes:
     except OSError as exc:
         raise _Attempt(FetchError(url, f"Cannot read {path}: {exc}"), retry=False) from None
     if rng is None and len(data) > MAX_BODY_BYTES:
-        raise _too_large(url)
+        raise too_large(url)
     if rng is not None and len(data) != want:
         raise _Attempt(FetchError(url, f"{path} ends before byte {rng[1]}", status=416), retry=False)
     return data
 
 
-def _too_large(url: str) -> _Attempt:
-    return _Attempt(FetchError(url, f"{url} is larger than {MAX_BODY_BYTES} bytes"), retry=False)
-
-
 def _get_http(url: str, config: NetConfig, headers: dict[str, str]) -> bytes:
-    """One GET with the process's client (runs in a worker thread); ``#bytes=a-b`` becomes a Range."""
+    """One GET with the process's httpx client (runs in a worker thread); ``#bytes=a-b`` becomes a Range."""
     target, rng = split_range(url)
     if rng is not None:
         headers = {**headers, "Range": f"bytes={rng[0]}-{rng[1]}"}
@@ -132,43 +95,25 @@ def _get_http(url: str, config: NetConfig, headers: dict[str, str]) -> bytes:
     try:
         with get_client(config).stream("GET", target, headers=headers) as response:
             if rng is not None and response.status_code == 200:
-                raise _Attempt(FetchError(
-                    url, f"the server ignores HTTP Range requests (it sent the whole file for {target})",
-                    status=200, hint="This format is read piece by piece; download the file itself and "
-                    "give its local path instead."), retry=False)
+                raise range_ignored(url, target)
             if response.status_code >= 400:
-                status = response.status_code
-                err = FetchError(url, f"HTTP {status} {response.reason_phrase} for {url}", status=status,
-                                 hint=_hint(status))
-                raise _Attempt(err, retry=_retryable(status), wait=_retry_after(response))
+                raise status_failure(url, response.status_code, response.reason_phrase,
+                                     response.headers.get("Retry-After"))
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                raise _too_large(url)
+                raise too_large(url)
             chunks: list[bytes] = []
             size = 0
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
-                    raise _too_large(url)
+                    raise too_large(url)
                 chunks.append(chunk)
             return b"".join(chunks)
-    except httpx.HTTPError as exc:
-        kind = type(exc).__name__
-        raise _Attempt(FetchError(url, f"{kind} while fetching {url}: {exc}", hint=_network_hint(exc)),
-                       retry=not isinstance(exc, httpx.TooManyRedirects)) from exc
+    except httpx.HTTPError as exc:  # ConnectError, ReadTimeout, TooManyRedirects, …: the class names the kind
+        raise network_failure(url, type(exc).__name__, exc) from exc
     except (httpx.InvalidURL, ValueError, UnicodeError) as exc:  # malformed URL: no retry helps
-        raise _Attempt(FetchError(url, f"invalid URL {url[:200]}: {exc}"), retry=False) from exc
-
-
-def _network_hint(exc: httpx.HTTPError) -> str | None:
-    """A hint for a network failure (TLS failures get errors.TLS_HINT from FetchError itself)."""
-    if isinstance(exc, httpx.TimeoutException):
-        return "The server is slow: try a longer --timeout, fewer parallel requests (-n 4) and --retries 3."
-    if isinstance(exc, httpx.TooManyRedirects):
-        return "The server redirects in a loop; the URL may need a login (-H 'Cookie: ...') or be wrong."
-    if isinstance(exc, httpx.ConnectError):
-        return "Check the host name and your connection (and proxies); --logging debug shows details."
-    return None
+        raise invalid_url(url, exc) from exc
 
 
 def _attempt(url: str, config: NetConfig, headers: dict[str, str], check: Callable[[bytes], T] | None) -> Any:
@@ -203,7 +148,7 @@ async def _attempt_aio(url: str, config: NetConfig, headers: dict[str, str], che
     log.debug("GET %s", url)
     target, rng = split_range(url)
     count_request()
-    data = await aio.get(url, target, rng, config, headers, _Attempt)
+    data = await aio.get(url, target, rng, config, headers)
     if check is None:
         return data
     try:

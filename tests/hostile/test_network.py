@@ -14,46 +14,54 @@ from dezoomify_nb.testing.tileserver import Response
 
 from .conftest import DZI, FAST_API, cli_error, free_port
 
+#: the network failures below read the same through either HTTP transport
+TRANSPORTS = ["aiohttp", "httpx"]
+
+
 # --- connection refused / DNS / timeout ------------------------------------------------------------
 
-def test_connection_refused(capsys):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_connection_refused(capsys, transport):
     url = f"http://127.0.0.1:{free_port()}/image.dzi"
-    err = cli_error(capsys, url)
+    err = cli_error(capsys, "--transport", transport, url)
     assert "ConnectError" in err and url in err
     with pytest.raises(dz.FetchError) as info:
-        dz.open(url, **FAST_API)
+        dz.open(url, transport=transport, **FAST_API)
     assert info.value.url == url and info.value.status is None
 
 
-def test_dns_failure(capsys):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_dns_failure(capsys, transport):
     url = "http://no-such-host.invalid/image.dzi"
-    err = cli_error(capsys, url)
+    err = cli_error(capsys, "--transport", transport, url)
     assert "no-such-host.invalid" in err
     with pytest.raises(dz.FetchError) as info:
-        dz.open(url, **FAST_API)
+        dz.open(url, transport=transport, **FAST_API)
     assert info.value.status is None
 
 
-def test_timeout(server, serve, capsys):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_timeout(server, serve, capsys, transport):
     base = serve({"image.dzi": DZI.format(w=100, h=100)})
     server.delay(base.rsplit("/", 1)[-1], 2.0, times=None)
     url = base + "/image.dzi"
-    err = cli_error(capsys, "--timeout", "200ms", url)
-    assert "Timeout" in err
+    err = cli_error(capsys, "--transport", transport, "--timeout", "200ms", url)
+    assert "ReadTimeout" in err and "hint: The server is slow" in err
     with pytest.raises(dz.FetchError) as info:
-        dz.open(url, **{**FAST_API, "timeout": 0.2})
-    assert "Timeout" in str(info.value)
+        dz.open(url, transport=transport, **{**FAST_API, "timeout": 0.2})
+    assert "ReadTimeout" in str(info.value)
 
 
 # --- redirects and HTTP errors on the metadata ----------------------------------------------------
 
-def test_redirect_loop(server, capsys):
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_redirect_loop(server, capsys, transport):
     server.add_route("/loop/", lambda s, path, h: Response(302, b"", headers={"Location": path}))
     url = server.base_url + "/loop/image.dzi"
-    err = cli_error(capsys, url)
-    assert "redirect" in err.lower()
+    err = cli_error(capsys, "--transport", transport, url)
+    assert "TooManyRedirects" in err and "hint: The server redirects in a loop" in err
     with pytest.raises(dz.FetchError) as info:
-        dz.open(url, **FAST_API)
+        dz.open(url, transport=transport, **FAST_API)
     assert info.value.url == url
 
 
@@ -150,17 +158,20 @@ def https_server(tmp_path_factory):
     httpd.server_close()
 
 
-def test_tls_error_is_clear(https_server, capsys):
-    err = cli_error(capsys, https_server)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_tls_error_is_clear(https_server, capsys, transport):
+    err = cli_error(capsys, "--transport", transport, https_server)
     assert "CERTIFICATE_VERIFY_FAILED" in err or "certificate" in err.lower()
+    assert "--accept-invalid-certs" in next(ln for ln in err.splitlines() if ln.startswith("hint:"))
     with pytest.raises(dz.FetchError) as info:
-        dz.open(https_server, **FAST_API)
+        dz.open(https_server, transport=transport, **FAST_API)
     assert "certificate" in str(info.value).lower()
     assert "--accept-invalid-certs" in info.value.hint or "accept_invalid_certs" in info.value.hint
 
 
-def test_accept_invalid_certs_makes_it_work(https_server):
-    img = dz.open(https_server, accept_invalid_certs=True, **FAST_API)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_accept_invalid_certs_makes_it_work(https_server, transport):
+    img = dz.open(https_server, accept_invalid_certs=True, transport=transport, **FAST_API)
     assert (img.width, img.height) == (300, 200)
 
 

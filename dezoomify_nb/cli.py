@@ -116,7 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("-H", "--header", type=_header, action="append", default=[], metavar="'NAME: VALUE'",
                      help="extra HTTP header, repeatable (e.g. -H 'Referer: https://…' -H 'Cookie: …')")
     net.add_argument("--accept-invalid-certs", action="store_true", help="do not verify TLS certificates")
-    net.add_argument("--max-idle-per-host", type=_natural, default=32, help="idle connections kept (default 32)")
+    net.add_argument("--max-idle-per-host", type=_natural, default=32,
+                     help="idle connections kept per host (default 32; 0: a new connection per request)")
+    net.add_argument("--transport", choices=["aiohttp", "httpx"], default="aiohttp",
+                     help="HTTP client: aiohttp (default: requests on the event loop, least CPU per request) "
+                          "or httpx (a client shared by worker threads)")
     net.add_argument("-c", "--tile-cache", metavar="DIR",
                      help="keep tiles (as served) and metadata in DIR; a later run resumes from it")
     net.add_argument("--offline", action="store_true",
@@ -125,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="dask.distributed scheduler (tcp://host:8786): tiles are fetched and decoded on its "
                           "workers; with --bulk each image is saved on a worker (needs the distributed extra)")
     net.add_argument("--cluster-parallelism", type=_positive, metavar="N",
-                     help="with --scheduler: at most N requests per host at once across all workers")
+                     help="with --scheduler: at most N requests per host at once across all workers "
+                          "(requests then go through httpx)")
     out = p.add_argument_group("output")
     out.add_argument("--compression", type=_percent, default=5,
                      help="0-100: JPEG quality is 100 minus this; PNG zlib effort (default 5)")
@@ -256,6 +261,7 @@ def run(args: argparse.Namespace) -> int:
         max_idle_per_host=args.max_idle_per_host,
         offline=args.offline,
         cluster_parallelism=args.cluster_parallelism,
+        transport=args.transport,
     )
     if args.offline and not args.tile_cache:
         raise DezoomifyError("--offline needs --tile-cache", hint="Give the cache directory of an earlier run: -c DIR.")
@@ -298,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("dezoomify_nb").setLevel(level)
     if level > logging.DEBUG:
-        for noisy in ("httpx", "httpcore"):
+        for noisy in ("httpx", "httpcore", "aiohttp"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return run(args)

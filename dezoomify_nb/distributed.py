@@ -4,13 +4,15 @@ Nothing here is needed for local use; ``pip install 'dezoomify_nb[distributed]'`
 
 - **Lazy arrays.** ``img.to_dask()`` works on a cluster as is: the graph carries the zarr store, a
   picklable recipe (URLs, headers, geometry, :class:`~dezoomify_nb.net.NetConfig`), never a live client.
-  Each worker process builds one ``httpx.Client`` per config (one connection pool per host) in
-  :mod:`dezoomify_nb.net.clients`, and decodes on its own threads.
+  Each worker process builds one HTTP client per config (an ``aiohttp.ClientSession`` on the event loop
+  that fetches, zarr's I/O loop; an ``httpx.Client`` with ``transport="httpx"`` or
+  ``cluster_parallelism``), one connection pool per host (:mod:`dezoomify_nb.net.clients`), and decodes
+  on its own threads.
 - **Writers.** ``img.save(path, client=c)`` streams the file here while the workers fetch and decode
   the tile rows (:func:`dezoomify_nb.lazy.strips.remote_row`); only encoding happens in this process.
 - **Politeness.** ``dz.open(url, cluster_parallelism=4)`` (``--cluster-parallelism 4``) caps the requests
-  in flight per host across the whole cluster with a ``distributed.Semaphore`` named after the host;
-  ``parallelism`` still caps each process.
+  in flight per host across the whole cluster with a ``distributed.Semaphore`` named after the host
+  (held from worker threads: these requests go through httpx); ``parallelism`` still caps each process.
 - **Bulk.** :func:`save_all_on_cluster` (``bulk.save_all(..., client=c)``, ``--bulk LIST --scheduler
   ADDRESS``) saves each image in a task on some worker; outputs are written by the workers, so on a real
   cluster the output folder must be shared (on a ``LocalCluster`` it is the local disk).

@@ -155,9 +155,36 @@ def test_local_zoomify_folder(server, capsys, tmp_path):
     assert_same_pixels(read(tmp_path / "local.png"), server.level_image("zoomify", 0), "zoomify")
 
 
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+def test_transport_option(server, capsys, tmp_path, monkeypatch, transport):
+    """``--transport`` picks the HTTP client of every request (metadata and tiles); same pixels."""
+    fetch = __import__("dezoomify_nb.net.fetch", fromlist=["fetch"])
+    used = []
+    real_httpx, real_aiohttp = fetch._get_http, fetch.aio.get
+
+    def with_httpx(*args):
+        used.append("httpx")
+        return real_httpx(*args)
+
+    async def with_aiohttp(*args):
+        used.append("aiohttp")
+        return await real_aiohttp(*args)
+
+    monkeypatch.setattr(fetch, "_get_http", with_httpx)
+    monkeypatch.setattr(fetch.aio, "get", with_aiohttp)
+    code, _, err = run(capsys, "--transport", transport, "--largest", server.url("iiif2"), tmp_path / "t.png")
+    assert code == 0, err
+    assert_same_pixels(read(tmp_path / "t.png"), server.level_image("iiif2", 0), "iiif2")
+    assert set(used) == {transport}
+    assert len(used) == len(server.requests) and server.count(is_tile) > 0  # every request the server saw
+
+
 def test_bad_arguments_exit_2(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--parallelism", "0", "x"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["--transport", "curl", "x"])
     assert info.value.code == 2
 
 

@@ -60,17 +60,16 @@ class _LoopSessions:
         except RuntimeError:
             current = None
         if self.loop.is_running() and current is not self.loop:
-            try:
+            try:  # the closer closes them on their loop
                 asyncio.run_coroutine_threadsafe(self.closer.aclose(), self.loop).result(5)
-                return
-            except Exception:  # the loop stopped meanwhile: close them the blunt way
+            except Exception:  # the loop stopped meanwhile: what is left is closed the blunt way
                 pass
         for session in self.take():
             close_session(self.loop, session)
-        ending = self.closer.aclose()  # finishes at once: no session left to await
+        ending = self.closer.aclose()  # finishes at once (or is a no-op): no session left to await
         try:
             ending.send(None)
-        except BaseException:  # StopIteration: done
+        except Exception:  # StopIteration: done
             pass
 
 
@@ -126,7 +125,9 @@ async def _session(config: NetConfig) -> Any:
         await anext(entry.closer)  # the loop now knows the generator: asyncio.run() will close it
         for old in stale:
             old.close()
-    session = entry.sessions[key] = new_session(config)
+    session = new_session(config)
+    with _lock:  # stats() may be counting them from another thread
+        entry.sessions[key] = session
     count_client()
     return session
 

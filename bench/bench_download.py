@@ -38,8 +38,9 @@ from verify import verify  # noqa: E402
 DEFAULT_JSON = HERE / "results" / "latest.json"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dezoomify_nb-bench"
 #: latency ms : parallelism : contenders
-DEFAULT_PLAN = ("0:16:ours-png,ours-png-aio,ours-tif,ours-tif-z0,ours-iiif,ours-zarr,naive-png,naive-png-z1,naive-tif,gdal-png,"
-                "gdal-png-z1,gdal-tif;20:16:ours-png,ours-png-aio,ours-tif-z0,gdal-tif;20:64:ours-png,ours-png-aio,ours-tif-z0,gdal-tif")
+DEFAULT_PLAN = ("0:16:ours-png,ours-png-httpx,ours-tif,ours-tif-z0,ours-iiif,ours-zarr,ours-open-offline,naive-png,naive-png-z1,"
+                "naive-tif,gdal-png,gdal-png-z1,gdal-tif;20:16:ours-png,ours-tif-z0,ours-iiif,gdal-tif;"
+                "20:64:ours-png,ours-tif-z0,gdal-tif")
 QUICK_PLAN = "0:16:ours-png,ours-tif-z0,gdal-tif;20:16:ours-tif-z0;20:64:ours-png"
 
 
@@ -142,12 +143,20 @@ def fmt_rows(rows: list[dict[str, Any]], floor: dict[tuple[float, int], float]) 
         lines.append((r["contender"], f"{r['latency_ms']:g} ms", str(r["parallelism"]), f"{r['seconds']:.2f}",
                       f"{r['tiles'] / r['seconds']:.0f}", r.get("vs_gdal", ""), r.get("vs_naive", ""),
                       f"{r['peak_rss_mib']:.0f}", f"{r['cpu_seconds']:.1f}", f"{r['server_cpu_s']:.1f}",
-                      f"{r['server']['max_in_flight']}/{r['server']['mean_in_flight']:.1f}",
+                      in_flight(r),
                       f"{r['out_mib']:.0f}", check + ("" if fl is None else "")))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |" for line in lines]
     out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(out)
+
+
+def in_flight(r: dict[str, Any]) -> str:
+    """Requests in flight as the server saw them; at 0 ms it answers each request as soon as it reads it,
+    so it cannot see the client's concurrency (not shown)."""
+    if r["latency_ms"] <= 0 or not r["tiles"]:
+        return "–"
+    return f"{r['server']['max_in_flight']}/{r['server']['mean_in_flight']:.1f}"
 
 
 def add_ratios(rows: list[dict[str, Any]]) -> None:
@@ -209,10 +218,9 @@ def main(argv: list[str] | None = None) -> int:
                     res = run_one(c, server, parallelism, args.size, workdir)
                     res.update(contender=c, latency_ms=latency, parallelism=parallelism)
                     rows.append(res)
-                    print(f"  {c:<12} {latency:g} ms -n {parallelism:<3} {res['seconds']:6.2f} s  peak RSS "
-                          f"{res['peak_rss_mib']:5.0f} MiB  in flight {res['server']['max_in_flight']}/"
-                          f"{res['server']['mean_in_flight']}  {'ok' if res['ok'] else 'WRONG: ' + res['why']}",
-                          flush=True)
+                    print(f"  {c:<17} {latency:g} ms -n {parallelism:<3} {res['seconds']:6.2f} s  peak RSS "
+                          f"{res['peak_rss_mib']:5.0f} MiB  in flight {in_flight(res)}  "
+                          f"{'ok' if res['ok'] else 'WRONG: ' + res['why']}", flush=True)
             finally:
                 server.stop()
     finally:
@@ -239,7 +247,8 @@ def summarize(rows: list[dict[str, Any]], rates: dict[str, Any], bound: dict[str
               floors: dict[tuple[float, int], float], size: int) -> str:
     mp = size * size / 1e6
     lines = [
-        f"rates, one core: JPEG decode {rates['decode']:.0f} MP/s; our PNG encoder {rates['ours_png']:.0f} MP/s "
+        f"rates, one core: JPEG decode {rates['decode']:.0f} MP/s ({rates['decoder']}; Pillow "
+        f"{rates['pillow_decode']:.0f}); our PNG encoder {rates['ours_png']:.0f} MP/s "
         f"({rates['ours_png_backend']}, {rates['ours_png_ratio']:.3f} of raw) and {rates['ours_png_z6']:.0f} MP/s at "
         f"level 6 ({rates['ours_png_z6_backend']}); Pillow PNG {rates['pillow_png_z6']:.1f} MP/s at level 6 "
         f"({rates['pillow_png_z6_ratio']:.3f} of raw), {rates['pillow_png_z1']:.1f} MP/s at level 1",
@@ -251,8 +260,15 @@ def summarize(rows: list[dict[str, Any]], rates: dict[str, Any], bound: dict[str
         if fl > 0:
             lines.append(f"network floor at {latency:g} ms, -n {parallelism}: {fl:.2f} s (tiles x latency / n)")
     for r in rows:
+        if r["contender"] == "ours-open-offline":
+            lines.append(f"ours-open-offline: dz.open of the cached image, offline, {r['open_s']:.3f} s "
+                         f"({r['seconds']:.2f} s for a fresh process with the import, {r['import_s']:.2f} s)")
+            continue
         if not r["contender"].startswith("ours"):
             continue
+        if r["latency_ms"] > 0:
+            lines.append(f"{r['contender']} at {r['latency_ms']:g} ms -n {r['parallelism']}: mean in flight "
+                         f"{r['server']['mean_in_flight']:.1f} of {r['parallelism']} (max {r['server']['max_in_flight']})")
         fl = floors.get((r["latency_ms"], r["parallelism"]), 0.0)
         cpu = bound["png_bound_s"] if r["contender"].startswith("ours-png") else bound["tif_bound_s"]
         ref = max(fl, cpu)

@@ -25,8 +25,9 @@ CONTENDERS: dict[str, tuple[str, str]] = {
     "ours-png": ("dz.open(url).save('out.png'): streamed PNG, bands deflated on every core", ".png"),
     "ours-tif": ("dz.open(url).save('out.tif'): tiled BigTIFF pyramid, Deflate", ".tif"),
     "ours-tif-z0": ("dz.open(url).save('out.tif', compression=0): tiled BigTIFF pyramid, uncompressed", ".tif"),
-    "ours-png-aio": ("same as ours-png, NetConfig(transport='aiohttp')", ".png"),
-    "ours-tif-z0-aio": ("same as ours-tif-z0, NetConfig(transport='aiohttp')", ".tif"),
+    "ours-png-httpx": ("same as ours-png, NetConfig(transport='httpx') (the default is aiohttp)", ".png"),
+    "ours-tif-z0-httpx": ("same as ours-tif-z0, NetConfig(transport='httpx')", ".tif"),
+    "ours-open-offline": ("dz.open(url, tile_cache=…, offline=True) of a cached image, in a fresh process", ".txt"),
     "ours-iiif": ("dz.open(url).save('out.iiif'): IIIF tile tree (byte copies) + viewer", ".iiif"),
     "ours-zarr": ("dz.open(url).save('out.ome.zarr'): OME-Zarr 0.5 pyramid", ".ome.zarr"),
     "ours-dask": ("dz.open(url).to_dask(0).compute(): into a numpy array", ".npy"),
@@ -153,11 +154,13 @@ def run_child(contender: str, url: str, out: str, parallelism: int) -> dict[str,
     if contender.startswith("gdal"):
         return run_gdal(contender, url, out, parallelism)
     rss0, cpu0, t0 = status_mib("VmRSS"), cpu_self(), time.perf_counter()
+    if contender == "ours-open-offline":
+        return open_offline(url, out)
     if contender.startswith("ours"):
         import dezoomify_nb as dz
 
-        transport = "aiohttp" if contender.endswith("-aio") else "httpx"
-        img = dz.open(url, parallelism=parallelism, min_interval=0, retries=1, transport=transport)
+        net = {"transport": "httpx"} if contender.endswith("-httpx") else {}
+        img = dz.open(url, parallelism=parallelism, min_interval=0, retries=1, **net)
         tiles = img.levels[0].n_tiles
         if contender == "ours-dask":
             import numpy as np
@@ -175,6 +178,25 @@ def run_child(contender: str, url: str, out: str, parallelism: int) -> dict[str,
         seconds = time.perf_counter() - t0
     return {"seconds": seconds, "tiles": tiles, "peak_rss_mib": status_mib("VmHWM"), "rss_before_mib": rss0,
             "cpu_seconds": cpu_self() - cpu0}
+
+
+def open_offline(url: str, out: str) -> dict[str, Any]:
+    """Time ``dz.open(url, tile_cache=…, offline=True)`` in a fresh interpreter (import included), after
+    one online open filled the cache with the metadata; ``open_s`` is the call alone."""
+    cache = out + ".cache"
+    code = ("import json, sys, time; t0 = time.perf_counter(); import dezoomify_nb as dz; t1 = time.perf_counter(); "
+            "img = dz.open(sys.argv[1], tile_cache=sys.argv[2], offline=sys.argv[3] == '1'); t2 = time.perf_counter(); "
+            "print(json.dumps({'import_s': t1 - t0, 'open_s': t2 - t1, 'tiles': img.levels[0].n_tiles}))")
+    prime = subprocess.run([sys.executable, "-c", code, url, cache, "0"], capture_output=True, text=True, check=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code, url, cache, "1"], capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - t0
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    Path(out).write_text(prime.stdout + proc.stdout)
+    shutil.rmtree(cache, ignore_errors=True)
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"seconds": seconds, "tiles": 0, "peak_rss_mib": ru.ru_maxrss / 1024, "rss_before_mib": 0.0,
+            "cpu_seconds": ru.ru_utime + ru.ru_stime, "open_s": res["open_s"], "import_s": res["import_s"]}
 
 
 def run_gdal(contender: str, xml: str, out: str, parallelism: int) -> dict[str, Any]:
@@ -210,13 +232,22 @@ def measure_rates(root: Path, size: int) -> dict[str, float]:
     top = root / KIND / "image_files" / str(top_level(size))
     cols = min(math.ceil(size / TILE), 32)
     blobs = [(top / f"{c}_{r}.jpg").read_bytes() for r in range(2) for c in range(cols)]
+    from dezoomify_nb.lazy import decode as dec
+
     t0 = time.perf_counter()
     tiles = [np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in blobs]
-    decode = len(blobs) * TILE * TILE / 1e6 / (time.perf_counter() - t0)
+    pillow_decode = len(blobs) * TILE * TILE / 1e6 / (time.perf_counter() - t0)
+    decode, decoder = pillow_decode, "Pillow"
+    if dec._simplejpeg is not None:  # what dezoomify_nb decodes JPEG tiles with
+        t0 = time.perf_counter()
+        for b in blobs:
+            dec._decode_jpeg(b, "RGB", 4096)
+        decode, decoder = len(blobs) * TILE * TILE / 1e6 / (time.perf_counter() - t0), "simplejpeg"
     strip = np.concatenate([np.concatenate(tiles[r * cols : (r + 1) * cols], axis=1) for r in range(2)], axis=0)
     mp = strip.shape[0] * strip.shape[1] / 1e6
     rows = strip.reshape(strip.shape[0], -1)
-    rates: dict[str, float] = {"decode": decode}
+    rates: dict[str, float] = {"decode": decode, "pillow_decode": pillow_decode}
+    rates["decoder"] = decoder  # type: ignore[assignment]
     writer = PNGWriter()
     for level, name in ((1, "ours_png"), (6, "ours_png_z6")):
         backend = deflate_backend(level)

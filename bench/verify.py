@@ -67,9 +67,20 @@ def verify_iiif(path: Path, size: int) -> dict[str, Any]:
             "why": "" if ok else f"info.json {info.get('width')}x{info.get('height')}, {n} tiles (want {expected})"}
 
 
+def verify_open(path: Path, size: int) -> dict[str, Any]:
+    """``ours-open-offline``: both opens (online, then offline from the cache) found the full image."""
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    want = math.ceil(size / 256) ** 2
+    ok = len(runs) == 2 and all(r.get("tiles") == want for r in runs)
+    return {"ok": ok, "exact": True, "mae": 0.0, "worst_block_mae": 0.0, "sha256": "",
+            "why": "" if ok else f"opens saw {[r.get('tiles') for r in runs]} tiles (want {want})"}
+
+
 def verify(path: Path, size: int) -> dict[str, Any]:
     if path.name.endswith(".iiif"):
         return verify_iiif(path, size)
+    if path.name.endswith(".txt"):
+        return verify_open(path, size)
     ref = reference(size)
     arr = read(path)
     if tuple(arr.shape) != ref.shape:

@@ -24,11 +24,12 @@ import asyncio
 import atexit
 import functools
 import os
+import re
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .clients import _key, count_client
+from .clients import _key, count_client, pid
 from .config import MAX_BODY_BYTES, NetConfig
 from .failures import invalid_url, network_failure, range_ignored, status_failure, too_large
 
@@ -139,13 +140,19 @@ def open_sessions() -> int:
         return sum(not s.closed for entry in _loops.values() for s in entry.sessions.values())
 
 
+#: a URL made only of characters that go on the wire as they are (what ``quote`` below leaves alone)
+_SENDABLE = re.compile(r"[A-Za-z0-9\-._~!#$%&'()*+,/:;=?@\[\]]*\Z")
+
+
 def _url(target: str) -> Any:
     """``target`` as a ``yarl.URL`` sent as written, like httpx sends it: its escapes are kept (``%2F`` in a
     query, a signed URL), only characters that cannot go on the wire are quoted. (``yarl.URL(text)``
     would re-quote, e.g. turn ``item=x%2Fy`` into ``item=x/y``.)"""
-    from urllib.parse import quote, urlsplit, urlunsplit
-
     from yarl import URL
+
+    if _SENDABLE.match(target):  # the common case: no quoting pass
+        return URL(target, encoded=True)
+    from urllib.parse import quote, urlsplit, urlunsplit
 
     parts = urlsplit(target)
     if not parts.netloc.isascii():  # an internationalised host name: yarl encodes it (IDNA)
@@ -256,6 +263,6 @@ _forked_away: list[Any] = []
 
 def _check_fork() -> None:
     global _loops, _lock, _pid
-    if os.getpid() != _pid:  # forked: the parent's sessions and loops are not ours to use or close
+    if pid() != _pid:  # forked: the parent's sessions and loops are not ours to use or close
         _forked_away.append(_loops)  # kept, never closed: their sockets are the parent's
         _loops, _lock, _pid = {}, threading.Lock(), os.getpid()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import os
 import threading
 import time
@@ -67,11 +68,28 @@ _created = 0
 _requests = 0
 _lock = threading.Lock()
 _pid = os.getpid()
+#: this process's id, kept up to date in a forked child (``os.getpid()`` is a system call; this is
+#: looked up for every request)
+_this_pid = _pid
+
+
+def _forked() -> None:
+    global _this_pid
+    _this_pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
+def pid() -> int:
+    """This process's id, without a system call (see :data:`_this_pid`)."""
+    return _this_pid
 
 
 def _check_fork() -> None:
     global _limiters, _clients, _executors, _semaphores, _created, _requests, _lock, _pid
-    if os.getpid() != _pid:  # forked: never reuse the parent's clients, threads or locks
+    if _this_pid != _pid:  # forked: never reuse the parent's clients, threads or locks
         _limiters, _clients, _executors, _semaphores = weakref.WeakKeyDictionary(), {}, {}, {}
         _created = _requests = 0
         _lock = threading.Lock()
@@ -106,12 +124,20 @@ def count_client() -> None:
         _created += 1
 
 
+@functools.lru_cache(maxsize=256)
 def _key(config: NetConfig) -> NetConfig:
     """The part of ``config`` a client (httpx client, aiohttp session) depends on.
 
     headers, referer, offline, retries and pacing are per request, not per client: one pool across them.
+    (Memoised: it is looked up for every request.)
     """
     return replace(config, headers=(), referer=None, offline=False, retries=0, retry_delay=0.0, min_interval=0.0)
+
+
+@functools.lru_cache(maxsize=256)
+def _limiter_key(config: NetConfig) -> NetConfig:
+    """The part of ``config`` a host's limiter depends on (parallelism and pacing)."""
+    return replace(config, headers=(), referer=None, offline=False)
 
 
 def get_client(config: NetConfig) -> httpx.Client:
@@ -149,7 +175,10 @@ def get_executor(config: NetConfig) -> ThreadPoolExecutor:
         with _lock:
             pool = _executors.get(key)
             if pool is None:
-                workers = min(256, 4 * config.parallelism + 4)
+                # httpx: a thread per request in flight (and its decode); aiohttp: requests stay on the
+                # loop and the threads only decode (which releases the GIL): a few per core suffice
+                workers = (min(256, 4 * config.parallelism + 4) if config.transport == "httpx"
+                           else min(4 * config.parallelism + 4, 2 * (os.cpu_count() or 2) + 2))
                 pool = _executors[key] = ThreadPoolExecutor(workers, thread_name_prefix="dezoomify_nb-fetch")
     return pool
 
@@ -161,7 +190,7 @@ def get_limiter(config: NetConfig, host: str = "") -> Limiter:
     per_loop = _limiters.get(loop)
     if per_loop is None:
         per_loop = _limiters[loop] = {}
-    key = (replace(config, headers=(), referer=None, offline=False), host)
+    key = (_limiter_key(config), host)
     limiter = per_loop.get(key)
     if limiter is None:
         limiter = per_loop[key] = Limiter(asyncio.Semaphore(config.parallelism), config.min_interval)

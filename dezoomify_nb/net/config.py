@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -95,6 +96,12 @@ class NetConfig:
                 raise ValueError(f"{name} must not be negative")
 
     def request_headers(self, level_headers: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
-        """Defaults < Referer (input URL) < level headers < user headers."""
-        referer = (("Referer", self.referer),) if self.referer and self.referer.startswith("http") else ()
-        return merge_headers(DEFAULT_HEADERS, referer, level_headers, self.headers)
+        """Defaults < Referer (input URL) < level headers < user headers (a fresh dict)."""
+        return dict(_request_headers(self, level_headers))
+
+
+@functools.lru_cache(maxsize=256)
+def _request_headers(config: NetConfig, level_headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """:meth:`NetConfig.request_headers`, memoised (looked up for every tile)."""
+    referer = (("Referer", config.referer),) if config.referer and config.referer.startswith("http") else ()
+    return merge_headers(DEFAULT_HEADERS, referer, level_headers, config.headers)

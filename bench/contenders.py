@@ -27,7 +27,7 @@ CONTENDERS: dict[str, tuple[str, str]] = {
     "ours-tif-z0": ("dz.open(url).save('out.tif', compression=0): tiled BigTIFF pyramid, uncompressed", ".tif"),
     "ours-png-httpx": ("same as ours-png, NetConfig(transport='httpx') (the default is aiohttp)", ".png"),
     "ours-tif-z0-httpx": ("same as ours-tif-z0, NetConfig(transport='httpx')", ".tif"),
-    "ours-open-offline": ("dz.open(url, tile_cache=…, offline=True) of a cached image, in a fresh process", ".txt"),
+    "ours-open-offline": ("dz.open(url, cache=…, offline=True) of a cached image, in a fresh process", ".txt"),
     "ours-iiif": ("dz.open(url).save('out.iiif'): IIIF tile tree (byte copies) + viewer", ".iiif"),
     "ours-zarr": ("dz.open(url).save('out.ome.zarr'): OME-Zarr 0.5 pyramid", ".ome.zarr"),
     "ours-dask": ("dz.open(url).to_dask(0).compute(): into a numpy array", ".npy"),
@@ -181,11 +181,11 @@ def run_child(contender: str, url: str, out: str, parallelism: int) -> dict[str,
 
 
 def open_offline(url: str, out: str) -> dict[str, Any]:
-    """Time ``dz.open(url, tile_cache=…, offline=True)`` in a fresh interpreter (import included), after
+    """Time ``dz.open(url, cache=…, offline=True)`` in a fresh interpreter (import included), after
     one online open filled the cache with the metadata; ``open_s`` is the call alone."""
     cache = out + ".cache"
     code = ("import json, sys, time; t0 = time.perf_counter(); import dezoomify_nb as dz; t1 = time.perf_counter(); "
-            "img = dz.open(sys.argv[1], tile_cache=sys.argv[2], offline=sys.argv[3] == '1'); t2 = time.perf_counter(); "
+            "img = dz.open(sys.argv[1], cache=sys.argv[2], offline=sys.argv[3] == '1'); t2 = time.perf_counter(); "
             "print(json.dumps({'import_s': t1 - t0, 'open_s': t2 - t1, 'tiles': img.levels[0].n_tiles}))")
     prime = subprocess.run([sys.executable, "-c", code, url, cache, "0"], capture_output=True, text=True, check=True)
     t0 = time.perf_counter()

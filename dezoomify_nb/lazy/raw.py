@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 
 import numpy as np
@@ -68,19 +68,23 @@ class RawLevel:
 
     async def _row(self, row: int, decode: bool) -> tuple[list[bytes | None], np.ndarray | None]:
         lv = self.level
-        got = await asyncio.gather(*(self.store.fetch_tile(self.k, col, row, decode=decode)
-                                     for col in range(lv.cols)))
-        tiles = [g[0] for g in got]
-        if not decode:
-            return tiles, None
         h = min(lv.tile_height, lv.height - row * lv.tile_height)
-        strip = np.zeros((h, lv.width, self.channels), dtype=np.uint8)
-        for col, (_, arr) in enumerate(got):
-            if arr is not None:
-                x = col * lv.tile_width
-                w = min(lv.tile_width, lv.width - x)
+        strip = np.zeros((h, lv.width, self.channels), dtype=np.uint8) if decode else None
+
+        def placer(col: int) -> Callable[[np.ndarray], None] | None:
+            if strip is None:
+                return None
+            x = col * lv.tile_width
+            w = min(lv.tile_width, lv.width - x)
+
+            def place(arr: np.ndarray) -> None:  # in the decoding thread, not on the event loop
                 strip[:, x : x + w] = arr[:h, :w]
-        return tiles, strip
+
+            return place
+
+        got = await asyncio.gather(*(self.store.fetch_tile(self.k, col, row, decode=decode, place=placer(col))
+                                     for col in range(lv.cols)))
+        return [g[0] for g in got], strip
 
     def tile_rows(self, decode: bool = False) -> Iterator[tuple[list[bytes | None], np.ndarray | None]]:
         halver = getattr(self.owner, "halver", None)

@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -198,22 +198,30 @@ class TilePyramidStore(Store):
         return (await self.fetch_tile(k, col, row, decode=False))[0]
 
     async def fetch_tile(
-        self, k: int, col: int, row: int, *, decode: bool = True
+        self, k: int, col: int, row: int, *, decode: bool = True,
+        place: Callable[[np.ndarray], None] | None = None,
     ) -> tuple[bytes | None, np.ndarray | None]:
         """``(encoded bytes, decoded chunk or None)`` of a tile: the one path to every tile.
 
         A tile kept by :meth:`remember` is used once without a request; then the tile cache is looked
         up (a tile remembered there as 404 is not asked again); fetched tiles are stored in the cache as
         served. Progress and failures are reported under :attr:`token`.
+
+        ``place``: called with the decoded chunk in the worker thread that decoded it (e.g. to copy it
+        into a strip, so the event loop never spends time on pixels); the chunk is then not returned.
         """
         lv = self.image.levels[k]
         url = lv.tile_url(col, row)
 
         def check(served: bytes) -> tuple[bytes, np.ndarray | None]:
             data = lv.postprocess(served)
-            if decode:
-                return data, decode_tile(data, lv, col, row, self.mode, postprocessed=True)
-            open_image(data, tile_size_limit(lv)).close()
+            if not decode:
+                open_image(data, tile_size_limit(lv)).close()
+                return data, None
+            arr = decode_tile(data, lv, col, row, self.mode, postprocessed=True)
+            if place is None:
+                return data, arr
+            place(arr)
             return data, None
 
         served = self._memo.pop((k, col, row), None)

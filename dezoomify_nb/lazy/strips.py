@@ -16,7 +16,7 @@ import copy
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
@@ -113,19 +113,25 @@ class LevelStrips:
         return self._cols[0], self._rows[0]
 
     async def _row(self, row: int) -> np.ndarray:
+        """Tile row ``row`` as a strip; each tile is copied into it by the thread that decoded it (the
+        event loop only schedules requests). A failed tile (``on_error="fill"``) stays zeros."""
         lv = self.level
         rx, ry, rw, rh = self.region
-        tiles = await asyncio.gather(*(self.store.read_tile(self.k, col, row) for col in self._cols))
         y0 = max(ry, row * lv.tile_height)
         y1 = min(ry + rh, (row + 1) * lv.tile_height)
-        strip = np.zeros((y1 - y0, rw, self.channels), dtype=np.uint8)
-        for col, tile in zip(self._cols, tiles, strict=True):
-            if tile is None:
-                continue
+        strip = np.zeros((y1 - y0, rw, self.channels), dtype=np.uint8)  # pages zeroed on first touch
+
+        def placer(col: int) -> Callable[[np.ndarray], None]:
             x0 = max(rx, col * lv.tile_width)
             x1 = min(rx + rw, (col + 1) * lv.tile_width)
             tx, ty = x0 - col * lv.tile_width, y0 - row * lv.tile_height
-            strip[:, x0 - rx : x1 - rx] = tile[ty : ty + y1 - y0, tx : tx + x1 - x0]
+
+            def place(tile: np.ndarray) -> None:
+                strip[:, x0 - rx : x1 - rx] = tile[ty : ty + y1 - y0, tx : tx + x1 - x0]
+
+            return place
+
+        await asyncio.gather(*(self.store.fetch_tile(self.k, col, row, place=placer(col)) for col in self._cols))
         return strip
 
     def strips(self) -> Iterator[np.ndarray]:

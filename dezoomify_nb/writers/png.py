@@ -128,12 +128,21 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
+def _checksums() -> tuple[Any, Any]:
+    """``(adler32, crc32)``: the fastest installed (ISA-L's are 6x the stdlib's), same results."""
+    mod = _deflate_modules()[0][1]
+    return mod.adler32, mod.crc32
+
+
+_adler32, _crc32 = _checksums()
+
+
 def write_chunk(f: BinaryIO, kind: bytes, data: bytes | bytearray | memoryview = b"") -> None:
     """Write one PNG chunk (length, type, data, CRC-32 of type + data)."""
     f.write(struct.pack(">I", len(data)))
     f.write(kind)
     f.write(data)
-    f.write(struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)) & 0xFFFFFFFF))
+    f.write(struct.pack(">I", _crc32(data, _crc32(kind)) & 0xFFFFFFFF))
 
 
 def filter_rows(rows: np.ndarray, prev: np.ndarray | None, bpp: int, kind: int) -> np.ndarray:
@@ -153,12 +162,16 @@ def filter_rows(rows: np.ndarray, prev: np.ndarray | None, bpp: int, kind: int) 
         body[:, :bpp] = rows[:, :bpp]
         np.subtract(rows[:, bpp:], rows[:, :-bpp], out=body[:, bpp:])
         return out
+    if kind == FILTER_UP:  # one pass, no temporary: the default filter
+        if prev is None:
+            body[0] = rows[0]
+        else:
+            np.subtract(rows[0], prev, out=body[0])
+        np.subtract(rows[1:], rows[:-1], out=body[1:])
+        return out
     up = np.empty_like(rows)
     up[0] = 0 if prev is None else prev
     up[1:] = rows[:-1]
-    if kind == FILTER_UP:
-        np.subtract(rows, up, out=body)
-        return out
     if kind == FILTER_AVERAGE:
         pred = up >> 1
         # floor((a + b) / 2) without overflow: (a >> 1) + (b >> 1) + (a & b & 1)
@@ -256,7 +269,7 @@ class PNGWriter(Writer):
         z = mod.compressobj(level, zlib.DEFLATED, -15, 8, 0, zdict) if zdict else \
             mod.compressobj(level, zlib.DEFLATED, -15, 8, 0)
         out = z.compress(data) + z.flush(mod.Z_FINISH if last else mod.Z_SYNC_FLUSH)
-        return out, zlib.adler32(data), data.size
+        return out, _adler32(data), data.size
 
     def _write_idat(self, f: BinaryIO, source: StripSource, level: int) -> None:
         backend = deflate_backend(level, self.deflate)

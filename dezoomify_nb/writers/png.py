@@ -4,7 +4,7 @@ Rows are cut into bands of a few MiB; each band is filtered and deflated in a wo
 and deflate release the GIL), pigz-style: every band is a raw deflate segment primed with the last
 32 KiB of the data before it and ended by a sync flush (the last one by the final block), so the
 segments joined make **one** zlib stream, framed by the zlib header and the Adler-32 of the whole
-data (combined from the bands' own checksums). Deflate comes from ``isal`` (ISA-L, about 4x stdlib
+data (combined from the bands' own checksums); the segments are the IDAT chunks. Deflate comes from ``isal`` (ISA-L, about 4x stdlib
 zlib at level 1 for Pillow's level-6 file size) or ``zlib-ng`` when installed (``pip install
 'dezoomify_nb[fast]'``), else the stdlib. Peak memory is bounded by a few bands and one strip,
 whatever the image height: a 100,000 px tall PNG needs no more memory than a 1,000 px tall one.
@@ -32,8 +32,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_MAX_SIDE = 2**31 - 1
 #: Colour type by number of channels (8 bits per sample).
 COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
-#: Compressed bytes gathered before an IDAT chunk is written.
-IDAT_SIZE = 1 << 20
+#: IDAT chunks are the bands' deflate segments, each written as it is; smaller ones are gathered to this
+IDAT_MIN = 1 << 18
 #: Raw bytes filtered and deflated at once, in one worker thread (one band).
 CHUNK_BYTES = 1 << 22
 #: Deflate's window: each band is primed with this much of the data before it.
@@ -276,19 +276,23 @@ class PNGWriter(Writer):
         pool = _encoder_pool()
         depth = pool._max_workers + 1  # bands queued or in work: memory stays a few bands
         pending: deque[Future[tuple[bytes, int, int]]] = deque()
-        out = bytearray(b"\x78\x01" if level <= 1 else b"\x78\x9c" if level <= 6 else b"\x78\xda")
+        # the bands' segments become IDAT chunks as they are (no copy into a buffer), small ones gathered;
+        # the zlib header goes before the first segment, the Adler-32 after the last one
+        head = b"\x78\x01" if level <= 1 else b"\x78\x9c" if level <= 6 else b"\x78\xda"
+        held, first = head, True  # held: the data of the next IDAT chunk, not written yet
         adler = 1
         bpp = source.channels
 
         def drain(n: int) -> None:
-            nonlocal adler
+            nonlocal adler, held, first
             while len(pending) > n:
                 segment, band_adler, size = pending.popleft().result()
                 adler = adler32_combine(adler, band_adler, size)
-                out.extend(segment)
-                if len(out) >= IDAT_SIZE:
-                    write_chunk(f, b"IDAT", out)
-                    out.clear()
+                if first or len(held) < IDAT_MIN:  # small segments are gathered (few chunks)
+                    held, first = held + segment, False
+                else:
+                    write_chunk(f, b"IDAT", held)
+                    held = segment
 
         done_rows = 0
         try:
@@ -300,5 +304,4 @@ class PNGWriter(Writer):
         finally:
             for fut in pending:
                 fut.cancel()
-        out.extend(struct.pack(">I", adler & 0xFFFFFFFF))
-        write_chunk(f, b"IDAT", out)
+        write_chunk(f, b"IDAT", held + struct.pack(">I", adler & 0xFFFFFFFF))

@@ -150,11 +150,21 @@ def atomic_output(path: Path) -> Iterator:
     try:
         with open(tmp, "wb") as f:
             yield f
+        _drop_placeholder(path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _drop_placeholder(path: Path) -> None:
+    """Remove ``path`` if it is an empty file (the name reserved by :func:`~.naming.reserve`) before the
+    finished file is renamed to it: renaming over an existing file makes ext4 write the new file's
+    data out at once (``auto_da_alloc``), measured 0.4 s for a 1 GB TIFF; a rename to a free name does not."""
+    with contextlib.suppress(OSError):
+        if not path.is_symlink() and path.is_file() and path.stat().st_size == 0:
+            path.unlink()
 
 
 @contextlib.contextmanager

@@ -267,8 +267,12 @@ def summarize(rows: list[dict[str, Any]], rates: dict[str, Any], bound: dict[str
         if not r["contender"].startswith("ours"):
             continue
         if r["latency_ms"] > 0:
+            srv = r["server"]
+            own = srv["requests"] * r["latency_ms"] / 1000 / r["parallelism"]  # pyramids fetch more tiles
             lines.append(f"{r['contender']} at {r['latency_ms']:g} ms -n {r['parallelism']}: mean in flight "
-                         f"{r['server']['mean_in_flight']:.1f} of {r['parallelism']} (max {r['server']['max_in_flight']})")
+                         f"{srv['mean_in_flight']:.1f} of {r['parallelism']} (max {srv['max_in_flight']}); "
+                         f"{srv['requests']} requests: floor {own:.2f} s; first request to last response "
+                         f"{srv['busy_s']:.2f} s = {srv['busy_s'] / own:.2f}x, whole run {r['seconds'] / own:.2f}x")
         fl = floors.get((r["latency_ms"], r["parallelism"]), 0.0)
         cpu = bound["png_bound_s"] if r["contender"].startswith("ours-png") else bound["tif_bound_s"]
         ref = max(fl, cpu)

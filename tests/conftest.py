@@ -24,3 +24,20 @@ def server(_server):
     _server.clear_faults()
     yield _server
     _server.clear_faults()
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """Record the network layer's retry waits instead of sleeping them."""
+    import asyncio
+
+    fetch_module = __import__("dezoomify_nb.net.fetch", fromlist=["fetch"])
+    recorded = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(seconds, *args, **kwargs):
+        recorded.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(fetch_module.asyncio, "sleep", fake_sleep)
+    return recorded

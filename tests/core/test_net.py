@@ -10,22 +10,6 @@ from dezoomify_nb.net import NetConfig, fetch, fetch_sync
 from dezoomify_nb.net.clients import get_limiter
 from dezoomify_nb.net.loop import run
 
-FETCH = __import__("dezoomify_nb.net.fetch", fromlist=["fetch"])
-
-
-@pytest.fixture
-def waits(monkeypatch):
-    """Record the retry waits instead of sleeping them."""
-    recorded = []
-    real_sleep = asyncio.sleep
-
-    async def fake_sleep(seconds, *args, **kwargs):
-        recorded.append(seconds)
-        await real_sleep(0)
-
-    monkeypatch.setattr(FETCH.asyncio, "sleep", fake_sleep)
-    return recorded
-
 
 def tile(server):
     return server.base_url + "/generic/tile_0_0.png"

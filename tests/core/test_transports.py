@@ -24,20 +24,6 @@ FETCH = __import__("dezoomify_nb.net.fetch", fromlist=["fetch"])
 TRANSPORTS = ["aiohttp", "httpx"]
 
 
-@pytest.fixture
-def waits(monkeypatch):
-    """Record the retry waits instead of sleeping them."""
-    recorded = []
-    real_sleep = asyncio.sleep
-
-    async def fake_sleep(seconds, *args, **kwargs):
-        recorded.append(seconds)
-        await real_sleep(0)
-
-    monkeypatch.setattr(FETCH.asyncio, "sleep", fake_sleep)
-    return recorded
-
-
 def raw_server(answer: Callable[[socket.socket], None]) -> Iterator[tuple[str, list[int]]]:
     """A loopback socket server that reads each request and lets ``answer`` reply (or not) and hang up."""
     listener = socket.create_server(("127.0.0.1", 0))

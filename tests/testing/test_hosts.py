@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from dezoomify_nb.errors import FetchError
@@ -11,22 +9,7 @@ from dezoomify_nb.net import NetConfig, fetch_sync
 from dezoomify_nb.testing.hosts import route_hosts
 from dezoomify_nb.testing.tileserver import Response
 
-FETCH = __import__("dezoomify_nb.net.fetch", fromlist=["fetch"])
 TRANSPORTS = ["aiohttp", "httpx"]
-
-
-@pytest.fixture
-def waits(monkeypatch):
-    """Record the retry waits instead of sleeping them."""
-    recorded = []
-    real_sleep = asyncio.sleep
-
-    async def fake_sleep(seconds, *args, **kwargs):
-        recorded.append(seconds)
-        await real_sleep(0)
-
-    monkeypatch.setattr(FETCH.asyncio, "sleep", fake_sleep)
-    return recorded
 
 
 def config(transport: str, **kw) -> NetConfig:

@@ -276,6 +276,8 @@ def summarize(rows: list[dict[str, Any]], rates: dict[str, Any], bound: dict[str
         fl = floors.get((r["latency_ms"], r["parallelism"]), 0.0)
         cpu = bound["png_bound_s"] if r["contender"].startswith("ours-png") else bound["tif_bound_s"]
         ref = max(fl, cpu)
+        if r["latency_ms"] > 0 and fl >= cpu:
+            continue  # said above, with the floor of the requests this row made
         lines.append(f"{r['contender']} at {r['latency_ms']:g} ms -n {r['parallelism']}: {r['seconds']:.2f} s = "
                      f"{r['seconds'] / ref:.2f}x the {'network floor' if fl >= cpu else 'CPU bound'} ({ref:.2f} s)")
     png = next((r for r in rows if r["contender"] == "ours-png" and r["latency_ms"] == 0), None)

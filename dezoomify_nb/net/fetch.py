@@ -9,6 +9,7 @@ for ``cluster_parallelism``, whose cluster-wide semaphore blocks). Both raise th
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import zlib
@@ -50,6 +51,8 @@ def with_range(url: str, start: int, end: int) -> str:
 
 
 def split_range(url: str) -> tuple[str, tuple[int, int] | None]:
+    if "#bytes=" not in url:  # the common case, without a regex search
+        return url, None
     m = _RANGE.search(url)
     if m is None:
         return url, None
@@ -175,9 +178,8 @@ async def fetch(
                          hint="Run once without --offline (with the same --tile-cache) to fetch it.")
     attempts = 1 + config.retries
     headers = config.request_headers(level_headers)
-    limiter = get_limiter(config, urlsplit(url).netloc) if is_http(url) else None
-    spread = 1 + (zlib.crc32(url.encode()) % 100) / 100  # spread retries so they do not come in bursts
-    delay = config.retry_delay * spread
+    limiter = get_limiter(config, _host(url)) if is_http(url) else None
+    delay = -1.0  # the first retry delay, computed on the first failure
     running = asyncio.get_running_loop()
     executor = get_executor(config)
     last: FetchError | None = None
@@ -188,7 +190,8 @@ async def fetch(
             # the host's slot is held for the request only: the decode (check) runs after it is
             # released, so a busy CPU never leaves a slot idle (requests stay at -n the whole download)
             async with limiter.semaphore:
-                await limiter.pace()
+                if limiter.min_interval > 0:
+                    await limiter.pace()
                 if config.transport == "aiohttp" and not config.cluster_parallelism:
                     data = await _attempt_aio(url, config, headers, None, executor)
                 else:
@@ -201,12 +204,25 @@ async def fetch(
             last.attempts = attempt + 1
             if not failed.retry or attempt + 1 >= attempts:
                 break
+            if delay < 0:  # spread retries so they do not come in bursts
+                delay = config.retry_delay * (1 + (zlib.crc32(url.encode()) % 100) / 100)
             wait = delay if failed.wait is None else max(failed.wait, 0.0)
             log.warning("%s. Retrying in %.2fs (attempt %d of %d).", last, wait, attempt + 2, attempts)
             await asyncio.sleep(wait)
             delay *= 2
     assert last is not None
     raise last
+
+
+@functools.lru_cache(maxsize=1024)
+def _origin(prefix: str) -> str:
+    return urlsplit(prefix).netloc
+
+
+def _host(url: str) -> str:
+    """``netloc`` of an http(s) URL (memoised on the scheme and authority: looked up for every tile)."""
+    end = url.find("/", url.find("//") + 2)
+    return _origin(url if end < 0 else url[:end])
 
 
 def fetch_sync(url: str, config: NetConfig, **kwargs: Any) -> bytes:

@@ -118,3 +118,14 @@ def test_viewer_embeds_info(tmp_path):
     page = (folder / "viewer.html").read_text()
     assert '"width": 100' in page and 'src="openseadragon.min.js"' in page and "__INFO__" not in page
     assert Image.open(io.BytesIO((folder / "full/max/0/default.jpg").read_bytes())).size == (100, 80)
+
+
+
+def test_copied_levels_fetch_each_tile_once(server, tmp_path):
+    # Deep Zoom, 256 px JPEG tiles: every level is copied, each tile asked for once (the first tile of
+    # each level, read for its format and colour profile, is kept for the copy)
+    img = dz.open(server.url("dzi-jpg"), min_interval=0)
+    server.reset_requests()
+    assert img.save(tmp_path / "once.iiif", progress=False).ok
+    tiles = [p for p in server.requests if p.endswith(".jpg")]
+    assert len(tiles) == len(set(tiles)) == sum(lv.n_tiles for lv in img.levels[:3]) == 17

@@ -31,6 +31,8 @@ from dezoomify_nb.resolve import resolve
 from dezoomify_nb.testing.gap import GapSite, encrypt
 from dezoomify_nb.testing.hosts import route_hosts
 
+from .fmt_helpers import assert_jpeg_close, load
+
 DATA = Path(__file__).resolve().parent.parent / "data" / "google_arts_and_culture"
 FAST = {"min_interval": 0, "retry_delay": 0.01}
 CLI_FAST = ["-i", "0ms", "--retry-delay", "10ms"]
@@ -248,12 +250,7 @@ def test_cli_forced_dezoomer_and_jpeg_tiles(server, jpeg_site, capsys, tmp_path)
         code = main([*CLI_FAST, "--dezoomer", "google_arts_and_culture", "--largest", jpeg_site.page_url, str(out)])
     err = capsys.readouterr().err
     assert code == 0, err
-    with PILImage.open(out) as im:
-        got = np.asarray(im.convert("RGB"))
-    expected = jpeg_site.level_image(0)
-    assert got.shape == expected.shape
-    diff = np.abs(got.astype(np.int16) - expected.astype(np.int16))
-    assert diff.mean() < 6 and np.percentile(diff, 99.9) < 80
+    assert_jpeg_close(load(out), jpeg_site.level_image(0))
 
 
 @pytest.mark.network

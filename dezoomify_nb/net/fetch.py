@@ -124,18 +124,13 @@ def _attempt(url: str, config: NetConfig, headers: dict[str, str], check: Callab
     if is_http(url):
         log.debug("GET %s", url)
         if config.cluster_parallelism:
-            with cluster_slot(config, urlsplit(url).netloc):
+            with cluster_slot(config, _host(url)):
                 data = _get_http(url, config, headers)
         else:
             data = _get_http(url, config, headers)
     else:
         data = _read_local(url)
-    if check is None:
-        return data
-    try:
-        return check(data)
-    except Exception as exc:  # undecodable content: retry like a network error
-        raise _Attempt(FetchError(url, f"Invalid content at {url}: {exc}"), retry=True) from exc
+    return data if check is None else _check(url, check, data)
 
 
 def _check(url: str, check: Callable[[bytes], T], data: bytes) -> T:
@@ -145,19 +140,12 @@ def _check(url: str, check: Callable[[bytes], T], data: bytes) -> T:
         raise _Attempt(FetchError(url, f"Invalid content at {url}: {exc}"), retry=True) from exc
 
 
-async def _attempt_aio(url: str, config: NetConfig, headers: dict[str, str], check: Callable[[bytes], T] | None,
-                       executor: Any) -> Any:
-    """:func:`_attempt` with the request on the running loop (aiohttp) and ``check`` in a worker thread."""
+async def _attempt_aio(url: str, config: NetConfig, headers: dict[str, str]) -> bytes:
+    """The GET of :func:`_attempt` on the running loop (aiohttp); :func:`fetch` runs the check after it."""
     log.debug("GET %s", url)
     target, rng = split_range(url)
     count_request()
-    data = await aio.get(url, target, rng, config, headers)
-    if check is None:
-        return data
-    try:
-        return await asyncio.get_running_loop().run_in_executor(executor, check, data)
-    except Exception as exc:  # undecodable content: retry like a network error
-        raise _Attempt(FetchError(url, f"Invalid content at {url}: {exc}"), retry=True) from exc
+    return await aio.get(url, target, rng, config, headers)
 
 
 async def fetch(
@@ -193,7 +181,7 @@ async def fetch(
                 if limiter.min_interval > 0:
                     await limiter.pace()
                 if config.transport == "aiohttp" and not config.cluster_parallelism:
-                    data = await _attempt_aio(url, config, headers, None, executor)
+                    data = await _attempt_aio(url, config, headers)
                 else:
                     data = await running.run_in_executor(executor, _attempt, url, config, headers, None)
             if check is None:

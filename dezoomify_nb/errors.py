@@ -17,6 +17,7 @@ Every error raised on purpose by this package derives from :class:`DezoomifyErro
     └─ WriterError
         ├─ UnsupportedFormatError(ValueError)  no writer for that extension
         └─ ImageTooLargeError(ValueError)      e.g. JPEG over 65,500 px, memory over budget
+            └─ MemoryBudgetError                 a level or canvas cannot fit the memory budget
 
 Each carries a ``hint`` (a short suggestion for the user, may be empty) that the CLI prints.
 """
@@ -177,6 +178,18 @@ class ImageTooLargeError(WriterError, ValueError):
     """The image does not fit the output format's limits or the memory budget."""
 
 
+class MemoryBudgetError(ImageTooLargeError):
+    """Downloading or writing would need more memory than the budget (``$DEZOOMIFY_NB_MEMORY_BUDGET``).
+
+    ``need`` and ``budget`` are in bytes. Raised before anything is fetched.
+    """
+
+    def __init__(self, message: str, *, need: int, budget: int, hint: str | None = None) -> None:
+        self.need = need
+        self.budget = budget
+        super().__init__(message, hint=hint)
+
+
 __all__ = [
     "CacheError",
     "DezoomerError",
@@ -186,6 +199,7 @@ __all__ = [
     "FetchError",
     "ImageTooLargeError",
     "LevelSelectionError",
+    "MemoryBudgetError",
     "MetadataError",
     "NeedsData",
     "NoDezoomerFound",

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+from .budget import fmt_bytes
 from .cache import TileCache
 from .dezoomers.base import Context, Dezoomer
 from .errors import DezoomifyError, FetchError, MetadataError, NeedsData, NoDezoomerFound, WrongDezoomer
@@ -19,25 +20,71 @@ log = logging.getLogger("dezoomify_nb.resolve")
 #: at most this many fetch rounds per dezoomer, and pages in all (a hostile input cannot loop us)
 MAX_ROUNDS = 64
 MAX_PAGES = 512
+#: bytes of fetched documents one resolution keeps at once (a collection's child manifests add up): past it,
+#: MetadataError. Each document is also capped on its own by the network layer.
+MAX_PAGES_BYTES = 64 << 20
 
 
-async def _fetch_pages(urls: list[str], net: NetConfig, cache: TileCache | None) -> dict[str, bytes | FetchError]:
-    """Fetch metadata documents concurrently; with a cache, store them (and read them when offline)."""
+def held_bytes(pages: Mapping[str, bytes | FetchError]) -> int:
+    """Bytes of the documents in ``pages`` (failed fetches count for nothing)."""
+    return sum(len(v) for v in pages.values() if isinstance(v, bytes | bytearray))
+
+
+def _over_budget(url: str, limit: int) -> MetadataError:
+    exc = MetadataError(
+        f"the documents needed to open {url} add up to more than {fmt_bytes(limit)}, the most kept in memory "
+        f"at once for one source",
+        hint="A collection this large cannot be read in one go: open one of its child manifests (or "
+             "sub-collections) by its own URL; --logging debug lists the documents fetched.",
+    )
+    exc.final = True  # type: ignore[attr-defined] # the other dezoomers would fetch the same: stop there
+    return exc
+
+
+def _small(exc: FetchError) -> FetchError:
+    """``exc`` without its traceback and chained exceptions: the frames they pin may hold whole bodies."""
+    exc.__traceback__ = None
+    exc.__context__ = exc.__cause__ = None
+    return exc
+
+
+async def _fetch_pages(
+    urls: list[str], net: NetConfig, cache: TileCache | None, *, room: int = MAX_PAGES_BYTES, source: str = ""
+) -> dict[str, bytes | FetchError]:
+    """Fetch metadata documents concurrently; with a cache, store them (and read them when offline).
+
+    ``room``: the bytes these documents may add up to; past it the fetches still running are cancelled
+    and a :class:`MetadataError` (``final``) is raised.
+    """
+    got = 0
+
+    def count(data: bytes) -> bytes:
+        nonlocal got
+        got += len(data)
+        if got > room:
+            raise _over_budget(source or urls[0], MAX_PAGES_BYTES)
+        return data
 
     async def one(url: str) -> bytes | FetchError:
         if cache is not None and net.offline:
             cached = await cache.get_page(url)
             if cached is not None:
-                return cached
+                return count(cached)
         try:
-            data = await fetch(url, net)
+            data = count(await fetch(url, net))
         except FetchError as exc:
-            return exc
+            return _small(exc)
         if cache is not None and url.startswith(("http://", "https://")):
             await cache.set_page(url, data)
         return data
 
-    results = await asyncio.gather(*(one(u) for u in urls))
+    tasks = [asyncio.ensure_future(one(u)) for u in urls]
+    try:
+        results = await asyncio.gather(*tasks)
+    finally:  # on the first error (over the cap), the others stop: their bodies are not kept
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     return dict(zip(urls, results, strict=True))
 
 
@@ -58,7 +105,8 @@ def _run_one(
             if len(pages) + len(missing) > MAX_PAGES:
                 raise MetadataError(f"{dezoomer.name} asked for more than {MAX_PAGES} documents") from None
             log.debug("%s needs %s", dezoomer.name, ", ".join(missing))
-            pages.update(run(_fetch_pages(missing, net, cache)))
+            room = MAX_PAGES_BYTES - held_bytes(pages)
+            pages.update(run(_fetch_pages(missing, net, cache, room=room, source=ctx.url)))
     raise MetadataError(f"{dezoomer.name} did not finish after {MAX_ROUNDS} rounds")
 
 
@@ -91,7 +139,23 @@ def resolve(
         candidates = [(dezoomer, table[dezoomer])]
     else:
         raise DezoomifyError(f"unknown dezoomer {dezoomer!r}", hint=f"Known dezoomers: auto, {', '.join(table)}.")
+    owned = pages is None
     pages = {} if pages is None else pages
+    try:
+        return _resolve(url, candidates, pages, net, options, cache)
+    finally:
+        if owned:  # the bodies go now, even if an exception (and its traceback) outlives this call
+            pages.clear()
+
+
+def _resolve(
+    url: str,
+    candidates: list[tuple[str, Dezoomer]],
+    pages: dict[str, bytes | FetchError],
+    net: NetConfig,
+    options: Mapping[str, object] | None,
+    cache: TileCache | None,
+) -> list[Image | ImageRef]:
     ctx = Context(url, pages, options or {})
     reasons: list[tuple[str, str]] = []
     explained: tuple[str, DezoomifyError] | None = None  # the reason that explains the input best, if any
@@ -105,7 +169,7 @@ def resolve(
                 explained = (name, exc)
             continue
         except MetadataError as exc:
-            if len(candidates) == 1:
+            if len(candidates) == 1 or getattr(exc, "final", False):
                 raise
             log.debug("%s: %s", name, exc)
             reasons.append((name, str(exc)))

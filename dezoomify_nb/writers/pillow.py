@@ -3,21 +3,23 @@
 The canvas is made once with :func:`PIL.Image.new` and the strips are pasted into it, so the
 image is held once (Pillow stores RGB at 4 bytes per pixel). :meth:`~PillowWriter.check`
 refuses, before any download, an image over the format's size limit or over the memory budget
-(:func:`memory_budget`).
+(:func:`~dezoomify_nb.budget.memory_budget`).
 """
 
 from __future__ import annotations
 
 import functools
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ..budget import MEMORY_BUDGET_ENV, check_budget, memory_budget
 from ..errors import ImageTooLargeError, UnsupportedFormatError, WriterError
 from .base import StripSource, Writer, atomic_output, iter_checked_strips
+
+__all__ = ["MEMORY_BUDGET_ENV", "JPEGWriter", "PillowWriter", "memory_budget"]
 
 #: libjpeg's JPEG_MAX_DIMENSION: 65,501 px fails ("broken data stream").
 JPEG_MAX_SIDE = 65_500
@@ -41,41 +43,6 @@ UNSAVABLE_FORMATS = frozenset({"BUFR", "GRIB", "HDF5", "FITS", "WMF"})
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 #: Bytes per pixel of a Pillow image of that mode (L and P use 1; every other 8-bit mode 4).
 PILLOW_BYTES_PER_PIXEL = {"L": 1, "P": 1, "1": 1}
-MEMORY_BUDGET_ENV = "DEZOOMIFY_NB_MEMORY_BUDGET"
-_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-
-
-def memory_budget() -> int | None:
-    """Bytes an in-memory canvas may use.
-
-    ``$DEZOOMIFY_NB_MEMORY_BUDGET`` if set (bytes; a ``K``/``M``/``G``/``T`` suffix is accepted,
-    ``0`` or ``none`` disables the check), else half the physical RAM, else None (unknown).
-    """
-    env = os.environ.get(MEMORY_BUDGET_ENV, "").strip()
-    if env:
-        if env.lower() in ("0", "none", "off", "unlimited"):
-            return None
-        text = env.upper().removesuffix("IB").removesuffix("B")
-        unit = text[-1] if text and text[-1] in _UNITS else ""
-        try:
-            return int(float(text[: len(text) - len(unit)]) * _UNITS[unit])
-        except ValueError:
-            raise WriterError(f"{MEMORY_BUDGET_ENV}={env!r} is not a number of bytes",
-                              hint=f"Set {MEMORY_BUDGET_ENV} to e.g. 8000000000 or 8G, or unset it.") from None
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
 @functools.cache
 def _save_mode(fmt: str, mode: str) -> str:
     """The mode the canvas gets for ``fmt``: ``mode`` if the format saves it, else a fallback.
@@ -144,14 +111,10 @@ class PillowWriter(Writer):
                 f"The image is {width}×{height} px, but {self.format} allows at most {limit:,} px per side",
                 hint="Save it as PNG (.png, streamed, any size) or TIFF (.tif), "
                      "or choose a smaller zoom level with --max-width/--max-height.")
-        need = self.memory_estimate(width, height, channels)
-        budget = memory_budget()
-        if budget is not None and need > budget:
-            raise ImageTooLargeError(
-                f"Writing {width}×{height} px as {self.format} needs about {_fmt_bytes(need)} of memory, "
-                f"over the budget of {_fmt_bytes(budget)}",
-                hint="Save it as PNG (.png is streamed and needs little memory), choose a smaller zoom "
-                     f"level, or raise the budget with {MEMORY_BUDGET_ENV}=<bytes>.")
+        check_budget(self.memory_estimate(width, height, channels),
+                     f"Writing {width}×{height} px as {self.format} (the whole image in memory)",
+                     hint="Save it as PNG or TIFF (.png/.tif are streamed and need little memory), or choose "
+                          "a smaller zoom level (--max-width/--max-height)")
 
     # -- writing ------------------------------------------------------------------------------
     def save_options(self, compression: int) -> dict:

@@ -132,10 +132,10 @@ def test_memory_budget_refuses_before_download(tmp_path, monkeypatch):
     writer_for(".tif").check(2000, 2000, 4)  # the TIFF writer streams: no budget to exceed
 
 
-def test_default_budget_is_half_the_ram(monkeypatch):
+def test_default_budget_is_a_quarter_of_the_ram_at_most_4_gib(monkeypatch):
     monkeypatch.delenv("DEZOOMIFY_NB_MEMORY_BUDGET", raising=False)
     psutil = pytest.importorskip("psutil")
-    assert memory_budget() == pytest.approx(psutil.virtual_memory().total / 2, rel=0.01)
+    assert memory_budget() == pytest.approx(min(psutil.virtual_memory().total / 4, 4 * 2**30), rel=0.01)
 
 
 class FailingSource(ArraySource):

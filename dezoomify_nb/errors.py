@@ -151,9 +151,22 @@ class DownloadError(DezoomifyError):
         super().__init__(message, hint=hint)
 
 
+#: The hint of tiles refused for their format (see :mod:`dezoomify_nb.imageformats`).
+NOT_AN_IMAGE_HINT = (
+    "The server answered tile requests with something that is not an image of an allowed format. Open one "
+    "tile URL in a browser: an HTML page often means the site wants its viewer page as Referer or a login "
+    "Cookie (-H \"Referer: ...\")."
+)
+
+
 def hint_for_failures(reasons: Sequence[str]) -> str | None:
-    """:data:`REFERER_HINT` when some of these failure messages are an HTTP 401/403, else None."""
-    return REFERER_HINT if any(_HTTP_DENIED.search(r) for r in reasons) else None
+    """:data:`REFERER_HINT` when some of these failure messages are an HTTP 401/403,
+    :data:`NOT_AN_IMAGE_HINT` when tiles were refused for their format, else None."""
+    if any(_HTTP_DENIED.search(r) for r in reasons):
+        return REFERER_HINT
+    if any("not an allowed image format" in r for r in reasons):
+        return NOT_AN_IMAGE_HINT
+    return None
 
 
 class DownloadCancelled(DezoomifyError):

@@ -1,7 +1,8 @@
 """Generic tile URL template: ``http://x/tile_{{X}}_{{Y}}.jpg`` (``{{x:03}}`` zero-pads, never truncates).
 
 There is no metadata: the grid is found by probing tiles (a probe succeeds when the bytes decode to a
-non-empty image; a 404, a failed fetch or garbage means "outside"). The search is dezoomify-rs's:
+non-empty image of an allowed format, see :mod:`dezoomify_nb.imageformats`; a 404, a failed fetch or anything
+else means "outside"). The search is dezoomify-rs's:
 a 1-D search guesses ``3·min+1`` until the first miss, then bisects; the 2-D search runs it on the
 diagonal ``(n, n)``, probes ``(d+1, d)`` to learn the orientation, then searches along the longer side.
 
@@ -11,13 +12,14 @@ tile ``(X, Y)`` (always probed by the search), so smaller edge tiles leave no em
 
 from __future__ import annotations
 
-import io
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image as PILImage
 
+from .. import imageformats
 from ..errors import MetadataError, WrongDezoomer
 from ..model import Image, Level
 from ._common import referer
@@ -26,6 +28,9 @@ from .base import Context, Dezoomer
 TEMPLATE_RE = re.compile(r"\{\{(x|y)(?::0(\d+))?\}\}", re.I)
 #: largest tile index a search may reach before we call the grid unbounded
 MAX_INDEX = 1 << 20
+UNBOUNDED_HINT = ("The server answers every tile index with an image (often a placeholder for missing tiles), so "
+                  "the grid size cannot be found by probing. Open the viewer's metadata URL instead (--dezoomer auto), "
+                  "or describe the grid in a tiles.yaml file (--dezoomer custom_yaml).")
 
 
 def fill(template: str, x: int, y: int) -> str:
@@ -75,7 +80,7 @@ def search_1d(exists: Callable[[int], bool], lo: int = 0) -> int:
     g = d.guess()
     while True:
         if g > MAX_INDEX:
-            raise MetadataError(f"tile index {g} still exists: the grid seems unbounded")
+            raise MetadataError(f"tile index {g} still exists: the grid seems unbounded", hint=UNBOUNDED_HINT)
         nxt = d.update(exists(g))
         if nxt is None:
             return d.lo
@@ -90,16 +95,26 @@ def search_2d(exists: Callable[[int, int], bool]) -> tuple[int, int]:
     return d, search_1d(lambda g: exists(d, g), lo=d)
 
 
-def image_size(data: bytes | None) -> tuple[int, int] | None:
-    """``(w, h)`` of an image, or None when ``data`` is missing, undecodable or empty."""
-    if not data:
-        return None
+def probe_image(data: bytes | None) -> tuple[int, int] | str:
+    """``(w, h)`` of an image, or why there is none (missing, not an allowed format, undecodable, empty)."""
+    if data is None:
+        return "could not be downloaded"
     try:
-        with PILImage.open(io.BytesIO(data)) as im:
-            w, h = im.size
-    except Exception:  # any decoding problem means "no tile here"
-        return None
-    return (w, h) if w > 0 and h > 0 else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            with imageformats.open_image(data) as im:
+                w, h = im.size
+    except imageformats.NotAnImage as exc:
+        return str(exc)
+    except Exception as exc:  # any decoding problem means "no tile here"
+        return f"not a readable image ({exc})"
+    return (w, h) if w > 0 and h > 0 else f"an empty {w}x{h} image"
+
+
+def image_size(data: bytes | None) -> tuple[int, int] | None:
+    """``(w, h)`` of an image, or None when ``data`` is missing, not an allowed format, undecodable or empty."""
+    got = probe_image(data)
+    return None if isinstance(got, str) else got
 
 
 class GenericDezoomer(Dezoomer):
@@ -111,16 +126,20 @@ class GenericDezoomer(Dezoomer):
         kinds = {m.group(1).lower() for m in TEMPLATE_RE.finditer(template)}
         if not kinds:
             raise WrongDezoomer("no {{X}} or {{Y}} placeholder in the URL")
-        sizes: dict[tuple[int, int], tuple[int, int] | None] = {}
+        sizes: dict[tuple[int, int], tuple[int, int] | str] = {}
 
         def probe(x: int, y: int) -> tuple[int, int] | None:
             if (x, y) not in sizes:
-                sizes[(x, y)] = image_size(ctx.try_get(fill(template, x, y)))
-            return sizes[(x, y)]
+                sizes[(x, y)] = probe_image(ctx.try_get(fill(template, x, y)))
+            got = sizes[(x, y)]
+            return None if isinstance(got, str) else got
 
         first = probe(0, 0)
         if first is None:
-            raise MetadataError(f"the first tile could not be downloaded or decoded: {fill(template, 0, 0)}")
+            raise MetadataError(f"the first tile could not be downloaded or decoded: {fill(template, 0, 0)} "
+                                f"({sizes[(0, 0)]})",
+                                hint="Check the template in a browser: tile (0, 0) must exist and be a "
+                                     f"{imageformats.allowed_names()} image.")
         if kinds == {"x", "y"}:
             last_x, last_y = search_2d(lambda x, y: probe(x, y) is not None)
         elif kinds == {"x"}:

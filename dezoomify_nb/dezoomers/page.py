@@ -33,7 +33,6 @@ what was looked for and whose hint says how to find the metadata URL by hand.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import re
 import threading
@@ -207,13 +206,17 @@ def open_candidate(ctx: Context, cand: Candidate) -> list[Image | ImageRef]:
 def _image_size(data: bytes, url: str) -> tuple[int, int]:
     from PIL import Image as PILImage
 
+    from .. import imageformats
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
-            with PILImage.open(io.BytesIO(data)) as im:
+            with imageformats.open_image(data) as im:
                 return im.size
     except Exception as exc:  # Pillow raises many types on hostile bytes
-        raise MetadataError(f"the page's preview image {url} is not a readable image ({exc})") from None
+        raise MetadataError(f"the page's preview image {url} is not a readable image ({exc})",
+                            hint="The page shows no zoomable image and its preview (og:image) is not a "
+                                 f"{imageformats.allowed_names()} image; open the viewer's own URL instead.") from None
 
 
 def preview_image(ctx: Context, url: str, title: str | None) -> Image:

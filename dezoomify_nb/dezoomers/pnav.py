@@ -21,7 +21,6 @@ square) takes its scale from the side that is complete.
 from __future__ import annotations
 
 import html
-import io
 import math
 import re
 import warnings
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 
 from PIL import Image as PILImage
 
+from .. import imageformats
 from ..errors import MetadataError, WrongDezoomer
 from ..model import MAX_SIDE, Image, Level, resolve_relative
 from ._common import load_json, to_int
@@ -83,10 +83,10 @@ def probe_size(data: bytes) -> tuple[int, int]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            with PILImage.open(io.BytesIO(data)) as im:
+            with imageformats.open_image(data) as im:
                 w, h = im.size
-    except Exception:
-        raise MetadataError("the pnav probe tile is not an image", hint="The server did not answer the crop "
+    except Exception as exc:
+        raise MetadataError(f"the pnav probe tile is not an image ({exc})", hint="The server did not answer the crop "
                             "request with an image; check the page in a browser.") from None
     if not (0 < w <= 4 * BOX and 0 < h <= 4 * BOX):
         raise MetadataError(f"the pnav probe tile has an unreasonable size {w}x{h}")

@@ -2,18 +2,20 @@
 
 JPEG tiles decode through ``simplejpeg`` (libjpeg-turbo, the same pixels as Pillow's decoder, measured
 2–3× the throughput on two threads: it releases the GIL for the whole decode and writes RGB directly)
-when it is installed (``pip install 'dezoomify_nb[fast]'``); everything else goes through Pillow.
+when it is installed (``pip install 'dezoomify_nb[fast]'``); everything else goes through Pillow. Only the
+formats of :mod:`dezoomify_nb.imageformats` are decoded (recognised by their magic numbers first): an EPS,
+PDF, SVG… tile is a failed tile, never handed to a Pillow plugin that could run a program.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import warnings
 
 import numpy as np
 from PIL import Image as PILImage
 
+from .. import imageformats
 from ..model import Level
 
 log = logging.getLogger("dezoomify_nb.decode")
@@ -37,10 +39,11 @@ def channels_of(mode: str) -> int:
 
 
 def open_image(data: bytes, max_side: int) -> PILImage.Image:
-    """Open (lazily) an encoded image, refusing absurd declared sizes before decoding anything."""
+    """Open (lazily) an encoded image of an allowed format, refusing absurd declared sizes before decoding
+    anything (:class:`~dezoomify_nb.imageformats.NotAnImage` for other formats)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-        im = PILImage.open(io.BytesIO(data))
+        im = imageformats.open_image(data)
     if im.width <= 0 or im.height <= 0 or im.width > max_side or im.height > max_side:
         raise ValueError(f"tile declares an unreasonable size {im.width}x{im.height}")
     return im
@@ -65,7 +68,7 @@ def tile_size_limit(level: Level) -> int:
 
 def _decode_jpeg(data: bytes, mode: str, max_side: int) -> np.ndarray | None:
     """``data`` decoded by simplejpeg as ``(h, w, C)``, or None when that path does not apply."""
-    if _simplejpeg is None or data[:3] != b"\xff\xd8\xff":
+    if _simplejpeg is None or imageformats.sniff(data) != "JPEG":
         return None
     try:
         width, height, space, _ = _simplejpeg.decode_jpeg_header(data)
@@ -124,7 +127,7 @@ def tile_metadata(data: bytes) -> tuple[bytes | None, bytes | None]:
     Writers copy them to the output (PNG ``iCCP``/``eXIf``, JPEG, TIFF), so colours stay as served.
     """
     try:
-        with PILImage.open(io.BytesIO(data)) as im:
+        with imageformats.open_image(data) as im:
             icc = im.info.get("icc_profile") or None
             exif = im.info.get("exif") or None
             if exif is None:

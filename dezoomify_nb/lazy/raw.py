@@ -7,14 +7,13 @@ and progress and failures are reported under the store's token, exactly like dec
 from __future__ import annotations
 
 import asyncio
-import io
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 
 import numpy as np
-from PIL import Image as PILImage
 
+from ..imageformats import image_format
 from ..net import loop
 from .decode import tile_metadata
 from .store import TilePyramidStore
@@ -30,12 +29,9 @@ def peek_metadata(store: TilePyramidStore, k: int = 0, col: int = 0, row: int = 
 
 
 def tile_format(data: bytes) -> str | None:
-    """Pillow's format name of encoded image bytes (``"JPEG"``, ``"PNG"``…), or None."""
-    try:
-        with PILImage.open(io.BytesIO(data)) as im:
-            return im.format
-    except Exception:
-        return None
+    """Pillow's format name of encoded image bytes (``"JPEG"``, ``"PNG"``…), or None (also for a format
+    that is not allowed, see :mod:`dezoomify_nb.imageformats`)."""
+    return image_format(data)
 
 
 class RawLevel:

@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 
 _HTTP_DENIED = re.compile(r"\bHTTP 40[13]\b")
+_NOT_AN_IMAGE = re.compile(r"\bnot (?:an allowed image format|a readable \w+ image)\b")
 
 
 class DezoomifyError(Exception):
@@ -164,7 +165,7 @@ def hint_for_failures(reasons: Sequence[str]) -> str | None:
     :data:`NOT_AN_IMAGE_HINT` when tiles were refused for their format, else None."""
     if any(_HTTP_DENIED.search(r) for r in reasons):
         return REFERER_HINT
-    if any("not an allowed image format" in r for r in reasons):
+    if any(_NOT_AN_IMAGE.search(r) for r in reasons):
         return NOT_AN_IMAGE_HINT
     return None
 

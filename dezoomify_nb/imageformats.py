@@ -78,7 +78,6 @@ _LOOKS_LIKE: tuple[tuple[bytes, str], ...] = (
     (b"%PDF", "PDF"),
     (b"8BPS", "Photoshop PSD"),
     (b"\x00\x00\x01\x00", "ICO"),
-    (b"\x00\x00\x02\x00", "CUR"),
     (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"),
     (b"\xffO\xffQ", "JPEG 2000"),
     (b"\xff\x0a", "JPEG XL"),
@@ -141,8 +140,12 @@ def open_image(data: bytes) -> Image.Image:
     fmt = check(data)
     try:
         return Image.open(io.BytesIO(data), formats=[fmt])
+    except (Image.DecompressionBombError, Warning):
+        raise  # the caller's size policy (warnings may be errors there)
     except UnidentifiedImageError:
         raise NotAnImage(f"not a readable {fmt} image (a {fmt} signature followed by something else)") from None
+    except Exception as exc:  # Pillow raises many types on hostile bytes
+        raise NotAnImage(f"not a readable {fmt} image ({exc})") from None
 
 
 def image_format(data: bytes) -> str | None:

@@ -27,17 +27,23 @@ what every real layout is, and what lets the image be a lazy zarr/dask array. Di
 * without ``x_template`` and without a variable ``x`` the x position is 0 (same for y), so a single row
   or column needs only one variable (dezoomify-rs: "unknown variable");
 * at most :data:`MAX_TILES` tiles (dezoomify-rs allows 2³² values per variable), and YAML aliases are
-  refused (no "billion laughs").
+  refused (no "billion laughs");
+* tile URLs are made from the template when each tile is fetched (the level keeps the template and, per grid
+  cell, which combination of the variables fills it: 4 bytes a tile), and a URL longer than
+  :data:`MAX_URL_CHARS` is refused, so a small file cannot make gigabytes of URL strings.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import yaml
 
 from ..errors import MetadataError, WrongDezoomer
@@ -50,6 +56,8 @@ from .generic import image_size
 NAME = "Custom tiles"
 MAX_TILES = 1 << 20
 MAX_YAML_BYTES = 1 << 20
+#: the longest tile URL a template may expand to (characters)
+MAX_URL_CHARS = 8192
 U32_MAX = (1 << 32) - 1
 _NAME_RE = re.compile(r"^\w+$")
 _EXPR_RE = re.compile(r"\{\{.*?}}")
@@ -57,14 +65,54 @@ _ZERO_RE = re.compile(r":0(\d+)$")
 HINT = "See the tiles.yaml example in the README (url_template, variables, x_template, y_template)."
 
 
+#: a variable as ``(name, first value, step, number of values)``
+Variable = tuple[str, int, int, int]
+
+
 @dataclass(frozen=True)
 class CustomLevel(Level):
-    """The single level of a tiles.yaml: one URL per grid cell, row-major."""
+    """The single level of a tiles.yaml. Tile URLs are made on demand: grid cell ``row·cols + col`` is
+    filled by combination ``cells[cell]`` (little-endian int32) of the variables (first slowest), whose
+    values expand ``template``; relative URLs are resolved against ``base``."""
 
-    urls: tuple[str, ...] = ()
+    template: str = ""
+    variables: tuple[Variable, ...] = ()
+    base: str = ""
+    cells: bytes = b""
+
+    @functools.cached_property
+    def _url_template(self) -> UrlTemplate:
+        return UrlTemplate(self.template)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_url_template", None)  # compiled again where it is unpickled
+        return state
 
     def tile_url(self, col: int, row: int) -> str:
-        return self.urls[row * self.cols + col]
+        i = 4 * (row * self.cols + col)
+        return expand_url(self._url_template, self.variables, int.from_bytes(self.cells[i : i + 4], "little"),
+                          self.base)
+
+
+def combination(variables: tuple[Variable, ...], index: int) -> dict[str, Value]:
+    """The variables' values in combination ``index`` of their cartesian product (first variable slowest)."""
+    env: dict[str, Value] = {}
+    for name, start, step, count in reversed(variables):
+        index, k = divmod(index, count)
+        env[name] = start + k * step
+    return env
+
+
+def expand_url(template: UrlTemplate, variables: tuple[Variable, ...], index: int, base: str = "") -> str:
+    """The URL of combination ``index``, resolved against ``base``; MetadataError past :data:`MAX_URL_CHARS`."""
+    try:
+        url = resolve_relative(base, template.eval(combination(variables, index), limit=MAX_URL_CHARS))
+    except ExprError as exc:
+        raise MetadataError(f"tiles.yaml: {exc}", hint=HINT) from None
+    if len(url) > MAX_URL_CHARS:
+        raise MetadataError(f"tiles.yaml: a tile URL is longer than {MAX_URL_CHARS} characters", hint=HINT)
+    return url
 
 
 class UrlTemplate:
@@ -85,15 +133,25 @@ class UrlTemplate:
             self.parts.append((Expr(inner), width))
             pos = m.end()
         self.parts.append(text[pos:])
+        literal = sum(len(p) for p in self.parts if isinstance(p, str))
+        if literal > MAX_URL_CHARS:
+            raise ExprError(f"url_template has {literal} characters besides its expressions: a tile URL may "
+                            f"have at most {MAX_URL_CHARS}")
 
-    def eval(self, env: dict[str, Value]) -> str:
+    def eval(self, env: dict[str, Value], *, limit: int | None = None) -> str:
+        """The URL for these variables; ExprError once it grows past ``limit`` characters (when given)."""
         out = []
+        size = 0
         for p in self.parts:
             if isinstance(p, str):
-                out.append(p)
+                text = p
             else:
                 expr, width = p
-                out.append(render(expr.eval(env)).rjust(width, "0"))
+                text = render(expr.eval(env)).rjust(width, "0")
+            out.append(text)
+            size += len(text)
+            if limit is not None and size > limit:
+                raise ExprError(f"a tile URL is longer than {limit} characters")
         return "".join(out)
 
 
@@ -150,51 +208,95 @@ def parse_config(data: bytes) -> dict[str, Any]:
     return conf
 
 
-def enumerate_tiles(conf: dict[str, Any], base: str = "") -> list[tuple[str, int, int]]:
-    """Every ``(url, x, y)`` in dezoomify-rs order (cartesian product, first variable slowest).
+@dataclass(frozen=True)
+class Layout:
+    """A parsed tiles.yaml: the URL template, the position templates and the variables."""
 
-    Relative tile URLs are resolved against ``base`` (the tiles.yaml location), when given.
-    """
+    url: UrlTemplate
+    x: Expr
+    y: Expr
+    variables: tuple[Variable, ...]
+
+    @property
+    def count(self) -> int:
+        return math.prod(v[3] for v in self.variables)
+
+    def positions(self) -> Iterator[tuple[int, int]]:
+        """Every tile's ``(x, y)``, in dezoomify-rs order (cartesian product, first variable slowest)."""
+        names = [v[0] for v in self.variables]
+        ranges = [range(start, start + count * step, step) for _, start, step, count in self.variables]
+        try:
+            for combo in itertools.product(*ranges):
+                env: dict[str, Value] = dict(zip(names, combo, strict=True))
+                x, y = self.x.eval_int(env), self.y.eval_int(env)
+                if not (0 <= x <= U32_MAX and 0 <= y <= U32_MAX):
+                    raise ExprError(f"tile position ({x}, {y}) is negative or too large")
+                yield x, y
+        except ExprError as exc:
+            raise MetadataError(f"tiles.yaml: {exc}", hint=HINT) from None
+
+    def tile_url(self, index: int, base: str = "") -> str:
+        return expand_url(self.url, self.variables, index, base)
+
+
+def layout(conf: dict[str, Any]) -> Layout:
     try:
         url_t = UrlTemplate(conf["url_template"])
     except ExprError as exc:
         raise MetadataError(f"tiles.yaml: {exc}", hint=HINT) from None
-    variables = [variable_values(v) for v in conf["variables"]]
-    names = [n for n, _ in variables]
+    variables = []
+    for item in conf["variables"]:
+        name, values = variable_values(item)
+        step = values.step if isinstance(values, range) else 1
+        variables.append((name, values[0], step, len(values)))
+    names = [v[0] for v in variables]
     try:  # without a template and without a variable of that name, the position is 0 (a single row/column)
         x_t = Expr(str(conf.get("x_template", "x" if "x" in names else "0")))
         y_t = Expr(str(conf.get("y_template", "y" if "y" in names else "0")))
     except ExprError as exc:
         raise MetadataError(f"tiles.yaml: {exc}", hint=HINT) from None
-    total = math.prod(len(vals) for _, vals in variables)
-    if total > MAX_TILES:
-        raise MetadataError(f"tiles.yaml describes {total} tiles (at most {MAX_TILES})", hint=HINT)
-    tiles = []
-    try:
-        for combo in itertools.product(*(vals for _, vals in variables)):
-            env: dict[str, Value] = dict(zip(names, combo, strict=True))
-            x, y = x_t.eval_int(env), y_t.eval_int(env)
-            if not (0 <= x <= U32_MAX and 0 <= y <= U32_MAX):
-                raise ExprError(f"tile position ({x}, {y}) is negative or too large")
-            tiles.append((resolve_relative(base, url_t.eval(env)), x, y))
-    except ExprError as exc:
-        raise MetadataError(f"tiles.yaml: {exc}", hint=HINT) from None
-    return tiles
+    out = Layout(url_t, x_t, y_t, tuple(variables))
+    if out.count > MAX_TILES:
+        raise MetadataError(f"tiles.yaml describes {out.count} tiles (at most {MAX_TILES})", hint=HINT)
+    return out
 
 
-def _axis(positions: set[int], what: str) -> tuple[int, int | None, int]:
-    """``(origin, step or None, count)`` of a set of positions on a regular grid."""
-    ordered = sorted(positions)
+def enumerate_tiles(conf: dict[str, Any], base: str = "") -> list[tuple[str, int, int]]:
+    """Every ``(url, x, y)`` in dezoomify-rs order (a small file's whole list: the dezoomer itself never
+    makes it). Relative tile URLs are resolved against ``base`` (the tiles.yaml location), when given."""
+    lay = layout(conf)
+    return [(lay.tile_url(i, base), x, y) for i, (x, y) in enumerate(lay.positions())]
+
+
+def _axis(positions: np.ndarray, what: str) -> tuple[int, int | None, int]:
+    """``(origin, step or None, count)`` of positions on a regular grid."""
+    ordered = np.unique(positions)
     if len(ordered) == 1:
-        return ordered[0], None, 1
-    steps = {b - a for a, b in itertools.pairwise(ordered)}
+        return int(ordered[0]), None, 1
+    steps = np.unique(np.diff(ordered))
     if len(steps) != 1:
-        raise MetadataError(f"tiles.yaml: the {what} positions are not evenly spaced ({ordered[:6]}…)",
+        raise MetadataError(f"tiles.yaml: the {what} positions are not evenly spaced ({ordered[:6].tolist()}…)",
                             hint="Tiles must form a regular grid; check x_template and y_template.")
-    step = steps.pop()
+    step = int(steps[0])
     if step > MAX_TILE_SIDE:
         raise MetadataError(f"tiles.yaml: tiles {step} px apart are over the tile size cap")
-    return ordered[0], step, len(ordered)
+    return int(ordered[0]), step, len(ordered)
+
+
+def grid_cells(xs: np.ndarray, ys: np.ndarray) -> tuple[tuple[int, int | None, int], tuple[int, int | None, int],
+                                                         np.ndarray]:
+    """The x and y axes of the tiles at ``(xs[i], ys[i])`` and, per grid cell (row-major), the index ``i``
+    of the tile that fills it (a later tile at the same place wins, as when pasting in order)."""
+    x0, sx, cols = xa = _axis(xs, "x")
+    y0, sy, rows = ya = _axis(ys, "y")
+    flat = (ys - y0) // (sy or 1) * cols + (xs - x0) // (sx or 1)
+    filled = len(np.unique(flat))
+    if filled != cols * rows:  # checked before anything of cols × rows is allocated
+        raise MetadataError(f"tiles.yaml: {filled} tiles do not fill the {cols}x{rows} grid they span",
+                            hint="Every row must have a tile in every column.")
+    cells = np.full(cols * rows, -1, dtype=np.int64)
+    np.maximum.at(cells, flat, np.arange(len(flat), dtype=np.int64))
+    return xa, ya, cells
 
 
 class CustomYamlDezoomer(Dezoomer):
@@ -206,22 +308,23 @@ class CustomYamlDezoomer(Dezoomer):
         if not path.lower().endswith(("tiles.yaml", "tiles.yml")):
             raise WrongDezoomer("not a tiles.yaml file")
         conf = parse_config(ctx.get())
-        tiles = enumerate_tiles(conf, ctx.url)
-        if not tiles:
+        lay = layout(conf)
+        if lay.count == 0:
             raise MetadataError("tiles.yaml describes no tile", hint=HINT)
-        x0, sx, cols = _axis({t[1] for t in tiles}, "x")
-        y0, sy, rows = _axis({t[2] for t in tiles}, "y")
-        grid: dict[tuple[int, int], str] = {}
-        for url, x, y in tiles:  # a later tile at the same place wins, as when pasting in order
-            grid[((x - x0) // (sx or 1), (y - y0) // (sy or 1))] = url
-        if len(grid) != cols * rows:
-            raise MetadataError(f"tiles.yaml: {len(grid)} tiles do not fill the {cols}x{rows} grid they span",
-                                hint="Every row must have a tile in every column.")
-        urls = tuple(grid[(c, r)] for r in range(rows) for c in range(cols))
-        width, height = self._size(ctx, conf, urls[-1], (x0, sx, cols), (y0, sy, rows))
+        lay.tile_url(0, ctx.url), lay.tile_url(lay.count - 1, ctx.url)  # a URL too long: told at once
+        xs = np.empty(lay.count, dtype=np.int64)
+        ys = np.empty(lay.count, dtype=np.int64)
+        for i, (x, y) in enumerate(lay.positions()):
+            xs[i], ys[i] = x, y
+        (x0, sx, cols), (y0, sy, rows), cells = grid_cells(xs, ys)
+        del xs, ys
+        lay.tile_url(int(cells[0]), ctx.url)  # an expression that fails: told now
+        last_url = lay.tile_url(int(cells[-1]), ctx.url)
+        width, height = self._size(ctx, conf, last_url, (x0, sx, cols), (y0, sy, rows))
         tw, th = sx or width, sy or height
         headers = self._headers(conf)
-        level = CustomLevel(width, height, tw, th, headers=headers, name=NAME, urls=urls)
+        level = CustomLevel(width, height, tw, th, headers=headers, name=NAME, template=conf["url_template"],
+                            variables=lay.variables, base=ctx.url, cells=cells.astype("<i4").tobytes())
         title = conf.get("title")
         return [Image(levels=(level,), title=str(title) if title is not None else None, dezoomer=self.name,
                       url=ctx.url)]

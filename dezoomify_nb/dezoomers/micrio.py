@@ -43,17 +43,19 @@ _HINT = ("Give the …/api/getTilesInfo?object_id=… URL (see the browser's net
 
 @dataclass(frozen=True)
 class MicrioLevel(Level):
-    """A level whose tile URLs are listed one by one: ``keys[i] = row·cols + col`` ↔ ``urls[i]`` (sorted)."""
+    """A level whose tile URLs are listed one by one: ``keys[i] = row·cols + col`` ↔ ``urls[i]`` (sorted),
+    as written in the document (joined to ``base`` when a tile is fetched: a long base is not copied per tile)."""
 
     keys: tuple[int, ...] = ()
     urls: tuple[str, ...] = ()
+    base: str = ""
 
     def tile_url(self, col: int, row: int) -> str:
         key = row * self.cols + col
         i = bisect_left(self.keys, key)
         if i == len(self.keys) or self.keys[i] != key:  # cannot happen: incomplete levels are refused
             raise MetadataError(f"Micrio tile ({col}, {row}) is not listed")
-        return self.urls[i]
+        return join_url(self.base, self.urls[i], "Micrio tile URL")
 
 
 def matches_url(url: str) -> bool:
@@ -87,8 +89,10 @@ def _level(meta_url: str, obj: Any) -> MicrioLevel | None:
     if len(found) < cols * rows:
         return None
     keys = tuple(sorted(found))
-    urls = tuple(join_url(meta_url, found[k], "Micrio tile URL") for k in keys)
-    return MicrioLevel(width, height, TILE, TILE, name=NAME, keys=keys, urls=urls)
+    for ref in found.values():  # refused now rather than tile by tile
+        join_url(meta_url, ref, "Micrio tile URL")
+    return MicrioLevel(width, height, TILE, TILE, name=NAME, keys=keys, urls=tuple(found[k] for k in keys),
+                       base=meta_url)
 
 
 def parse_tiles_info(data: bytes, meta_url: str) -> list[MicrioLevel]:

@@ -108,3 +108,47 @@ def test_failed_fetch_markers_pin_nothing_and_pages_are_dropped(server):
         assert held == []
     else:  # pragma: no cover
         raise AssertionError("deepzoom opened a IIIF manifest")
+
+
+# --- tiles.yaml: a short file, a long literal, 2^20 tiles ------------------------------------------------
+
+GRID = "variables:\n - {{name: x, from: 0, to: {last}}}\n - {{name: y, from: 0, to: {last}}}\n" \
+       "x_template: x * 256\ny_template: y * 256\nwidth: {side}\nheight: {side}\nurl_template: '{url}'\n"
+GRID_2_20 = GRID.replace("{last}", "1023").replace("{side}", "262144")
+GRID_2_18 = GRID.replace("{last}", "511").replace("{side}", "131072")
+
+
+def test_tiles_yaml_long_literal_is_refused_at_once(serve, tmp_path):
+    long_url = "http://127.0.0.1:9/" + "A" * 20_000 + "/{{x}}_{{y}}.png"  # a 20 KB file, 2^20 tiles
+    url = serve({"tiles.yaml": GRID_2_20.format(url=long_url)}) + "/tiles.yaml"
+    run = run_isolated([*FAST_CLI, url, str(tmp_path / "o.png")], workdir=tmp_path / "run", seconds=30)
+    run.assert_contained(rss_mb=300)
+    run.one_error_line()
+    assert run.returncode == 1 and "at most 8192" in run.stderr and run.elapsed < 15, run.stderr
+    print(f"tiles.yaml 20 KB literal x 2^20: refused, peak RSS {run.peak_rss_mb:.0f} MB in {run.elapsed:.1f} s")
+
+
+def test_tiles_yaml_expressions_expanding_past_the_cap_are_refused(serve, tmp_path):
+    piece = '{{"' + "B" * 900 + '"}}'  # each expression gives 900 characters: 12 of them pass 8 KiB
+    url = serve({"tiles.yaml": GRID_2_20.format(url="http://127.0.0.1:9/{{x}}/" + piece * 12)}) + "/tiles.yaml"
+    run = run_isolated([*FAST_CLI, url, str(tmp_path / "o.png")], workdir=tmp_path / "run", seconds=60)
+    run.assert_contained(rss_mb=400)
+    run.one_error_line()
+    assert run.returncode == 1 and "longer than 8192" in run.stderr and run.elapsed < 15, run.stderr
+
+
+def test_tiles_yaml_urls_are_made_per_tile(serve, tmp_path):
+    """Just under the cap: 2^18 URLs of 8,000 characters would be 2 GB; the level keeps 4 bytes a tile."""
+    template = "http://127.0.0.1:9/" + "A" * 7950 + "/{{x}}_{{y}}.png"
+    url = serve({"tiles.yaml": GRID_2_18.format(url=template)}) + "/tiles.yaml"
+    code = ("import dezoomify_nb as dz, pickle\n"
+            f"im = dz.open({url!r}, min_interval=0, retries=0)\n"
+            "lv = im.levels[0]\n"
+            "print(lv.n_tiles, len(lv.tile_url(511, 511)), lv.tile_url(1, 2)[-12:], len(pickle.dumps(lv)))\n")
+    run = run_isolated(code=code, workdir=tmp_path / "run", seconds=60)
+    run.assert_contained(rss_mb=400)
+    assert run.returncode == 0, run.stderr
+    n, length, tail, pickled = run.stdout.split()
+    assert (int(n), int(length), tail) == (1 << 18, len(template) - 11 + 7, "AAAA/1_2.png")
+    assert int(pickled) < 2 * 2**20
+    print(f"tiles.yaml 2^18 x 8 KB URLs: opened, peak RSS {run.peak_rss_mb:.0f} MB in {run.elapsed:.1f} s")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import DezoomifyError
+from .errors import DezoomifyError, hint_for
 
 if TYPE_CHECKING:
     from .api import ZoomableImage
@@ -116,7 +116,7 @@ def save_all(
                                 allow_partial=True, directory=directory, **extra)
         except (DezoomifyError, OSError) as exc:
             message = str(exc)
-            hint = getattr(exc, "hint", "")
+            hint = hint_for(exc)
             say(f"[{i + 1}/{total}] failed: {message}" + (f" (hint: {hint})" if hint else ""))
             summary.items.append(BulkItem(i, title, "failed", None, message))
             continue

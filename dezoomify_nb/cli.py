@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ._version import __version__
-from .errors import DezoomifyError, DownloadError
+from .errors import DezoomifyError, DownloadError, hint_for
 from .model import DEFAULT_MAX_PIXELS, check_max_pixels
 from .net import NetConfig, parse_duration, parse_header
 
@@ -290,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
     except DownloadError as exc:
         if exc.path:
             print(f"warning: {exc}", file=sys.stderr)
-            print(f"hint: {exc.hint}", file=sys.stderr)
+            print(f"hint: {hint_for(exc)}", file=sys.stderr)
             return 1
         raise
     print(f"Image successfully saved to '{os.path.abspath(result.path)}'", file=sys.stderr)
@@ -312,20 +312,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except EOFError:
-        print("error: reached end of input", file=sys.stderr)
+        print("\nerror: reached end of input", file=sys.stderr)  # the prompt's line is still open
+        print("hint: the question needs an answer on standard input; choose without asking with --largest "
+              "(or --zoom-level, --max-width) and --image-index.", file=sys.stderr)
         return 1
     except DezoomifyError as exc:
         if level <= logging.DEBUG:
             log.debug("details", exc_info=exc)
         print(f"error: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        print(f"hint: {hint_for(exc)}", file=sys.stderr)  # the raise site's hint, else its class's default
         return 1
     except OSError as exc:  # disk full, permission denied, …
         if level <= logging.DEBUG:
             log.debug("details", exc_info=exc)
         print(f"error: {exc}", file=sys.stderr)
-        print("hint: check the output path and free disk space; --logging debug shows details.", file=sys.stderr)
+        print(f"hint: {hint_for(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:  # a bug: still no traceback unless asked for
         log.debug("internal error", exc_info=exc)

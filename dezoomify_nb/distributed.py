@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import DezoomifyError
+from .errors import DezoomifyError, hint_for
 
 if TYPE_CHECKING:
     from .api import ZoomableImage
@@ -84,7 +84,7 @@ def _save_remote(recipe: tuple[Any, ...], path: str | None, options: dict[str, A
                                   max_height=options.pop("max_height"), zoom_level=options.pop("zoom_level"))
         result = image.save(path, level=level or 0, progress=False, allow_partial=True, **options)
     except (DezoomifyError, OSError) as exc:
-        hint = getattr(exc, "hint", "")
+        hint = hint_for(exc)
         return "failed", None, str(exc) + (f" (hint: {hint})" if hint else "")
     if result.failed:
         n = result.tiles - len(result.failed)

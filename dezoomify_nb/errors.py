@@ -19,7 +19,8 @@ Every error raised on purpose by this package derives from :class:`DezoomifyErro
         └─ ImageTooLargeError(ValueError)      e.g. JPEG over 65,500 px, memory over budget
             └─ MemoryBudgetError                 a level or canvas cannot fit the memory budget
 
-Each carries a ``hint`` (a short suggestion for the user, may be empty) that the CLI prints.
+Each carries a ``hint`` (a short suggestion for the user) that the CLI prints; :func:`hint_for` gives the
+default of its class when a raise site set none, so every ``error:`` line has its ``hint:`` line.
 """
 
 from __future__ import annotations
@@ -202,6 +203,38 @@ class MemoryBudgetError(ImageTooLargeError):
         self.need = need
         self.budget = budget
         super().__init__(message, hint=hint)
+
+
+#: The hint printed for an error that carries none, by class (the nearest class in the error's MRO wins).
+#: A last resort: errors are meant to be raised with a hint that says what to do about *that* failure.
+DEFAULT_HINTS: dict[type[BaseException], str] = {
+    DezoomifyError: "Run again with --logging debug to see what was done.",
+    DezoomerError: "Check the URL in a browser, or force a dezoomer with --dezoomer; --logging debug shows every request.",
+    MetadataError: (
+        "The image's metadata is broken, inconsistent or over a sanity cap. Check the URL in a browser, try "
+        "--dezoomer auto or another dezoomer; --logging debug shows every request."
+    ),
+    FetchError: "Check the URL (and your connection); --logging debug shows every request.",
+    TileFetchError: "Run again (with --tile-cache to keep what was fetched), or try --retries 5 --retry-delay 5s -n 2.",
+    LevelSelectionError: "Run without --zoom-level/--max-width/--max-height to see the levels, then choose one.",
+    CacheError: "Give another --tile-cache directory (or remove this one).",
+    WriterError: "Check that the output folder is writable and has free space, or choose another output path or format.",
+    ImageTooLargeError: "Save as PNG (.png is streamed, any size), choose a smaller level (--max-width) or --region.",
+}
+#: The hint of an operating-system error (disk full, permission denied, …) that is not one of ours.
+OS_HINT = "Check the output path and free disk space; --logging debug shows details."
+
+
+def hint_for(exc: BaseException) -> str:
+    """``exc.hint``, else the default hint of its class (:data:`DEFAULT_HINTS`), else :data:`OS_HINT` for an
+    ``OSError``; ``""`` for anything else. The CLI prints it after every ``error:`` line."""
+    hint = getattr(exc, "hint", "")
+    if hint:
+        return hint
+    for cls in type(exc).__mro__:
+        if cls in DEFAULT_HINTS:
+            return DEFAULT_HINTS[cls]
+    return OS_HINT if isinstance(exc, OSError) else ""
 
 
 __all__ = [

@@ -170,6 +170,9 @@ def _resolve(
             continue
         except MetadataError as exc:
             if len(candidates) == 1 or getattr(exc, "final", False):
+                if not exc.hint and len(candidates) == 1:
+                    exc.hint = (f"The {name} dezoomer (forced) could not use this input: check the URL in a browser, "
+                                "or let it be detected (--dezoomer auto); --logging debug shows every request.")
                 raise
             log.debug("%s: %s", name, exc)
             reasons.append((name, str(exc)))

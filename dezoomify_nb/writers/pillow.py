@@ -8,6 +8,7 @@ refuses, before any download, an image over the format's size limit or over the 
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 from pathlib import Path
@@ -149,9 +150,22 @@ class PillowWriter(Writer):
                 try:
                     canvas.save(f, format=self.format, **options)
                 except (OSError, ValueError) as exc:
-                    raise WriterError(f"Pillow could not write {path} as {self.format}: {exc}") from exc
+                    raise WriterError(f"Pillow could not write {path} as {self.format}: {exc}",
+                                      hint=_save_hint(exc)) from exc
         finally:
             canvas.close()
+
+
+def _save_hint(exc: BaseException) -> str:
+    """What to do when Pillow's save failed: free space, permissions, or another format."""
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "The disk is full: free some space or write to another folder (--logging debug shows details)."
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "The output folder is not writable: choose an output path in a folder you can write to."
+    if isinstance(exc, OSError):
+        return "Check that the output folder is writable and has free space, or choose another output path."
+    return "Pillow refused these pixels in this format: save as PNG (.png) or TIFF (.tif) instead."
 
 
 class JPEGWriter(PillowWriter):

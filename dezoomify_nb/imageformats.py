@@ -29,8 +29,7 @@ class NotAnImage(ValueError):
 @cache
 def allowed_formats() -> tuple[str, ...]:
     """The Pillow format names that are decoded here (AVIF only with Pillow's own libavif decoder)."""
-    Image.init()
-    extra = ("AVIF",) if "AVIF" in Image.OPEN and features.check("avif") else ()
+    extra = ("AVIF",) if "avif" in features.modules and features.check_module("avif") else ()  # Pillow >= 11.2
     return BASE_FORMATS + extra
 
 

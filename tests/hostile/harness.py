@@ -20,7 +20,6 @@ import ctypes
 import ctypes.util
 import errno
 import os
-import select
 import signal
 import struct
 import subprocess
@@ -173,8 +172,7 @@ class Tripwires:
             raise OSError(ctypes.get_errno(), "inotify_init1")
         if _libc.inotify_add_watch(self._fd, str(self.secret).encode(), _IN_OPEN | _IN_ACCESS) < 0:
             raise OSError(ctypes.get_errno(), "inotify_add_watch")
-        self._threads = [threading.Thread(target=self._watch_secret, daemon=True),
-                         threading.Thread(target=self._watch_fifo, daemon=True)]
+        self._threads = [threading.Thread(target=self._watch_fifo, daemon=True)]
 
     @property
     def file_url(self) -> str:
@@ -189,18 +187,22 @@ class Tripwires:
         self._stop.set()
         for t in self._threads:
             t.join(2)
+        self._drain_secret()
         os.close(self._fd)
 
-    def _watch_secret(self) -> None:
-        while not self._stop.is_set():
-            ready, _, _ = select.select([self._fd], [], [], 0.02)
-            if ready:
-                try:
-                    data = os.read(self._fd, 4096)
-                except BlockingIOError:
-                    continue
-                if data and struct.unpack_from("iIII", data)[1] & (_IN_OPEN | _IN_ACCESS):
+    def _drain_secret(self) -> None:
+        """Read the queued inotify events (the kernel keeps them until read: no timing involved)."""
+        while True:
+            try:
+                data = os.read(self._fd, 4096)
+            except BlockingIOError:
+                return
+            offset = 0
+            while offset + 16 <= len(data):
+                _wd, mask, _cookie, size = struct.unpack_from("iIII", data, offset)
+                if mask & (_IN_OPEN | _IN_ACCESS):
                     self._opened.add("secret")
+                offset += 16 + size
 
     def _watch_fifo(self) -> None:
         while not self._stop.is_set():
@@ -214,9 +216,12 @@ class Tripwires:
             self._opened.add("fifo")
             try:
                 os.write(fd, f"{self.token}\n".encode())
+            except OSError:  # the reader went away meanwhile (EPIPE) or its pipe is full (EAGAIN)
+                pass
             finally:
                 os.close(fd)
 
     def tripped(self) -> list[str]:
-        time.sleep(0.05)  # let the watchers see the last events
+        """What was opened so far (call it after the watched process ended)."""
+        self._drain_secret()
         return sorted(self._opened)

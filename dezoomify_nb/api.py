@@ -13,12 +13,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .budget import check_budget, fmt_bytes
 from .cache import TileCache
 from .errors import DezoomifyError, DownloadError, MetadataError, WriterError, hint_for_failures
 from .lazy import events
 from .lazy.decode import channels_of
 from .lazy.store import OnError, TilePyramidStore
-from .lazy.strips import LevelStrips
+from .lazy.strips import LevelStrips, strip_bytes, tile_buffers
 from .model import DEFAULT_MAX_PIXELS, Image, Level, check_image_size, check_max_pixels
 from .net import NetConfig, parse_header
 from .progress import CancelToken, ProgressCallback, cancellable, track
@@ -157,7 +158,10 @@ class ZoomableImage:
         """Level ``level`` as a read-only ``zarr.Array`` (chunks = tiles)."""
         import zarr
 
-        self.image.levels[level]  # IndexError early
+        lv = self.image.levels[level]  # IndexError early
+        chunk = lv.tile_width * lv.tile_height * channels_of(self.mode)
+        check_budget(3 * chunk, f"Reading level {level} by chunks of one {lv.tile_width}×{lv.tile_height} px tile",
+                     hint="Save it to a file instead (save() streams rows of tiles), choose a smaller level")
         return zarr.open_array(store=self.store(on_error=on_error), path=str(level), mode="r")
 
     def to_dask(self, level: int = 0, *, chunks: Any = "auto", on_error: OnError = "raise") -> dask.array.Array:
@@ -251,6 +255,7 @@ class ZoomableImage:
             raise WriterError(f"the {writer.name} writer saves whole levels, not a region",
                               hint="Save the region as PNG, JPEG or TIFF, or drop --region.")
         writer.check(out_w, out_h, channels)
+        _check_memory(writer, lv, level, box, channels, self.net.parallelism)
         out = final = naming.reserve(out, explicit=explicit, overwrite=overwrite)
         if overwrite and out.is_file() and out.stat().st_size > 0:
             # the old file stays until a new image (with at least one tile) is complete, then is replaced
@@ -308,6 +313,24 @@ class ZoomableImage:
                 failed=len(failed), total=total, path=str(out), hint=hint_for_failures([r for _, r in failed]),
             )
         return result
+
+
+def _check_memory(writer: Any, lv: Level, level: int, box: tuple[int, int, int, int], channels: int,
+                  parallelism: int) -> None:
+    """Refuse (:class:`~dezoomify_nb.errors.MemoryBudgetError`), before anything is fetched, a download whose
+    buffers cannot fit the memory budget: the strips (one row of tiles across the image each: the one the
+    writer holds and one fetched ahead; a third for pyramid writers, whose lower levels download meanwhile),
+    the tiles being decoded, and what the writer keeps (a whole canvas for JPEG)."""
+    x, y, w, h = box
+    tiles = (-(-(x + w) // lv.tile_width) - x // lv.tile_width) * (-(-(y + h) // lv.tile_height) - y // lv.tile_height)
+    strip = strip_bytes(lv, w, h, channels)
+    held = writer.memory_estimate(w, h, channels)
+    need = (3 if writer.pyramid else 2) * strip + tile_buffers(lv, tiles, channels, parallelism) + held
+    instead = "save it as PNG or TIFF (streamed), " if held > need // 2 else ""
+    check_budget(need, f"Downloading level {level} ({w}×{h} px in {lv.tile_width}×{lv.tile_height} px tiles) "
+                       f"as {writer.name}",
+                 hint=f"One row of tiles across the image is {fmt_bytes(strip)}: {instead}choose a smaller zoom "
+                      "level (--zoom-level, --max-width) or a part of the image (--region)")
 
 
 def _first_failures(failed: list[tuple[str, str]], n: int = 3) -> str:

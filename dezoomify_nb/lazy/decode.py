@@ -79,6 +79,8 @@ def _decode_jpeg(data: bytes, mode: str, max_side: int) -> np.ndarray | None:
         return None  # CMYK/YCCK, or a conversion Pillow does differently (RGB → L)
     if width <= 0 or height <= 0 or width > max_side or height > max_side:
         raise ValueError(f"tile declares an unreasonable size {width}x{height}")
+    if width * height > (PILImage.MAX_IMAGE_PIXELS or 1 << 62):
+        return None  # Pillow refuses it as a decompression bomb, as any other format
     try:
         arr = _simplejpeg.decode_jpeg(data, target)
     except ValueError:
@@ -86,12 +88,14 @@ def _decode_jpeg(data: bytes, mode: str, max_side: int) -> np.ndarray | None:
     return arr if arr.ndim == 3 else arr[:, :, None]
 
 
-def decode_tile(data: bytes, level: Level, col: int, row: int, mode: str, *, postprocessed: bool = False) -> np.ndarray:
+def decode_tile(data: bytes, level: Level, col: int, row: int, mode: str, *, postprocessed: bool = False,
+                pad: bool = True) -> np.ndarray:
     """Decode one tile into a ``(tile_height, tile_width, C)`` array ready to be a zarr chunk.
 
     The served image may carry overlap (cropped at left/top per :meth:`Level.tile_offset`), be larger
     than its box (cropped) or smaller (zero-padded; a warning when off by more than one pixel). The
-    level's post-processing (e.g. decryption) runs first unless ``postprocessed``.
+    level's post-processing (e.g. decryption) runs first unless ``postprocessed``. ``pad=False``: the
+    cropped tile, maybe smaller than its box, is returned as it is (no chunk of the declared size is made).
     """
     if not postprocessed:
         data = level.postprocess(data)
@@ -116,6 +120,8 @@ def decode_tile(data: bytes, level: Level, col: int, row: int, mode: str, *, pos
             "tile (%d, %d) is %dx%d, expected %dx%d (plus overlap %d); cropping/padding it",
             col, row, iw, ih, w, h, level.overlap,
         )
+    if not pad:  # the caller copies what there is (a strip): no chunk of the declared size is allocated
+        return got
     out = np.zeros(chunk, dtype=np.uint8)
     out[:gh, :gw] = got
     return out

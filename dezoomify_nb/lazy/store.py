@@ -218,7 +218,7 @@ class TilePyramidStore(Store):
             if not decode:
                 open_image(data, tile_size_limit(lv)).close()
                 return data, None
-            arr = decode_tile(data, lv, col, row, self.mode, postprocessed=True)
+            arr = decode_tile(data, lv, col, row, self.mode, postprocessed=True, pad=place is None)
             if place is None:
                 return data, arr
             place(arr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import threading
 import uuid
 from collections import deque
@@ -22,13 +23,31 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from PIL import Image as PILImage
 
+from ..budget import memory_budget
+from ..model import Level
 from ..net import loop
 from . import events
 from .store import TilePyramidStore
 
-#: memory allowed for strips fetched ahead of the writer
+#: memory allowed for strips fetched ahead of the writer (at most; a quarter of the memory budget when less)
 LOOKAHEAD_BYTES = 256 * 1024 * 1024
+#: tiles decoded at once, at most (the threads of the event loop's default executor)
+DECODERS = min(32, (os.cpu_count() or 1) + 4)
+
+
+def strip_bytes(level: Level, width: int, height: int, channels: int) -> int:
+    """Bytes of the largest strip of a ``width × height`` window of ``level`` (one row of tiles)."""
+    return min(level.tile_height, height) * width * channels
+
+
+def tile_buffers(level: Level, tiles: int, channels: int, parallelism: int) -> int:
+    """Bytes of the tiles being decoded at once: each as large as the level declares (with its overlap),
+    up to Pillow's decompression-bomb limit (larger tiles are refused), as a Pillow image and an array."""
+    px = min((level.tile_width + 2 * level.overlap) * (level.tile_height + 2 * level.overlap),
+             PILImage.MAX_IMAGE_PIXELS or 1 << 62)
+    return min(parallelism, tiles, DECODERS) * px * (4 + channels)
 
 _clusters: dict[str, Any] = {}
 _clusters_lock = threading.Lock()
@@ -97,7 +116,9 @@ class LevelStrips:
         thread) busy, within :data:`LOOKAHEAD_BYTES`."""
         if self._lookahead is not None:
             return self._lookahead
-        fit = max(1, LOOKAHEAD_BYTES // max(1, self.width * self.level.tile_height * self.channels))
+        budget = memory_budget()
+        room = LOOKAHEAD_BYTES if budget is None else min(LOOKAHEAD_BYTES, budget // 4)
+        fit = max(1, room // max(1, self.strip_bytes))
         want = max(2, -(-2 * self.store.net.parallelism // len(self._cols)))
         if client is not None:
             want = max(want, 1 + sum(client.nthreads().values()))
@@ -106,6 +127,11 @@ class LevelStrips:
     @property
     def n_tiles(self) -> int:
         return len(self._cols) * len(self._rows)
+
+    @property
+    def strip_bytes(self) -> int:
+        """Bytes of the largest strip (one row of tiles across the window)."""
+        return strip_bytes(self.level, self.width, self.height, self.channels)
 
     @property
     def first_tile(self) -> tuple[int, int]:
@@ -126,8 +152,9 @@ class LevelStrips:
             x1 = min(rx + rw, (col + 1) * lv.tile_width)
             tx, ty = x0 - col * lv.tile_width, y0 - row * lv.tile_height
 
-            def place(tile: np.ndarray) -> None:
-                strip[:, x0 - rx : x1 - rx] = tile[ty : ty + y1 - y0, tx : tx + x1 - x0]
+            def place(tile: np.ndarray) -> None:  # a tile served smaller than its box leaves zeros
+                got = tile[ty : ty + y1 - y0, tx : tx + x1 - x0]
+                strip[: got.shape[0], x0 - rx : x0 - rx + got.shape[1]] = got
 
             return place
 

@@ -223,6 +223,13 @@ class PNGWriter(Writer):
                 f"The image is {width}×{height} px; PNG allows at most {PNG_MAX_SIDE:,} px per side",
                 hint="Choose a smaller zoom level (--max-width/--max-height) or save as IIIF tiles.")
 
+    def memory_estimate(self, width: int, height: int, channels: int) -> int:
+        """The bands queued or in work (see :meth:`_write_idat`), each with its filtered copy and its
+        deflate output (the strips they are cut from are the source's)."""
+        rowbytes = width * channels + 1
+        band = max(rowbytes, min(CHUNK_BYTES, height * rowbytes))
+        return 2 * ((os.cpu_count() or 1) + 2) * band
+
     def write(self, path: Path, source: StripSource, *, compression: int = 5) -> None:
         width, height, channels = source.width, source.height, source.channels
         self.check(width, height, channels)

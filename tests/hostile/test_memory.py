@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from dezoomify_nb.testing.tileserver import Response
@@ -112,10 +113,12 @@ def test_failed_fetch_markers_pin_nothing_and_pages_are_dropped(server):
 
 # --- tiles.yaml: a short file, a long literal, 2^20 tiles ------------------------------------------------
 
-GRID = "variables:\n - {{name: x, from: 0, to: {last}}}\n - {{name: y, from: 0, to: {last}}}\n" \
-       "x_template: x * 256\ny_template: y * 256\nwidth: {side}\nheight: {side}\nurl_template: '{url}'\n"
-GRID_2_20 = GRID.replace("{last}", "1023").replace("{side}", "262144")
-GRID_2_18 = GRID.replace("{last}", "511").replace("{side}", "131072")
+GRID = "variables:\n - {{name: x, from: 0, to: {cols}}}\n - {{name: y, from: 0, to: {rows}}}\n" \
+       "x_template: x * 256\ny_template: y * 256\nwidth: {width}\nheight: {height}\nurl_template: '{url}'\n"
+GRID_2_20 = GRID.replace("{cols}", "1023").replace("{rows}", "1023").replace("{width}", "262144") \
+    .replace("{height}", "262144")
+GRID_2_17 = GRID.replace("{cols}", "511").replace("{rows}", "255").replace("{width}", "131072") \
+    .replace("{height}", "65536")
 
 
 def test_tiles_yaml_long_literal_is_refused_at_once(serve, tmp_path):
@@ -138,17 +141,142 @@ def test_tiles_yaml_expressions_expanding_past_the_cap_are_refused(serve, tmp_pa
 
 
 def test_tiles_yaml_urls_are_made_per_tile(serve, tmp_path):
-    """Just under the cap: 2^18 URLs of 8,000 characters would be 2 GB; the level keeps 4 bytes a tile."""
+    """Just under the cap: 2^17 URLs of 8,000 characters would be 1 GB; the level keeps 4 bytes a tile."""
     template = "http://127.0.0.1:9/" + "A" * 7950 + "/{{x}}_{{y}}.png"
-    url = serve({"tiles.yaml": GRID_2_18.format(url=template)}) + "/tiles.yaml"
+    url = serve({"tiles.yaml": GRID_2_17.format(url=template)}) + "/tiles.yaml"
     code = ("import dezoomify_nb as dz, pickle\n"
             f"im = dz.open({url!r}, min_interval=0, retries=0)\n"
             "lv = im.levels[0]\n"
-            "print(lv.n_tiles, len(lv.tile_url(511, 511)), lv.tile_url(1, 2)[-12:], len(pickle.dumps(lv)))\n")
+            "print(lv.n_tiles, len(lv.tile_url(511, 255)), lv.tile_url(1, 2)[-12:], len(pickle.dumps(lv)))\n")
     run = run_isolated(code=code, workdir=tmp_path / "run", seconds=60)
     run.assert_contained(rss_mb=400)
     assert run.returncode == 0, run.stderr
     n, length, tail, pickled = run.stdout.split()
-    assert (int(n), int(length), tail) == (1 << 18, len(template) - 11 + 7, "AAAA/1_2.png")
-    assert int(pickled) < 2 * 2**20
-    print(f"tiles.yaml 2^18 x 8 KB URLs: opened, peak RSS {run.peak_rss_mb:.0f} MB in {run.elapsed:.1f} s")
+    assert (int(n), int(length), tail) == (1 << 17, len(template) - 11 + 7, "AAAA/1_2.png")
+    assert int(pickled) < 2**20
+    print(f"tiles.yaml 2^17 x 8 KB URLs: opened, peak RSS {run.peak_rss_mb:.0f} MB in {run.elapsed:.1f} s")
+
+
+# --- tiles declared huge: strips sized from the memory budget ----------------------------------------------
+
+HUGE_DZI = ('<?xml version="1.0" encoding="UTF-8"?><Image xmlns="http://schemas.microsoft.com/deepzoom/2008" '
+            'Format="png" Overlap="0" TileSize="32768"><Size Width="100000" Height="40000"/></Image>')
+
+
+def _small_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (256, 256), (200, 100, 50)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def huge_tiles(server):
+    """A Deep Zoom image 100,000 px wide declaring 32768-px tiles, serving 256-px ones; counts tile requests."""
+    tile = _small_png()
+    asked: list[str] = []
+
+    def handler(_server, raw_path: str, _headers) -> Response:
+        if raw_path.endswith(".dzi"):
+            return Response(200, HUGE_DZI.encode(), "application/xml")
+        asked.append(raw_path)
+        return Response(200, tile, "image/png")
+
+    server.add_route("/huge-tiles/", handler)
+    return server.base_url + "/huge-tiles/image.dzi", asked
+
+
+@pytest.mark.parametrize("out", ["o.png", "o.tif", "o.jpg"])
+def test_tiles_declared_huge_are_refused_up_front(huge_tiles, tmp_path, out):
+    url, asked = huge_tiles
+    run = run_isolated([*FAST_CLI, url, str(tmp_path / out)], workdir=tmp_path / "run", seconds=30,
+                       env={"DEZOOMIFY_NB_MEMORY_BUDGET": "2GiB"})
+    run.assert_contained(rss_mb=300)
+    line = run.one_error_line()
+    assert run.returncode == 1 and run.elapsed < 15, run.stderr
+    if out == "o.jpg":  # JPEG's own limit comes first
+        assert "65,500" in line
+    else:
+        assert "over the memory budget of 2 GiB" in line and "32768×32768 px tiles" in line, line
+        hint = run.stderr.split("hint:")[1]
+        assert "DEZOOMIFY_NB_MEMORY_BUDGET=" in hint and "--region" in hint, hint
+    assert asked == [] and not (tmp_path / out).exists()  # nothing fetched, nothing written
+    print(f"tiles 32768 px declared, {out}: refused, peak RSS {run.peak_rss_mb:.0f} MB in {run.elapsed:.1f} s")
+
+
+def test_tiles_declared_huge_a_region_within_the_budget_streams(huge_tiles, tmp_path):
+    url, asked = huge_tiles
+    out = tmp_path / "r.png"
+    run = run_isolated([*FAST_CLI, "--region", "0,0,600,300", url, str(out)], workdir=tmp_path / "run",
+                       seconds=30, env={"DEZOOMIFY_NB_MEMORY_BUDGET": "2GiB"})
+    run.assert_contained(rss_mb=400)
+    assert run.returncode == 0, run.stderr
+    from PIL import Image
+
+    with Image.open(out) as im:
+        arr = np.asarray(im)
+    assert arr.shape == (300, 600, 3) and (arr[:256, :256] == (200, 100, 50)).all() and not arr[256:].any()
+    assert len(asked) == 1
+
+
+def test_jpeg_canvas_over_the_budget_suggests_png(server, tmp_path, capsys, monkeypatch):
+    from .conftest import cli_error
+
+    monkeypatch.setenv("DEZOOMIFY_NB_MEMORY_BUDGET", "2MiB")  # the 1000×700 canvas is 2.7 MiB in Pillow
+    err = cli_error(capsys, server.url("dzi-png"), tmp_path / "o.jpg")
+    assert "over the memory budget of 2 MiB" in err and "PNG or TIFF" in err and "DEZOOMIFY_NB_MEMORY_BUDGET=3MiB" in err
+    assert not list(tmp_path.iterdir()) and server.count(".png") == 0
+
+
+@pytest.mark.parametrize("name", ["o.png", "o.tif"])
+def test_small_budget_download_still_works(server, tmp_path, monkeypatch, name):
+    import dezoomify_nb as dz
+
+    from .conftest import FAST_API
+
+    monkeypatch.setenv("DEZOOMIFY_NB_MEMORY_BUDGET", "48MiB")
+    img = dz.open(server.url("dzi-png"), **FAST_API)
+    result = img.save(tmp_path / name, progress=False)
+    from PIL import Image
+
+    with Image.open(result.path) as im:
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), server.level_image("dzi-png", 0))
+
+
+def test_lookahead_follows_the_budget(server, monkeypatch):
+    import dezoomify_nb as dz
+    from dezoomify_nb.lazy.store import TilePyramidStore
+    from dezoomify_nb.lazy.strips import LevelStrips
+
+    from .conftest import FAST_API
+
+    img = dz.open(server.url("dzi-png"), **{**FAST_API, "parallelism": 64})
+    strips = LevelStrips(TilePyramidStore(img.image, img.net), 0)
+    assert strips.strip_bytes == 1000 * img.levels[0].tile_height * 3 == 762_000
+    monkeypatch.setenv("DEZOOMIFY_NB_MEMORY_BUDGET", "4MiB")  # a quarter: 1 MiB, one strip ahead
+    assert strips.lookahead() == 1
+    monkeypatch.setenv("DEZOOMIFY_NB_MEMORY_BUDGET", "16MiB")
+    assert strips.lookahead() == 5
+    monkeypatch.setenv("DEZOOMIFY_NB_MEMORY_BUDGET", "none")
+    assert strips.lookahead() > 5
+
+
+@pytest.mark.parametrize(("text", "value"), [("2GiB", 2 << 30), ("512MiB", 512 << 20), ("512 MB", 512 << 20),
+                                             ("1.5G", 3 << 29), ("123456", 123456), ("8k", 8192)])
+def test_budget_sizes(text, value, monkeypatch):
+    from dezoomify_nb.budget import memory_budget
+
+    monkeypatch.setenv("DEZOOMIFY_NB_MEMORY_BUDGET", text)
+    assert memory_budget() == value
+
+
+@pytest.mark.parametrize("text", ["lots", "-1G", "nan", "inf", "1e400", "G"])
+def test_bad_budget_sizes(text, monkeypatch, capsys, server, tmp_path):
+    from .conftest import cli_error
+
+    monkeypatch.setenv("DEZOOMIFY_NB_MEMORY_BUDGET", text)
+    err = cli_error(capsys, server.url("dzi-png"), tmp_path / "o.png")
+    assert "DEZOOMIFY_NB_MEMORY_BUDGET" in err

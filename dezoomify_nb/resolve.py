@@ -34,8 +34,8 @@ def _over_budget(url: str, limit: int) -> MetadataError:
     exc = MetadataError(
         f"the documents needed to open {url} add up to more than {fmt_bytes(limit)}, the most kept in memory "
         f"at once for one source",
-        hint="A collection this large cannot be read in one go: open one of its child manifests (or "
-             "sub-collections) by its own URL; --logging debug lists the documents fetched.",
+        hint="If it is a collection, open one of its child manifests (or sub-collections) by its own URL; "
+             "--logging debug lists the documents fetched.",
     )
     exc.final = True  # type: ignore[attr-defined] # the other dezoomers would fetch the same: stop there
     return exc

@@ -155,6 +155,12 @@ class Expr:
     def __repr__(self) -> str:
         return f"Expr({self.text!r})"
 
+    def names(self) -> frozenset[str]:
+        """Every name the expression mentions (the variables it can read are among them)."""
+        if self.tree is None:
+            return frozenset()
+        return frozenset(n.id for n in ast.walk(self.tree) if isinstance(n, ast.Name))
+
     def eval(self, variables: Mapping[str, Value]) -> Value:
         if self.tree is None:
             return ()

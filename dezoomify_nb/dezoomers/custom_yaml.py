@@ -39,7 +39,6 @@ import functools
 import itertools
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,19 +220,29 @@ class Layout:
     def count(self) -> int:
         return math.prod(v[3] for v in self.variables)
 
-    def positions(self) -> Iterator[tuple[int, int]]:
-        """Every tile's ``(x, y)``, in dezoomify-rs order (cartesian product, first variable slowest)."""
-        names = [v[0] for v in self.variables]
-        ranges = [range(start, start + count * step, step) for _, start, step, count in self.variables]
+    def positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every tile's ``x`` and ``y``, in dezoomify-rs order (cartesian product, first variable slowest)."""
+        return self._axis_values(self.x, "x"), self._axis_values(self.y, "y")
+
+    def _axis_values(self, expr: Expr, what: str) -> np.ndarray:
+        """``expr`` for every combination, as int64. It is evaluated once per combination of the variables
+        it mentions only (``x * tile_size``: once per ``x``), then spread over the others."""
+        used = [i for i, v in enumerate(self.variables) if v[0] in expr.names()]
+        sub = [self.variables[i] for i in used]
+        values = np.empty(math.prod(v[3] for v in sub), dtype=np.int64)
         try:
-            for combo in itertools.product(*ranges):
-                env: dict[str, Value] = dict(zip(names, combo, strict=True))
-                x, y = self.x.eval_int(env), self.y.eval_int(env)
-                if not (0 <= x <= U32_MAX and 0 <= y <= U32_MAX):
-                    raise ExprError(f"tile position ({x}, {y}) is negative or too large")
-                yield x, y
+            for k, combo in enumerate(itertools.product(*(range(start, start + count * step, step)
+                                                          for _, start, step, count in sub))):
+                env: dict[str, Value] = {v[0]: c for v, c in zip(sub, combo, strict=True)}
+                value = expr.eval_int(env)
+                if not 0 <= value <= U32_MAX:
+                    raise ExprError(f"tile position {what}={value} is negative or too large")
+                values[k] = value
         except ExprError as exc:
             raise MetadataError(f"tiles.yaml: {exc}", hint=HINT) from None
+        shape = [v[3] for v in self.variables]
+        spread = [shape[i] if i in used else 1 for i in range(len(shape))]
+        return np.broadcast_to(values.reshape(spread), shape).reshape(-1)
 
     def tile_url(self, index: int, base: str = "") -> str:
         return expand_url(self.url, self.variables, index, base)
@@ -265,7 +274,8 @@ def enumerate_tiles(conf: dict[str, Any], base: str = "") -> list[tuple[str, int
     """Every ``(url, x, y)`` in dezoomify-rs order (a small file's whole list: the dezoomer itself never
     makes it). Relative tile URLs are resolved against ``base`` (the tiles.yaml location), when given."""
     lay = layout(conf)
-    return [(lay.tile_url(i, base), x, y) for i, (x, y) in enumerate(lay.positions())]
+    xs, ys = lay.positions()
+    return [(lay.tile_url(i, base), int(x), int(y)) for i, (x, y) in enumerate(zip(xs, ys, strict=True))]
 
 
 def _axis(positions: np.ndarray, what: str) -> tuple[int, int | None, int]:
@@ -290,13 +300,12 @@ def grid_cells(xs: np.ndarray, ys: np.ndarray) -> tuple[tuple[int, int | None, i
     x0, sx, cols = xa = _axis(xs, "x")
     y0, sy, rows = ya = _axis(ys, "y")
     flat = (ys - y0) // (sy or 1) * cols + (xs - x0) // (sx or 1)
-    filled = len(np.unique(flat))
-    if filled != cols * rows:  # checked before anything of cols × rows is allocated
-        raise MetadataError(f"tiles.yaml: {filled} tiles do not fill the {cols}x{rows} grid they span",
+    # the first of each cell in reverse order is its last tile; the cells come out sorted (row-major)
+    filled, first_from_end = np.unique(flat[::-1], return_index=True)
+    if len(filled) != cols * rows:
+        raise MetadataError(f"tiles.yaml: {len(filled)} tiles do not fill the {cols}x{rows} grid they span",
                             hint="Every row must have a tile in every column.")
-    cells = np.full(cols * rows, -1, dtype=np.int64)
-    np.maximum.at(cells, flat, np.arange(len(flat), dtype=np.int64))
-    return xa, ya, cells
+    return xa, ya, len(flat) - 1 - first_from_end
 
 
 class CustomYamlDezoomer(Dezoomer):
@@ -312,10 +321,7 @@ class CustomYamlDezoomer(Dezoomer):
         if lay.count == 0:
             raise MetadataError("tiles.yaml describes no tile", hint=HINT)
         lay.tile_url(0, ctx.url), lay.tile_url(lay.count - 1, ctx.url)  # a URL too long: told at once
-        xs = np.empty(lay.count, dtype=np.int64)
-        ys = np.empty(lay.count, dtype=np.int64)
-        for i, (x, y) in enumerate(lay.positions()):
-            xs[i], ys[i] = x, y
+        xs, ys = lay.positions()
         (x0, sx, cols), (y0, sy, rows), cells = grid_cells(xs, ys)
         del xs, ys
         lay.tile_url(int(cells[0]), ctx.url)  # an expression that fails: told now

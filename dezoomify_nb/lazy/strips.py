@@ -1,6 +1,8 @@
 """A level as horizontal strips (one tile row each), fetched ahead concurrently: what writers pull.
 
-Memory is bounded by ``lookahead`` strips of ``width × tile_height`` pixels, whatever the image height.
+Memory is bounded by ``lookahead`` strips of ``width × tile_height`` pixels, whatever the image height:
+as many as fit in a quarter of the memory budget (:mod:`dezoomify_nb.budget`), at least one. A level whose
+strips cannot fit the budget at all is refused before the download (``ZoomableImage.save``).
 
 Locally, rows are fetched on the private I/O loop (:mod:`dezoomify_nb.net.loop`). When a
 ``dask.distributed`` client is attached to the store's token (:func:`attach_cluster`, what

@@ -80,6 +80,22 @@ def test_tile_order_first_variable_slowest() -> None:
     assert enumerate_tiles(conf) == [("0/0", 0, 0), ("0/1", 0, 1), ("1/0", 1, 0), ("1/1", 1, 1)]
 
 
+def test_positions_spread_over_unused_variables_and_later_tiles_win() -> None:
+    conf = parse_config(b"variables:\n - {name: y, from: 0, to: 2}\n - {name: x, from: 0, to: 1}\n"
+                        b" - {name: k, from: 0, to: 1}\nx_template: 'x * 10'\ny_template: 'y * 5 + 0 * k'\n"
+                        b"url_template: '{{x}}-{{y}}-{{k}}'\n")
+    tiles = enumerate_tiles(conf)
+    assert [(x, y) for _, x, y in tiles] == [(10 * x, 5 * y) for y in range(3) for x in range(2) for _ in range(2)]
+    (image,) = parse("https://h/tiles.yaml", b"width: 20\nheight: 15\n" + yaml_text(conf))
+    assert urls(image.levels[0]) == [f"https://h/{x}-{y}-1" for y in range(3) for x in range(2)]  # k=1 last
+
+
+def yaml_text(conf: dict) -> bytes:
+    import yaml
+
+    return yaml.safe_dump(conf).encode()
+
+
 def test_yaml_constants_in_templates() -> None:
     conf = parse_config(b"variables:\n - {name: x, from: 0, to: 1}\n - {name: y, from: 0, to: 1}\n"
                         b" - {name: tile_size, value: 100}\nurl_template: '{{x*tile_size}}/{{y*tile_size}}'\n")

@@ -395,7 +395,9 @@ def open(  # noqa: A001 - the natural name, like builtins.open / zarr.open
     fetched only when that image is used), unless ``image_index`` picks one (past the end: the last).
 
     ``net_options`` are :class:`~dezoomify_nb.net.NetConfig` fields: ``parallelism``, ``min_interval``,
-    ``timeout``, ``connect_timeout``, ``retries``, ``retry_delay``, ``accept_invalid_certs``, …
+    ``timeout`` (a whole request's deadline), ``connect_timeout``, ``read_timeout``, ``retries``,
+    ``retry_delay``, ``accept_invalid_certs``, ``max_metadata_bytes`` / ``max_tile_bytes`` (body caps,
+    decoded), ``max_inflight_bytes``, …
     ``mode`` is the pixel mode of the arrays: ``"RGB"`` (default), ``"RGBA"``, ``"L"`` or ``"LA"``.
 
     ``cache`` is a directory or any zarr 3 Store: tiles are kept there as served and reused by every later

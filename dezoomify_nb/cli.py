@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ._version import __version__
 from .errors import DezoomifyError, DownloadError, hint_for
 from .model import DEFAULT_MAX_PIXELS, check_max_pixels
-from .net import NetConfig, parse_duration, parse_header
+from .net import NetConfig, parse_duration, parse_header, parse_size
 
 if TYPE_CHECKING:  # the API (zarr, dask, …) is imported when a download starts: --help stays fast
     from . import api
@@ -28,6 +28,13 @@ log = logging.getLogger("dezoomify_nb")
 def _duration(text: str) -> float:
     try:
         return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -110,9 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("-r", "--retries", type=_natural, default=1, help="retries per tile (default 1)")
     net.add_argument("--retry-delay", type=_duration, default=2.0, metavar="DUR",
                      help="first retry delay, doubled each time (default 2s)")
-    net.add_argument("--timeout", type=_duration, default=30.0, metavar="DUR", help="request timeout (default 30s)")
+    net.add_argument("--timeout", type=_duration, default=30.0, metavar="DUR",
+                     help="deadline of a whole request: connect, headers and body (default 30s)")
     net.add_argument("--connect-timeout", type=_duration, default=6.0, metavar="DUR",
                      help="connection timeout (default 6s)")
+    net.add_argument("--read-timeout", type=_duration, metavar="DUR",
+                     help="longest silence between two reads of a response (default: --timeout)")
+    net.add_argument("--max-metadata-size", type=_size, default=NetConfig.max_metadata_bytes, metavar="SIZE",
+                     help="largest metadata document (info.json, XML, page, manifest), decoded (default 16MiB)")
+    net.add_argument("--max-tile-size", type=_size, default=NetConfig.max_tile_bytes, metavar="SIZE",
+                     help="largest tile body, decoded (default 32MiB)")
+    net.add_argument("--max-inflight-size", type=_size, default=NetConfig.max_inflight_bytes, metavar="SIZE",
+                     help="body bytes held by all the requests in flight together (default 256MiB)")
     net.add_argument("-H", "--header", type=_header, action="append", default=[], metavar="'NAME: VALUE'",
                      help="extra HTTP header, repeatable (e.g. -H 'Referer: https://…' -H 'Cookie: …')")
     net.add_argument("--accept-invalid-certs", action="store_true", help="do not verify TLS certificates")
@@ -254,6 +270,10 @@ def run(args: argparse.Namespace) -> int:
         min_interval=args.min_interval,
         timeout=args.timeout,
         connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout or None,
+        max_metadata_bytes=args.max_metadata_size,
+        max_tile_bytes=args.max_tile_size,
+        max_inflight_bytes=args.max_inflight_size,
         retries=args.retries,
         retry_delay=args.retry_delay,
         headers=tuple(args.header),

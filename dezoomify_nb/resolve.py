@@ -71,7 +71,7 @@ async def _fetch_pages(
             if cached is not None:
                 return count(cached)
         try:
-            data = count(await fetch(url, net))
+            data = count(await fetch(url, net, metadata=True))
         except FetchError as exc:
             return _small(exc)
         if cache is not None and url.startswith(("http://", "https://")):

@@ -29,9 +29,10 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .body import Body, async_budget
 from .clients import _key, count_client, pid
-from .config import MAX_BODY_BYTES, NetConfig
-from .failures import invalid_url, network_failure, range_ignored, status_failure, too_large
+from .config import NetConfig
+from .failures import deadline_failure, invalid_url, network_failure, range_ignored, status_failure
 
 _lock = threading.Lock()
 _pid = os.getpid()
@@ -98,9 +99,12 @@ def new_session(config: NetConfig, **options: Any) -> Any:
         ssl=not config.accept_invalid_certs,
         **keep_alive,
     )
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout, sock_read=config.timeout)
+    # the whole request's deadline (config.timeout) is an asyncio.timeout() around it in get()
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.connect_timeout,
+                                    sock_read=config.read_timeout or config.timeout)
+    # bodies come as sent: .body decodes them under their caps (aiohttp would inflate a bomb whole)
     # trust_env costs two thread hops per request (proxy and .netrc look-ups): only when a proxy is set
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True,
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
                                  trust_env=bool(urllib.request.getproxies()), **options)
 
 
@@ -193,36 +197,48 @@ def _unsendable() -> tuple[type[BaseException], ...]:
 
 
 async def get(url: str, target: str, rng: tuple[int, int] | None, config: NetConfig,
-              headers: dict[str, str]) -> bytes:
-    """One GET of ``target`` on the running loop; failures raise ``fetch._Attempt`` (see :mod:`.failures`)."""
+              headers: dict[str, str], metadata: bool = False) -> bytes:
+    """One GET of ``target`` on the running loop; failures raise ``fetch._Attempt`` (see :mod:`.failures`).
+
+    The whole request (connect, headers, body) ends by ``config.timeout``; the body is decoded by
+    :class:`~.body.Body` under its cap and counted in the loop's budget of bytes in flight.
+    """
     import aiohttp
 
     if rng is not None:
         headers = {**headers, "Range": f"bytes={rng[0]}-{rng[1]}"}
+    budget = async_budget(config.max_inflight_bytes)
+    body = None
+    deadline = asyncio.timeout(config.timeout)
     try:
-        async with (await _session(config)).get(_url(target), headers=headers, max_redirects=10) as response:
-            status = response.status
-            if rng is not None and status == 200:
-                raise range_ignored(url, target)
-            if status >= 400:
-                raise status_failure(url, status, response.reason, response.headers.get("Retry-After"))
-            declared = response.content_length
-            if declared is not None and declared > MAX_BODY_BYTES:
-                raise too_large(url)
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.content.iter_any():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise too_large(url)
-                chunks.append(chunk)
-            return b"".join(chunks)
+        async with deadline:
+            session = await _session(config)
+            async with session.get(_url(target), headers=headers, max_redirects=10) as response:
+                status = response.status
+                if rng is not None and status == 200:
+                    raise range_ignored(url, target)
+                if status >= 400:
+                    raise status_failure(url, status, response.reason, response.headers.get("Retry-After"))
+                body = Body(url, config.max_metadata_bytes if metadata else config.max_tile_bytes, metadata,
+                            response.headers.get("Content-Encoding"), response.content_length)
+                token = id(body)
+                async for raw in response.content.iter_any():
+                    for piece in body.decoded(raw):
+                        body.add(piece)
+                        if not budget.try_take(token, len(piece)):
+                            await budget.take(token, len(piece))
+                return body.value()
     except _unsendable() as exc:  # before ClientError and ValueError, which they are
         raise invalid_url(url, exc) from exc
     except (aiohttp.ClientError, TimeoutError) as exc:  # a certificate error is a ValueError too: first
+        if deadline.expired():
+            raise deadline_failure(url, config.timeout) from exc
         raise network_failure(url, _kind(exc), exc) from exc
     except (ValueError, UnicodeError) as exc:  # malformed URL or header: no retry helps
         raise invalid_url(url, exc) from exc
+    finally:
+        if body is not None:
+            budget.release(id(body))
 
 
 def close_session(loop: asyncio.AbstractEventLoop, session: Any) -> None:

@@ -33,9 +33,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import httpcore
 import httpx
 
-from .config import NetConfig
+from .config import MAX_INFLIGHT_BYTES, MAX_METADATA_BYTES, MAX_TILE_BYTES, NetConfig
 
 
 @dataclass
@@ -128,16 +129,91 @@ def count_client() -> None:
 def _key(config: NetConfig) -> NetConfig:
     """The part of ``config`` a client (httpx client, aiohttp session) depends on.
 
-    headers, referer, offline, retries and pacing are per request, not per client: one pool across them.
-    (Memoised: it is looked up for every request.)
+    headers, referer, offline, retries, pacing and body caps are per request, not per client: one pool
+    across them. (Memoised: it is looked up for every request.)
     """
-    return replace(config, headers=(), referer=None, offline=False, retries=0, retry_delay=0.0, min_interval=0.0)
+    return replace(config, headers=(), referer=None, offline=False, retries=0, retry_delay=0.0, min_interval=0.0,
+                   max_metadata_bytes=MAX_METADATA_BYTES, max_tile_bytes=MAX_TILE_BYTES,
+                   max_inflight_bytes=MAX_INFLIGHT_BYTES)
 
 
 @functools.lru_cache(maxsize=256)
 def _limiter_key(config: NetConfig) -> NetConfig:
     """The part of ``config`` a host's limiter depends on (parallelism and pacing)."""
     return replace(config, headers=(), referer=None, offline=False)
+
+
+#: the deadline (``time.monotonic()``) of the request this worker thread is making (httpx), or ``None``
+deadline = threading.local()
+
+
+def _left(timeout: float | None, error: type[Exception]) -> float | None:
+    """``timeout`` shortened to what is left before this thread's request deadline (raises past it)."""
+    end = getattr(deadline, "at", None)
+    if end is None:
+        return timeout
+    left = end - time.monotonic()
+    if left <= 0:
+        raise error("the request's deadline has passed")
+    return left if timeout is None or timeout > left else timeout
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read, write and TLS handshake ends by the thread's request deadline, so a
+    server dripping bytes (headers or body) cannot keep a request alive past ``--timeout``."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname,
+                                                     _left(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend, its connections wrapped in :class:`_DeadlineStream`."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout),
+                                                       local_address, socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_unix_socket(path, _left(timeout, httpcore.ConnectTimeout),
+                                                               socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _with_deadlines(client: httpx.Client) -> httpx.Client:
+    """Make every connection pool of ``client`` (direct and proxies) open :class:`_DeadlineStream` streams.
+
+    httpx has no public hook for the network backend: its pools keep it as ``_network_backend``. Were that
+    to change, the body loop of ``fetch._get_http`` still checks the deadline after each read.
+    """
+    for transport in (client._transport, *client._mounts.values()):
+        pool = getattr(transport, "_pool", None)
+        if pool is not None and hasattr(pool, "_network_backend"):
+            pool._network_backend = _DeadlineBackend()
+    return client
 
 
 def get_client(config: NetConfig) -> httpx.Client:
@@ -151,18 +227,20 @@ def get_client(config: NetConfig) -> httpx.Client:
             client = _clients.get(key)
             if client is None or client.is_closed:
                 _created += 1  # count_client() would take _lock again
-                client = _clients[key] = httpx.Client(
+                client = _clients[key] = _with_deadlines(httpx.Client(
                     follow_redirects=True,
                     max_redirects=10,
                     verify=not config.accept_invalid_certs,
-                    timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
+                    # the whole request's deadline (config.timeout) is enforced by _DeadlineStream
+                    timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout,
+                                          read=config.read_timeout or config.timeout),
                     limits=httpx.Limits(
                         max_connections=None,  # the per-host semaphores limit concurrency
                         # 0: no keep-alive (as with aiohttp); else at least one idle connection per slot
                         max_keepalive_connections=config.max_idle_per_host and max(
                             config.max_idle_per_host, config.parallelism),
                     ),
-                )
+                ))
     return client
 
 

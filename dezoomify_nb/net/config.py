@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from .._version import __version__
+from .codecs import ACCEPT_ENCODING
 
 USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -17,10 +18,17 @@ DEFAULT_HEADERS: tuple[tuple[str, str], ...] = (
     ("User-Agent", USER_AGENT),
     ("Accept-Language", "en,en-US;q=0.8"),
     ("Accept", "*/*"),
+    ("Accept-Encoding", ACCEPT_ENCODING),  # only what .codecs decodes (a capped, streaming decode)
 )
 
-#: Largest response body accepted (metadata or tile); a hostile server cannot make us buffer more.
-MAX_BODY_BYTES = 256 * 1024 * 1024
+MiB = 1024 * 1024
+#: default cap of a metadata document's decoded body (info.json, XML, web pages, IIIF manifests): the
+#: largest real ones (manifests of books of thousands of pages) are a few MiB
+MAX_METADATA_BYTES = 16 * MiB
+#: default cap of a tile's decoded body (real tiles: a few KiB to a few MiB)
+MAX_TILE_BYTES = 32 * MiB
+#: default budget of decoded body bytes held by all the requests in flight (per event loop or process)
+MAX_INFLIGHT_BYTES = 256 * MiB
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|ns|us)?\s*$", re.IGNORECASE)
 _UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
@@ -36,6 +44,33 @@ def parse_duration(text: str | float | int) -> float:
     if not m:
         raise ValueError(f"invalid duration {text!r} (examples: 50ms, 2s, 1m)")
     return float(m.group(1)) * _UNITS[(m.group(2) or "s").lower()]
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str | int) -> int:
+    """``"16MiB"``, ``"16M"`` → 16777216, ``"512k"`` → 524288, ``"1GiB"``; a bare number is bytes
+    (binary units: k = 1024)."""
+    if isinstance(text, int):
+        if text < 1:
+            raise ValueError(f"size must be positive: {text}")
+        return text
+    m = _SIZE.match(text)
+    if not m or (m.group(3) and not m.group(2) and m.group(3).lower() != "b"):
+        raise ValueError(f"invalid size {text!r} (examples: 16MiB, 512k, 1G)")
+    value = int(float(m.group(1)) * 1024 ** " kmgt".index(m.group(2).lower() or " "))
+    if value < 1:
+        raise ValueError(f"size must be positive: {text!r}")
+    return value
+
+
+def format_size(n: int) -> str:
+    """``16777216`` → ``"16MiB"``, ``1536`` → ``"1.5KiB"``, ``100`` → ``"100B"``."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.4g}{unit}"
+    return f"{n}B"
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -61,8 +96,11 @@ class NetConfig:
 
     parallelism: int = 16
     min_interval: float = 0.05
+    #: the whole request's deadline: connect, headers and body (a server dripping bytes fails after it)
     timeout: float = 30.0
     connect_timeout: float = 6.0
+    #: the longest silence between two reads of a response; ``None``: ``timeout``
+    read_timeout: float | None = None
     retries: int = 1
     retry_delay: float = 2.0
     headers: tuple[tuple[str, str], ...] = field(default=())
@@ -81,6 +119,13 @@ class NetConfig:
     #: ``"aiohttp"`` (default: requests on the event loop, ~0.1 ms of CPU per request) or ``"httpx"`` (a sync
     #: client shared by worker threads, ~0.6–1.7 ms per request); same messages, retries and limits
     transport: str = "aiohttp"
+    #: cap of a metadata document's body, decoded (what the dezoomers read: info.json, XML, pages…)
+    max_metadata_bytes: int = MAX_METADATA_BYTES
+    #: cap of a tile's body, decoded
+    max_tile_bytes: int = MAX_TILE_BYTES
+    #: decoded body bytes held by the requests in flight, all hosts together (per event loop for aiohttp,
+    #: per process for httpx); a request past it waits for another to end (the oldest always proceeds)
+    max_inflight_bytes: int = MAX_INFLIGHT_BYTES
 
     def __post_init__(self) -> None:
         if self.parallelism < 1:
@@ -94,6 +139,11 @@ class NetConfig:
         for name in ("min_interval", "timeout", "connect_timeout", "retry_delay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if self.read_timeout is not None and self.read_timeout <= 0:
+            raise ValueError("read_timeout must be positive (or None)")
+        for name in ("max_metadata_bytes", "max_tile_bytes", "max_inflight_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
 
     def request_headers(self, level_headers: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
         """Defaults < Referer (input URL) < level headers < user headers (a fresh dict)."""

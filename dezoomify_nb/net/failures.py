@@ -7,15 +7,19 @@ Unavailable for URL`` and the decision to retry do not depend on the transport.
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from email.utils import parsedate_to_datetime
 
 from ..errors import FetchError
-from .config import MAX_BODY_BYTES
+from .config import format_size
 
 #: client errors worth retrying (timeouts and rate limits); every other 4xx is final
 _RETRY_4XX = frozenset({408, 425, 429})
-_MAX_RETRY_AFTER = 120.0
+#: the longest wait a ``Retry-After`` may impose (a longer one is shortened to this)
+MAX_RETRY_AFTER = 60.0
+_SECONDS = re.compile(r"\s*\d{1,12}(?:\.\d{1,6})?\s*\Z")
 _HINT_429 = "The server limits the request rate: try -n 2 -i 500ms --retries 5 --retry-delay 5s."
 _HINT_SLOW = "The server is slow: try a longer --timeout, fewer parallel requests (-n 4) and --retries 3."
 _HINT_REDIRECTS = "The server redirects in a loop; the URL may need a login (-H 'Cookie: ...') or be wrong."
@@ -34,17 +38,21 @@ def _retryable(status: int) -> bool:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (seconds or an HTTP date), capped; None if absent."""
-    if not value:
+    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP date, at most
+    :data:`MAX_RETRY_AFTER` (a date in the past: 0). ``None`` (the usual retry delay applies) if absent or
+    invalid: negative, ``nan``, ``inf``, exponents, garbage, an unreadable date."""
+    if not value or len(value) > 64:
         return None
-    try:
+    if _SECONDS.match(value):
         seconds = float(value)
-    except ValueError:
+    else:
         try:
             seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError, IndexError, AttributeError):
             return None
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def status_failure(url: str, status: int, reason: str | None, retry_after: str | None) -> _Attempt:
@@ -65,8 +73,32 @@ def range_ignored(url: str, target: str) -> _Attempt:
         retry=False)
 
 
-def too_large(url: str) -> _Attempt:
-    return _Attempt(FetchError(url, f"{url} is larger than {MAX_BODY_BYTES} bytes"), retry=False)
+def too_large(url: str, cap: int, metadata: bool) -> _Attempt:
+    """A body past its cap (decoded size, or a declared ``Content-Length``): no retry helps."""
+    which, option, field = (("metadata", "--max-metadata-size", "max_metadata_bytes") if metadata
+                            else ("tile", "--max-tile-size", "max_tile_bytes"))
+    return _Attempt(FetchError(
+        url, f"{url} is larger than the {which} size cap of {format_size(cap)} (decoded)",
+        hint=f"If this {which} is genuine, raise the cap: {option} {format_size(cap * 4)} "
+             f"(API: {field}=...)."), retry=False)
+
+
+def unsupported_encoding(url: str, detail: str) -> _Attempt:
+    """A ``Content-Encoding`` that cannot be decoded here: no retry helps."""
+    return _Attempt(FetchError(
+        url, f"{url}: the server sent {detail}",
+        hint="Ask for plain bodies with -H 'Accept-Encoding: identity' (br needs the brotli package, "
+             "zstd backports.zstd)."), retry=False)
+
+
+def decode_failure(url: str, detail: str) -> _Attempt:
+    """A compressed body that does not decode (damaged on the way?): retried like a network error."""
+    return network_failure(url, "DecodingError", detail)
+
+
+def deadline_failure(url: str, timeout: float) -> _Attempt:
+    """The whole request (connect, headers, body) took longer than ``--timeout``: retried."""
+    return network_failure(url, "Timeout", f"no complete response within --timeout {timeout:g}s")
 
 
 def network_failure(url: str, kind: str, detail: object) -> _Attempt:

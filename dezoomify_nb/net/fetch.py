@@ -12,6 +12,7 @@ import asyncio
 import functools
 import logging
 import re
+import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -22,9 +23,18 @@ import httpx
 
 from ..errors import FetchError
 from . import aio, loop
-from .clients import cluster_slot, count_request, get_client, get_executor, get_limiter
-from .config import MAX_BODY_BYTES, NetConfig
-from .failures import _Attempt, invalid_url, network_failure, range_ignored, status_failure, too_large
+from .body import Body, sync_budget
+from .clients import cluster_slot, count_request, deadline, get_client, get_executor, get_limiter
+from .config import NetConfig
+from .failures import (
+    _Attempt,
+    deadline_failure,
+    invalid_url,
+    network_failure,
+    range_ignored,
+    status_failure,
+    too_large,
+)
 from .failures import parse_retry_after as parse_retry_after
 
 log = logging.getLogger("dezoomify_nb.net")
@@ -65,12 +75,12 @@ def local_path(url: str) -> Path:
     return Path(url)
 
 
-def _read_local(url: str) -> bytes:
+def _read_local(url: str, cap: int, metadata: bool = False) -> bytes:
     target, rng = split_range(url)
     path = local_path(target)
-    want = MAX_BODY_BYTES if rng is None else rng[1] - rng[0] + 1
-    if want > MAX_BODY_BYTES:
-        raise too_large(url)
+    want = cap if rng is None else rng[1] - rng[0] + 1
+    if want > cap:
+        raise too_large(url, cap, metadata)
     try:
         with open(path, "rb") as f:
             if rng is not None:
@@ -82,19 +92,33 @@ def _read_local(url: str) -> bytes:
         raise _Attempt(FetchError(url, f"{path} is a directory", status=404), retry=False) from None
     except OSError as exc:
         raise _Attempt(FetchError(url, f"Cannot read {path}: {exc}"), retry=False) from None
-    if rng is None and len(data) > MAX_BODY_BYTES:
-        raise too_large(url)
+    if rng is None and len(data) > cap:
+        raise too_large(url, cap, metadata)
     if rng is not None and len(data) != want:
         raise _Attempt(FetchError(url, f"{path} ends before byte {rng[1]}", status=416), retry=False)
     return data
 
 
-def _get_http(url: str, config: NetConfig, headers: dict[str, str]) -> bytes:
-    """One GET with the process's httpx client (runs in a worker thread); ``#bytes=a-b`` becomes a Range."""
+def declared_length(value: str | None) -> int | None:
+    """A ``Content-Length`` value as a number (absurdly long ones as 2**64), ``None`` if absent or invalid."""
+    if not value or not value.isascii() or not value.isdigit():
+        return None
+    return int(value) if len(value) < 20 else 1 << 64
+
+
+def _get_http(url: str, config: NetConfig, headers: dict[str, str], metadata: bool = False) -> bytes:
+    """One GET with the process's httpx client (runs in a worker thread); ``#bytes=a-b`` becomes a Range.
+
+    The body is read as sent (``iter_raw``) and decoded by :class:`~.body.Body` under its cap; the whole
+    request ends by ``config.timeout`` (the client's streams read the thread's ``deadline``).
+    """
     target, rng = split_range(url)
     if rng is not None:
         headers = {**headers, "Range": f"bytes={rng[0]}-{rng[1]}"}
     count_request()
+    end = deadline.at = time.monotonic() + config.timeout
+    budget = sync_budget(config.max_inflight_bytes)
+    body = None
     try:
         with get_client(config).stream("GET", target, headers=headers) as response:
             if rng is not None and response.status_code == 200:
@@ -102,34 +126,44 @@ def _get_http(url: str, config: NetConfig, headers: dict[str, str]) -> bytes:
             if response.status_code >= 400:
                 raise status_failure(url, response.status_code, response.reason_phrase,
                                      response.headers.get("Retry-After"))
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                raise too_large(url)
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise too_large(url)
-                chunks.append(chunk)
-            return b"".join(chunks)
+            body = Body(url, config.max_metadata_bytes if metadata else config.max_tile_bytes, metadata,
+                        response.headers.get("Content-Encoding"),
+                        declared_length(response.headers.get("Content-Length")))
+            token = id(body)
+            for raw in response.iter_raw():
+                for piece in body.decoded(raw):
+                    body.add(piece)
+                    if not budget.take(token, len(piece), end):
+                        raise deadline_failure(url, config.timeout)
+                if time.monotonic() > end:  # also when the client is not ours (tests route requests)
+                    raise deadline_failure(url, config.timeout)
+            return body.value()
+    except httpx.TimeoutException as exc:
+        if time.monotonic() >= end:
+            raise deadline_failure(url, config.timeout) from exc
+        raise network_failure(url, type(exc).__name__, exc) from exc
     except httpx.HTTPError as exc:  # ConnectError, ReadTimeout, TooManyRedirects, …: the class names the kind
         raise network_failure(url, type(exc).__name__, exc) from exc
     except (httpx.InvalidURL, ValueError, UnicodeError) as exc:  # malformed URL: no retry helps
         raise invalid_url(url, exc) from exc
+    finally:
+        deadline.at = None
+        if body is not None:
+            budget.release(id(body))
 
 
-def _attempt(url: str, config: NetConfig, headers: dict[str, str], check: Callable[[bytes], T] | None) -> Any:
+def _attempt(url: str, config: NetConfig, headers: dict[str, str], check: Callable[[bytes], T] | None,
+             metadata: bool = False) -> Any:
     """Get the bytes and run ``check`` on them, in one worker-thread call."""
     if is_http(url):
         log.debug("GET %s", url)
         if config.cluster_parallelism:
             with cluster_slot(config, _host(url)):
-                data = _get_http(url, config, headers)
+                data = _get_http(url, config, headers, metadata)
         else:
-            data = _get_http(url, config, headers)
+            data = _get_http(url, config, headers, metadata)
     else:
-        data = _read_local(url)
+        data = _read_local(url, config.max_metadata_bytes if metadata else config.max_tile_bytes, metadata)
     return data if check is None else _check(url, check, data)
 
 
@@ -140,12 +174,12 @@ def _check(url: str, check: Callable[[bytes], T], data: bytes) -> T:
         raise _Attempt(FetchError(url, f"Invalid content at {url}: {exc}"), retry=True) from exc
 
 
-async def _attempt_aio(url: str, config: NetConfig, headers: dict[str, str]) -> bytes:
+async def _attempt_aio(url: str, config: NetConfig, headers: dict[str, str], metadata: bool = False) -> bytes:
     """The GET of :func:`_attempt` on the running loop (aiohttp); :func:`fetch` runs the check after it."""
     log.debug("GET %s", url)
     target, rng = split_range(url)
     count_request()
-    return await aio.get(url, target, rng, config, headers)
+    return await aio.get(url, target, rng, config, headers, metadata)
 
 
 async def fetch(
@@ -154,8 +188,12 @@ async def fetch(
     *,
     level_headers: tuple[tuple[str, str], ...] = (),
     check: Callable[[bytes], T] | None = None,
+    metadata: bool = False,
 ) -> bytes | T:
     """Fetch ``url`` with ``1 + config.retries`` attempts; return its bytes, or ``check(bytes)``.
+
+    ``metadata``: the body is a metadata document (capped by ``config.max_metadata_bytes``), else a tile
+    (``config.max_tile_bytes``); each attempt ends by ``config.timeout``.
 
     ``check`` runs in the worker thread right after the request (e.g. a tile decode); if it raises, the
     attempt counts as failed and is retried like a network error. Concurrency and pacing are per host
@@ -174,16 +212,16 @@ async def fetch(
     for attempt in range(attempts):
         try:
             if limiter is None:
-                return await running.run_in_executor(executor, _attempt, url, config, headers, check)
+                return await running.run_in_executor(executor, _attempt, url, config, headers, check, metadata)
             # the host's slot is held for the request only: the decode (check) runs after it is
             # released, so a busy CPU never leaves a slot idle (requests stay at -n the whole download)
             async with limiter.semaphore:
                 if limiter.min_interval > 0:
                     await limiter.pace()
                 if config.transport == "aiohttp" and not config.cluster_parallelism:
-                    data = await _attempt_aio(url, config, headers)
+                    data = await _attempt_aio(url, config, headers, metadata)
                 else:
-                    data = await running.run_in_executor(executor, _attempt, url, config, headers, None)
+                    data = await running.run_in_executor(executor, _attempt, url, config, headers, None, metadata)
             if check is None:
                 return data
             return await running.run_in_executor(executor, _check, url, check, data)

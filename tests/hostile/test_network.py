@@ -46,10 +46,13 @@ def test_timeout(server, serve, capsys, transport):
     server.delay(base.rsplit("/", 1)[-1], 2.0, times=None)
     url = base + "/image.dzi"
     err = cli_error(capsys, "--transport", transport, "--timeout", "200ms", url)
-    assert "ReadTimeout" in err and "hint: The server is slow" in err
+    assert "Timeout while fetching" in err and "--timeout 0.2s" in err and "hint: The server is slow" in err
     with pytest.raises(dz.FetchError) as info:
         dz.open(url, transport=transport, **{**FAST_API, "timeout": 0.2})
-    assert "ReadTimeout" in str(info.value)
+    assert "within --timeout 0.2s" in str(info.value)
+    # a silence shorter than the deadline but longer than --read-timeout: the gap limit
+    err = cli_error(capsys, "--transport", transport, "--timeout", "5s", "--read-timeout", "200ms", url)
+    assert "ReadTimeout" in err and "hint: The server is slow" in err
 
 
 # --- redirects and HTTP errors on the metadata ----------------------------------------------------

@@ -6,7 +6,6 @@ import contextlib
 import logging
 import math
 import os
-import shutil
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -221,7 +220,10 @@ class ZoomableImage:
 
         Without ``path`` the name comes from the title (or ``dezoomified``), never overwriting a file;
         an explicit ``path`` that exists raises :class:`~dezoomify_nb.errors.WriterError` unless
-        ``overwrite=True`` (the old file is then replaced only once the new one is complete).
+        ``overwrite=True`` (the old file is then replaced only once the new one is complete). The image is
+        written under a hidden temporary name (``.NAME.<random>.partial``) and renamed when complete: should
+        another run write the same explicit ``path`` meanwhile, the first to finish keeps it and this one
+        raises :class:`~dezoomify_nb.errors.WriterError` (with ``overwrite=True``: the last one wins).
         The level is ``level`` or chosen by ``largest``/``max_width``/``max_height``/``zoom_level``
         (default: full resolution). Tiles that fail after their retries leave that area empty; then
         :class:`~dezoomify_nb.errors.DownloadError` is raised (the file is still written) unless
@@ -237,7 +239,7 @@ class ZoomableImage:
         """
         from .lazy.pyramid import RemoteLevelSource
         from .lazy.raw import peek_metadata
-        from .writers import naming, writer_for, writer_named
+        from .writers import Output, naming, writer_for, writer_named
 
         if level is None:
             level = self.level_index(largest=largest, max_width=max_width, max_height=max_height, zoom_level=zoom_level)
@@ -256,56 +258,55 @@ class ZoomableImage:
                               hint="Save the region as PNG, JPEG or TIFF, or drop --region.")
         writer.check(out_w, out_h, channels)
         _check_memory(writer, lv, level, box, channels, self.net.parallelism)
-        out = final = naming.reserve(out, explicit=explicit, overwrite=overwrite)
-        if overwrite and out.is_file() and out.stat().st_size > 0:
-            # the old file stays until a new image (with at least one tile) is complete, then is replaced
-            out = out.with_name(f".{out.stem}.{uuid.uuid4().hex[:8]}.new{out.suffix}")
-        store = TilePyramidStore(
-            self.image, self.net, mode=self.mode, on_error="fill", token=uuid.uuid4().hex, cache=self.cache
-        )
-        total = lv.n_tiles
-        if writer.pyramid:  # the levels below too (downloaded when exact halvings, else computed)
-            source = RemoteLevelSource(store, level)
-            total = source.expected_tiles()
-        else:
-            source = LevelStrips(store, level, region=box)
-            total = source.n_tiles
-            source.icc_profile, source.exif = peek_metadata(store, level, *source.first_tile)  # to PNG/JPEG
-        source = cancellable(source, cancel)
-        log.info("Downloading %s (%dx%d, %d tiles) to %s", lv.describe(), out_w, out_h, total, out)
-        cluster: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
-        if client is not None:
-            from .distributed import as_client
-            from .lazy.strips import attach_cluster
+        out = naming.choose(out, explicit=explicit, overwrite=overwrite, directory=writer.directory)
+        # written under a temporary name of its own (made now: a missing or read-only folder fails before any
+        # download), renamed to ``out`` only once complete; a file that appears there meanwhile is kept
+        target = Output(out, explicit=explicit, overwrite=overwrite, directory=writer.directory).prepare()
+        try:  # nothing may leave the temporary behind
+            store = TilePyramidStore(
+                self.image, self.net, mode=self.mode, on_error="fill", token=uuid.uuid4().hex, cache=self.cache
+            )
+            total = lv.n_tiles
+            if writer.pyramid:  # the levels below too (downloaded when exact halvings, else computed)
+                source = RemoteLevelSource(store, level)
+                total = source.expected_tiles()
+            else:
+                source = LevelStrips(store, level, region=box)
+                total = source.n_tiles
+                source.icc_profile, source.exif = peek_metadata(store, level, *source.first_tile)  # to PNG/JPEG
+            source = cancellable(source, cancel)
+            log.info("Downloading %s (%dx%d, %d tiles) to %s", lv.describe(), out_w, out_h, total, out)
+            cluster: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+            if client is not None:
+                from .distributed import as_client
+                from .lazy.strips import attach_cluster
 
-            cluster = attach_cluster(store.token, as_client(client))
+                cluster = attach_cluster(store.token, as_client(client))
+        except BaseException:
+            target.discard()
+            raise
         try:
-            with track(store.token, total, progress), cluster:
+            with track(store.token, total, progress), cluster, target.active():
                 writer.write(out, source, compression=compression)
         except OSError as exc:  # disk full, permission denied, … (FetchError is an OSError too)
-            naming.release(out)
+            target.discard()
             if isinstance(exc, DezoomifyError):
                 raise
             raise WriterError(f"Cannot write {out}: {exc.strerror or exc}",
                               hint="Check that the folder is writable and has free space, "
                                    "or choose another output path.") from exc
         except BaseException:
-            naming.release(out)
+            target.discard()
             raise
         failed = list(events.stats(store.token).failed)
-        result = SaveResult(out, level, out_w, out_h, total, failed)
-        if failed and len(failed) >= total:
-            if out.is_dir():  # an all-black image is no result
-                shutil.rmtree(out)
-            else:
-                out.unlink(missing_ok=True)
+        if failed and len(failed) >= total:  # an all-black image is no result
+            target.discard()
             raise DownloadError(
                 f"Could not get any tile of the image ({len(failed)} failed; first: {failed[0][1]})",
                 failed=len(failed), total=total, hint=hint_for_failures([r for _, r in failed]),
             )
-        if out != final:
-            os.replace(out, final)
-            out = result.path = final
+        out = target.publish()
+        result = SaveResult(out, level, out_w, out_h, total, failed)
         if failed and not allow_partial:
             raise DownloadError(
                 f"Only {total - len(failed)} tiles out of {total} could be downloaded. "

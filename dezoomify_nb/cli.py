@@ -1,16 +1,21 @@
 """Command line: ``dezoomify-nb [options] INPUT_URI [OUTFILE]`` (same as ``python -m dezoomify_nb``).
 
 Options follow dezoomify-rs. Every expected failure ends in one ``error:`` line, a ``hint:`` line and
-exit status 1 (2 for a bad command line, 3 for an internal error, 130 when interrupted); ``--logging
-debug`` adds the details and the traceback.
+exit status 1 (2 for a bad command line, 3 for an internal error); ``--logging debug`` adds the details
+and the traceback. Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the run the same way — temporary files
+removed, one ``error:`` line, no traceback — with the shell's status for that signal: 128 + its number
+(130, 143, 129).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -317,6 +322,44 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread as Ctrl-C is, so that every cleanup runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: signals that stop a run like Ctrl-C (exit status 128 + number)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt():
+    """While running, SIGTERM/SIGHUP raise :class:`Terminated` in the main thread; a second one during the
+    cleanup is ignored. The previous handlers are put back after (the CLI may run inside a test)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        raise Terminated(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # stderr may be gone (SIGHUP: the terminal closed)
+        print(line, file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -327,9 +370,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for noisy in ("httpx", "httpcore", "aiohttp"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        return run(args)
+        with _stop_signals_interrupt():
+            return run(args)
+    except Terminated as exc:
+        _say(f"error: stopped by {signal.Signals(exc.signum).name}")
+        return 128 + exc.signum
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        _say("error: interrupted")
         return 130
     except EOFError:
         print("\nerror: reached end of input", file=sys.stderr)  # the prompt's line is still open

@@ -30,18 +30,19 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from ..errors import UnsupportedFormatError
+from .atomic import Output
 from .base import ArraySource, StripSource, Writer
-from .naming import default_extension, output_path, release, reserve, sanitize_title
+from .naming import choose, default_extension, output_path, sanitize_title
 
 __all__ = [
     "ArraySource",
+    "Output",
     "StripSource",
     "Writer",
+    "choose",
     "default_extension",
     "output_path",
     "plugin_writers",
-    "release",
-    "reserve",
     "sanitize_title",
     "supported_extensions",
     "writer_for",

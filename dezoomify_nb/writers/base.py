@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import WriterError
+from .atomic import atomic_directory, atomic_output  # noqa: F401 - the writers' way to write outputs
 
 
 class StripSource(Protocol):
@@ -130,72 +129,6 @@ class Writer(ABC):
     @abstractmethod
     def write(self, path: Path, source: StripSource, *, compression: int = 5) -> None:
         """Write ``source`` to ``path``. ``compression`` is 0–100 (dezoomify-rs's meaning)."""
-
-
-def partial_path(path: Path) -> Path:
-    """Where a writer puts its output until it is complete: ``<path>.partial``."""
-    path = Path(path)
-    return path.with_name(path.name + ".partial")
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator:
-    """Open ``<path>.partial`` for binary writing; on success it replaces ``path`` atomically.
-
-    On any exception the partial file is removed and the exception propagates, so ``path`` is
-    either left as it was (e.g. an empty reservation) or holds a complete image.
-    """
-    path = Path(path)
-    tmp = partial_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            yield f
-        _drop_placeholder(path)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def _drop_placeholder(path: Path) -> None:
-    """Remove ``path`` if it is an empty file (the name reserved by :func:`~.naming.reserve`) before the
-    finished file is renamed to it: renaming over an existing file makes ext4 write the new file's
-    data out at once (``auto_da_alloc``), measured 0.4 s for a 1 GB TIFF; a rename to a free name does not."""
-    with contextlib.suppress(OSError):
-        if not path.is_symlink() and path.is_file() and path.stat().st_size == 0:
-            path.unlink()
-
-
-@contextlib.contextmanager
-def atomic_directory(path: Path) -> Iterator[Path]:
-    """Make the folder ``<path>.partial``; on success it takes the place of ``path``.
-
-    ``path`` may be an empty placeholder file (from :func:`~.naming.reserve`) or an empty folder;
-    anything else there is never overwritten. On any exception the partial folder is removed.
-    """
-    import shutil
-
-    path = Path(path)
-    tmp = partial_path(path)
-    if tmp.is_dir():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=False)
-    try:
-        yield tmp
-        if path.is_dir() and not path.is_symlink():
-            if any(path.iterdir()):
-                raise WriterError(f"The output folder {path} exists and is not empty; not overwriting it",
-                                  hint="Choose another output name, or delete or move that folder first.")
-            path.rmdir()
-        elif path.exists() or path.is_symlink():
-            if path.stat().st_size != 0:
-                raise WriterError(f"{path} exists and is not empty; not overwriting it")
-            path.unlink()
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def iter_checked_strips(source: StripSource) -> Iterator[np.ndarray]:

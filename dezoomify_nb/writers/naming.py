@@ -3,20 +3,20 @@
 * :func:`output_path` picks the path: an explicit ``outfile`` with an extension is used as given,
   one without gets ``.jpg``/``.png``; with no ``outfile`` the sanitized title (or
   ``dezoomified``) goes in ``directory``.
-* :func:`reserve` creates the file exclusively (``O_EXCL``) so two runs never write to the same
-  file. A **default** name that exists becomes ``base_0001.ext``, ``base_0002.ext``… An
+* :func:`choose` picks the name a download aims at, before anything is downloaded, and creates
+  nothing: a **default** name that exists becomes ``base_0001.ext``, ``base_0002.ext``… An
   **explicit** name that exists is never overwritten: :class:`~dezoomify_nb.errors.WriterError`
   is raised, before any download, with a hint — the user typed that name, so silently writing
-  somewhere else would hide the result, and overwriting could destroy an earlier download.
-  An empty placeholder (a reservation left by an interrupted run) is the one exception: it is
-  reused, since nothing can be lost.
-* Writers write ``<path>.partial`` and ``os.replace`` it over the placeholder;
-  :func:`release` deletes an empty placeholder when the download fails before anything is written.
+  somewhere else would hide the result, and overwriting could destroy an earlier download —
+  unless ``overwrite``. An empty file (or an empty folder, for a folder output) is the one
+  exception: nothing can be lost, it is replaced.
+* The image is written under a temporary name of its own and renamed to the final name only when
+  complete, never replacing what another run put there meanwhile (:mod:`.atomic`): a killed run leaves
+  nothing under the final name.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import unicodedata
@@ -27,8 +27,8 @@ from ..errors import WriterError
 DEFAULT_BASENAME = "dezoomified"
 #: Largest side still written as JPEG by default (libjpeg fails at 65,501).
 JPEG_MAX_SIDE = 65_500
-#: Longest sanitized title, in UTF-8 bytes (room is left for ``_0001.jpeg`` and ``.partial``
-#: within the usual 255-byte file-name limit).
+#: Longest sanitized title, in UTF-8 bytes (room is left for ``_0001.jpeg`` and the temporary name's
+#: ``.`` + ``.<random>.partial`` within the usual 255-byte file-name limit).
 MAX_NAME_BYTES = 200
 MAX_COLLISIONS = 100_000
 
@@ -118,63 +118,49 @@ def _numbered(path: Path, n: int) -> Path:
     return path.with_name(f"{path.stem}_{n:04d}{path.suffix}")
 
 
-def _create_exclusive(path: Path) -> bool:
+def _is_empty(path: Path, directory: bool) -> bool:
+    """An empty regular file, or (for a folder output) an empty folder: replacing it loses nothing."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except FileExistsError:
-        return False
-    except IsADirectoryError:
-        return False
-    except OSError as exc:
-        if exc.errno == errno.EISDIR:
+        if path.is_symlink():
             return False
-        raise WriterError(f"Cannot create the output file {path}: {exc.strerror or exc}",
-                          hint="Check that the folder exists and is writable, or choose another output name.") from exc
-    os.close(fd)
-    return True
+        if path.is_file():
+            return path.stat().st_size == 0
+        return directory and path.is_dir() and not any(path.iterdir())
+    except OSError:
+        return False
 
 
-def reserve(path: str | os.PathLike, *, explicit: bool, overwrite: bool = False) -> Path:
-    """Create ``path`` exclusively as an empty placeholder and return the path really reserved.
+def choose(path: str | os.PathLike, *, explicit: bool, overwrite: bool = False, directory: bool = False) -> Path:
+    """The output name a download aims at, checked before anything is downloaded (nothing is created).
 
-    * ``explicit=False`` (a default name): if it exists, ``base_0001.ext``, ``base_0002.ext``…
-      are tried until an exclusive create succeeds (safe against concurrent runs).
-    * ``explicit=True`` (the user's name): an existing non-empty file is never overwritten —
-      :class:`WriterError`; an existing **empty** file (a placeholder left behind) is reused.
-    * ``overwrite=True`` (``--overwrite``): an existing regular file is kept untouched and returned;
-      the writer replaces it atomically only once the new image is complete (a failed run leaves it).
+    * ``explicit=False`` (a default name): ``path`` if free, else ``base_0001.ext``, ``base_0002.ext``…
+      (the first free one; if another run takes it meanwhile, the next free one is used at the end).
+    * ``explicit=True`` (the user's name): ``path``. If it exists — a symbolic link too — it is never
+      replaced (:class:`WriterError`), except an empty file (or an empty folder for a folder output) and,
+      with ``overwrite``, a file (replaced atomically once the new image is complete; a folder output
+      never replaces a folder that is not empty).
     """
     path = Path(path)
-    if _create_exclusive(path):
+    if not os.path.lexists(path):
         return path
     if explicit or overwrite:
-        if path.is_file() and (overwrite or path.stat().st_size == 0):
-            if not os.access(path.parent, os.W_OK):
-                raise WriterError(f"Cannot replace the output file {path}: its folder is not writable",
-                                  hint="Choose an output path in a folder you can write to.")
+        if _is_empty(path, directory):
             return path
-        if path.is_dir():
+        if path.is_dir() and not path.is_symlink():
+            if directory:
+                raise WriterError(f"The output folder {path} exists and is not empty; not overwriting it",
+                                  hint="Choose another output name, or delete or move that folder first.")
             raise WriterError(f"The output path {path} is a directory",
                               hint="Give a file name, e.g. out.png, or a path inside that folder.")
+        if overwrite and not directory:
+            return path
         raise WriterError(
             f"The output file {path} already exists; it will not be overwritten",
-            hint="Choose another output name, pass --overwrite (overwrite=True in Python), "
-                 "or delete or move the existing file first.")
+            hint="Choose another output name, delete or move the existing file first"
+                 + (", or pass --overwrite (overwrite=True in Python)." if not directory else "."))
     for n in range(1, MAX_COLLISIONS):
         candidate = _numbered(path, n)
-        if _create_exclusive(candidate):
+        if not os.path.lexists(candidate):
             return candidate
     raise WriterError(f"Could not find a free name for {path} (tried up to {_numbered(path, MAX_COLLISIONS - 1).name})",
                       hint="Choose an output name explicitly.")
-
-
-def release(path: str | os.PathLike) -> bool:
-    """Delete the placeholder made by :func:`reserve` if it is still empty. Returns True if deleted."""
-    path = Path(path)
-    try:
-        if path.is_file() and path.stat().st_size == 0:
-            path.unlink()
-            return True
-    except FileNotFoundError:
-        pass
-    return False

@@ -184,10 +184,12 @@ def test_killed_run_leaves_no_truncated_file(server, tmp_path):
     server.delay("_files/10/", 0.3, times=None)  # 12 tiles, one at a time: several seconds
     cmd = [sys.executable, "-m", "dezoomify_nb", "-n", "1", "-i", "0ms", "--largest", server.url("dzi-png"), str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    partial = out.with_name(out.name + ".partial")
+    def temporaries() -> list[Path]:
+        return sorted(tmp_path.glob(f".{out.name}.*.partial"))
+
     try:
         deadline = time.monotonic() + 60
-        while not (partial.exists() and server.count("_files/10/") >= 6) and proc.poll() is None:
+        while not (temporaries() and server.count("_files/10/") >= 6) and proc.poll() is None:
             assert time.monotonic() < deadline, "the download never started writing"
             time.sleep(0.02)
         assert proc.poll() is None, "finished before it could be killed"
@@ -198,10 +200,10 @@ def test_killed_run_leaves_no_truncated_file(server, tmp_path):
             proc.kill()
             proc.wait(30)
     server.clear_faults()
-    # the final name is at most an empty reservation, never a truncated image
-    assert not out.exists() or out.stat().st_size == 0
-    assert partial.exists()  # the half-written image is only ever under the temporary name
-    # running again reuses the reservation and writes the complete image
+    # nothing under the final name (no placeholder either): only the hidden temporary of the killed run
+    assert not os.path.lexists(out)
+    assert len(temporaries()) == 1 and not out.with_name(out.name + ".partial").exists()
+    # running again writes the complete image, under a temporary of its own
     dz.open(server.url("dzi-png"), **FAST_API).save(out, progress=False)
     assert np.asarray(Image.open(out).convert("RGB")).shape == (700, 1000, 3)
 

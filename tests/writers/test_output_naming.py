@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from dezoomify_nb.errors import WriterError
-from dezoomify_nb.writers.naming import default_extension, output_path, release, reserve, sanitize_title
+from dezoomify_nb.writers.atomic import Output, atomic_output
+from dezoomify_nb.writers.naming import choose, default_extension, output_path, sanitize_title
 
 SPECIAL_TITLES = [
     "? [Question Mark] Australian WWI Poster",
@@ -24,9 +25,10 @@ def test_special_chars_give_creatable_names(tmp_path, title):
     out = output_path(None, title=title, directory=tmp_path)
     assert out.parent == tmp_path
     assert not out.exists()
-    reserved = reserve(out, explicit=False)
-    assert reserved == out and reserved.exists()
-    reserved.unlink()
+    chosen = choose(out, explicit=False)
+    assert chosen == out and not chosen.exists()
+    chosen.write_bytes(b"x")
+    assert chosen.read_bytes() == b"x"
 
 
 @pytest.mark.parametrize(
@@ -110,60 +112,106 @@ def test_existing_file_gets_suffix(tmp_path):
     # output_file.rs test_existing_file, plus the _0001 numbering of §12.2
     base = output_path(None, title="xxx", directory=tmp_path)
     (tmp_path / "xxx").touch()
-    first = reserve(base, explicit=False)
-    assert first == tmp_path / "xxx.png"
-    second = reserve(base, explicit=False)
-    third = reserve(base, explicit=False)
-    assert second == tmp_path / "xxx_0001.png"
-    assert third == tmp_path / "xxx_0002.png"
-    assert all(p.exists() and p.stat().st_size == 0 for p in (first, second, third))
+    got = []
+    for _ in range(3):
+        got.append(choose(base, explicit=False))
+        got[-1].touch()
+    assert got == [tmp_path / "xxx.png", tmp_path / "xxx_0001.png", tmp_path / "xxx_0002.png"]
 
 
 def test_collision_with_a_directory(tmp_path):
     (tmp_path / "img.png").mkdir()
-    assert reserve(tmp_path / "img.png", explicit=False) == tmp_path / "img_0001.png"
+    assert choose(tmp_path / "img.png", explicit=False) == tmp_path / "img_0001.png"
 
 
 def test_explicit_existing_file_is_never_overwritten(tmp_path):
     path = tmp_path / "mine.jpg"
     path.write_bytes(b"precious")
     with pytest.raises(WriterError) as e:
-        reserve(path, explicit=True)
+        choose(path, explicit=True)
     assert "already exists" in str(e.value)
     assert "another" in e.value.hint and "delete" in e.value.hint
     assert path.read_bytes() == b"precious"
+    assert choose(path, explicit=True, overwrite=True) == path
 
 
-def test_explicit_empty_placeholder_is_reused(tmp_path):
+def test_explicit_symlink_is_never_followed_nor_replaced(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"")  # empty: an empty *file* would be replaced, a link to one must not be
+    (tmp_path / "link.png").symlink_to(victim)
+    with pytest.raises(WriterError):
+        choose(tmp_path / "link.png", explicit=True)
+
+
+def test_explicit_empty_file_is_replaced(tmp_path):
     path = tmp_path / "again.png"
     path.touch()
-    assert reserve(path, explicit=True) == path
+    assert choose(path, explicit=True) == path
+    out = Output(path).prepare()
+    with out.active(), atomic_output(path) as f:
+        f.write(b"image")
+    assert out.publish() == path and path.read_bytes() == b"image"
+    assert os.listdir(tmp_path) == ["again.png"]
 
 
-def test_explicit_new_file_is_created(tmp_path):
+def test_explicit_new_file_is_not_created_before_the_download(tmp_path):
     path = tmp_path / "new.tif"
-    assert reserve(path, explicit=True) == path and path.exists()
+    assert choose(path, explicit=True) == path and not path.exists()
 
 
-def test_reserve_in_missing_directory(tmp_path):
+def test_missing_directory_fails_when_the_temporary_is_made(tmp_path):
     with pytest.raises(WriterError) as e:
-        reserve(tmp_path / "nope" / "x.png", explicit=False)
-    assert e.value.hint
+        Output(tmp_path / "nope" / "x.png").prepare()
+    assert "Cannot create the output file" in str(e.value) and e.value.hint
 
 
-def test_release(tmp_path):
-    path = reserve(tmp_path / "r.png", explicit=False)
-    assert release(path) is True and not path.exists()
-    assert release(path) is False
-    path.write_bytes(b"data")
-    assert release(path) is False and path.exists()
+def test_discard_removes_the_temporary(tmp_path):
+    out = Output(tmp_path / "r.png").prepare()
+    assert out.tmp is not None and out.tmp.name.startswith(".r.png.") and out.tmp.name.endswith(".partial")
+    assert (out.tmp.stat().st_mode & 0o777) == 0o600  # nobody else reads a half-written image
+    out.discard()
+    out.discard()
+    assert os.listdir(tmp_path) == []
 
 
-def test_reserve_is_exclusive_under_races(tmp_path):
+def test_default_names_are_exclusive_under_races(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
     base = tmp_path / "race.jpg"
+
+    def one(i: int) -> Path:
+        out = Output(choose(base, explicit=False), explicit=False).prepare()
+        with out.active(), atomic_output(out.final) as f:
+            f.write(str(i).encode())
+        return out.publish()
+
     with ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(lambda _: reserve(base, explicit=False), range(40)))
+        got = list(pool.map(one, range(40)))
     assert len(set(got)) == 40
-    assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in got)
+    assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in got)  # no temporary left
+    assert sorted(int(p.read_bytes()) for p in got) == list(range(40))  # each run's own content
+
+
+def test_explicit_name_taken_meanwhile_is_kept(tmp_path):
+    path = tmp_path / "both.png"
+    first, second = Output(path).prepare(), Output(path).prepare()
+    for out, data in ((first, b"first"), (second, b"second")):
+        with out.active(), atomic_output(path) as f:
+            f.write(data)
+    assert first.publish() == path
+    with pytest.raises(WriterError) as e:
+        second.publish()
+    assert "not overwritten" in str(e.value) and "--overwrite" in e.value.hint
+    assert path.read_bytes() == b"first" and os.listdir(tmp_path) == ["both.png"]
+    third = Output(path, overwrite=True).prepare()
+    with third.active(), atomic_output(path) as f:
+        f.write(b"third")
+    assert third.publish() == path and path.read_bytes() == b"third"
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~_umask()
+    assert os.listdir(tmp_path) == ["both.png"]
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -109,6 +109,11 @@ class Writer(ABC):
     A writer that also writes the lower levels sets ``pyramid = True`` and reads them with
     :func:`pyramid_of` (the source is then a :class:`LevelSource` when it comes from a download).
     A writer whose output is a folder sets ``directory = True``.
+
+    A writer opens its output with :func:`~.atomic.atomic_output` (a file) or
+    :func:`~.atomic.atomic_directory` (a folder) and writes only through what they give: a temporary of
+    its own, created exclusively, never following a planted symbolic link, renamed to ``path`` only when
+    complete and never over a file another run published meanwhile (see :mod:`.atomic`).
     """
 
     name: str = ""

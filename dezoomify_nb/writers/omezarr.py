@@ -154,7 +154,7 @@ class OMEZarrWriter(Writer):
         name = Path(path).name.removesuffix(".zarr").removesuffix(".ome") or "image"
         try:
             with atomic_directory(Path(path)) as tmp:
-                group = zarr.open_group(store=str(tmp), mode="w", zarr_format=3)
+                group = zarr.open_group(store=str(tmp), mode="w-", zarr_format=3)  # "w" would delete and remake tmp
                 pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="omezarr")
                 try:
                     for i, level in enumerate(levels):

@@ -161,10 +161,26 @@ def test_planted_symlinks_are_never_followed(server, tmp_path, monkeypatch, ext)
         (tmp_path / name).symlink_to(victim_file if i % 2 == 0 else victim_dir)
     fresh = iter(tokens + [f"{n:08x}" for n in range(100, 200)])
     monkeypatch.setattr(atomic, "_token", lambda: next(fresh))
+    held: list[int] = []  # a descriptor on the temporary really created (so its inode cannot be reused)
+
+    def recording(real):
+        def record(final):
+            got = real(final)
+            held.append(os.open(got[0] if isinstance(got, tuple) else got, os.O_RDONLY))
+            return got
+        return record
+
+    for name in ("create_temp_file", "create_temp_dir"):
+        monkeypatch.setattr(atomic, name, recording(getattr(atomic, name)))
 
     result = dz.open(url, **FAST_API).save(out, progress=False, largest=True)
 
     assert result.path == out
+    try:  # the output is the temporary made exclusively, written in place (not deleted and made again)
+        assert len(held) == 1 and os.path.samestat(os.fstat(held[0]), os.lstat(out))
+    finally:
+        for fd in held:
+            os.close(fd)
     assert victim_file.read_bytes() == b"precious" and (victim_dir / "keep.txt").read_bytes() == b"keep"
     assert (victim_file.stat().st_mtime_ns, sorted(os.listdir(victim_dir))) == before
     for i, name in enumerate(names):  # the links are left as they were

@@ -57,7 +57,8 @@ def parse_list(text: str, base: str) -> list[ImageRef]:
         parts = line.split(None, 1)
         token = parts[0]
         if not _valid(token):
-            raise MetadataError(f"On line {number}: '{token}' is not a valid URL or file path",
+            shown = token if len(token) <= 200 else token[:200] + "…"
+            raise MetadataError(f"On line {number}: '{shown}' is not a valid URL or file path",
                                 hint="Each line of a bulk list is 'URL [title]'; # starts a comment.")
         if len(refs) >= MAX_ENTRIES:
             log.warning("%s: more than %d entries; the rest are ignored", base, MAX_ENTRIES)

@@ -183,11 +183,28 @@ def variable_values(item: object) -> tuple[str, range | tuple[int]]:
     return name, range(start, start + steps * step + (1 if step > 0 else -1), step)
 
 
+#: YAML nodes (scalars, lists, mappings) and nesting levels in a tiles.yaml (real ones have a few dozen, 3)
+MAX_YAML_NODES = 10_000
+MAX_YAML_DEPTH = 32
+
+
 def _no_aliases(data: bytes) -> None:
+    """Refuse aliases, more than :data:`MAX_YAML_NODES` nodes or :data:`MAX_YAML_DEPTH` levels, from the
+    event stream (constant memory), before ``safe_load`` builds (recursively) any object."""
+    nodes = depth = 0
     try:
         for event in yaml.parse(data, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
                 raise MetadataError("tiles.yaml: YAML aliases (*name) are not supported", hint=HINT)
+            if isinstance(event, yaml.NodeEvent):
+                nodes += 1
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            if nodes > MAX_YAML_NODES or depth > MAX_YAML_DEPTH:
+                raise MetadataError(f"tiles.yaml has more than {MAX_YAML_NODES} values or {MAX_YAML_DEPTH} levels "
+                                    "of nesting", hint=HINT)
     except yaml.YAMLError as exc:
         raise MetadataError(f"tiles.yaml is not valid YAML: {exc}", hint=HINT) from None
 

@@ -34,7 +34,6 @@ Better than dezoomify-rs:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -46,7 +45,7 @@ from lxml import etree
 from ..errors import MetadataError, WrongDezoomer
 from ..model import MAX_LEVELS, MAX_SIDE, MAX_TILE_SIDE, Image, Level, is_url, resolve_relative
 from . import krpano_crypt
-from ._common import attr, local_name, parse_xml, referer, strip_bom
+from ._common import DocumentTooComplex, attr, load_json, local_name, parse_xml, referer, strip_bom
 from .base import Context, Dezoomer
 
 log = logging.getLogger(__name__)
@@ -170,8 +169,8 @@ def _title_of(root: etree._Element) -> str | None:
             return (attr(el, "subject") or "").strip()
         if name == "data" and el.text:
             try:
-                meta = json.loads(el.text)
-            except ValueError:
+                meta = load_json(el.text.encode())
+            except DocumentTooComplex:
                 continue
             if isinstance(meta, dict) and isinstance(meta.get("title"), str):
                 return meta["title"].strip()

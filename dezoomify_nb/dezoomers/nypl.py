@@ -8,13 +8,12 @@ empty, up to the bit length of the largest side) has size ``(W, H) >> (max_level
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 from ..errors import MetadataError, WrongDezoomer
 from ..model import MAX_SIDE, Image, Level
-from ._common import referer, to_int
+from ._common import load_json, referer, to_int
 from .base import Context, Dezoomer
 
 NAME = "NYPL Image"
@@ -59,10 +58,9 @@ class NYPLLevel(Level):
 def parse_config(data: bytes, image_id: str) -> list[NYPLLevel]:
     if not data.strip():
         raise MetadataError(_NOT_TILED)
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise MetadataError(f"Failed to parse the NYPL image metadata as JSON: {data[:200]!r}", hint=_NOT_TILED) from None
+    doc = load_json(data)
+    if doc is None:
+        raise MetadataError(f"Failed to parse the NYPL image metadata as JSON: {data[:200]!r}", hint=_NOT_TILED)
     configs = doc.get("configs") if isinstance(doc, dict) else None
     meta = configs.get("0") if isinstance(configs, dict) else None
     if not isinstance(meta, dict):

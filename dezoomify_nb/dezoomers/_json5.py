@@ -6,8 +6,8 @@ balanced ``{...}`` substring (innermost first, i.e. in the order they close) and
 :func:`loads`, which accepts unquoted keys, single-quoted strings, trailing commas, comments, hex
 numbers and ``Infinity``/``NaN``. Candidates that cannot be parsed are skipped silently.
 
-Hostile input is bounded: nesting depth, candidate length and the number of parse attempts are capped,
-and the ``must_contain`` prefilter is answered from a precomputed index (no quadratic substring search).
+Hostile input is bounded: nesting depth, candidate length, the number of parse attempts and the
+characters parsed in all are capped, and the ``must_contain`` prefilter is answered from a precomputed index (no quadratic substring search).
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from typing import Any
 MAX_DEPTH = 64
 MAX_CANDIDATE_CHARS = 1 << 20
 MAX_ATTEMPTS = 4096
+#: characters handed to the parser by one :func:`iter_objects` call in all: nested candidates are parsed
+#: again inside each enclosing one, so without it 60 levels around a 1 MiB array take minutes
+MAX_PARSE_CHARS = 1 << 19
 
 _WS_COMMENT = re.compile(r"(?:\s+|//[^\n]*|/\*.*?\*/)+", re.S)
 _IDENT = re.compile(r"[A-Za-z_$][\w$]*")
@@ -194,9 +197,9 @@ def iter_objects(text: str | bytes, must_contain: Iterable[str] = ()) -> Iterato
         index = sorted(m.start() for w in words for m in re.finditer(re.escape(w), text))
         if not index:
             return
-    attempts = 0
+    attempts, budget = 0, MAX_PARSE_CHARS
     for start, end in brace_spans(text):
-        if end - start > MAX_CANDIDATE_CHARS:
+        if end - start > min(MAX_CANDIDATE_CHARS, budget):
             continue
         if words:
             k = bisect.bisect_left(index, start)
@@ -205,6 +208,7 @@ def iter_objects(text: str | bytes, must_contain: Iterable[str] = ()) -> Iterato
         attempts += 1
         if attempts > MAX_ATTEMPTS:
             return
+        budget -= end - start
         try:
             v = loads(text, start, end)
         except ValueError:

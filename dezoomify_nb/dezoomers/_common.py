@@ -68,6 +68,8 @@ _ENTITY = "<!ENTITY"
 #: "<!ENTITY" as it appears in every encoding libxml2 detects on its own (UTF-16/32 with or without BOM)
 _ENTITY_MARKERS = tuple({_ENTITY.encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le",
                                                            "utf-32-be")})
+#: what libxml2 says when it stops an entity expansion bomb (amplification limit, loops)
+_EXPANSION_ERRORS = ("entity amplification", "entity reference loop")
 #: Python codecs that write "<" as that byte but may also decode it from other bytes
 _ESCAPING_CODECS = {"utf-7", "unicode-escape", "raw-unicode-escape", "punycode", "idna"}
 
@@ -129,7 +131,11 @@ def _fromstring(data: bytes) -> etree._Element | None:
         _count_xml_nodes(data)
     try:
         root = etree.fromstring(data, parser=xml_parser())
-    except (etree.XMLSyntaxError, ValueError):
+    except etree.XMLSyntaxError as exc:
+        if any(sign in str(exc) for sign in _EXPANSION_ERRORS):  # libxml2 stopped an entity bomb
+            raise _entities_refused() from None
+        return None
+    except ValueError:
         return None
     _check_encoding(root)
     dtd = root.getroottree().docinfo.internalDTD

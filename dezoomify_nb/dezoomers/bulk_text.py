@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: at most this many entries are read from one list
 MAX_ENTRIES = 100_000
+#: a longer "URL" is not one (servers refuse request lines past a few KiB)
+MAX_URL_CHARS = 16 * 1024
 _NAME_RE = re.compile(r"(\.(txt|urls)$)|bulk|list", re.I)
 
 
@@ -35,6 +37,8 @@ def accepts(uri: str) -> bool:
 
 
 def _valid(token: str) -> bool:
+    if len(token) > MAX_URL_CHARS:
+        return False
     if is_url(token):
         try:
             return bool(urlsplit(token).netloc)

@@ -13,10 +13,12 @@ from concurrent.futures import Future
 
 import numpy as np
 
+from ..budget import memory_budget
 from ..imageformats import image_format
 from ..net import loop
 from .decode import tile_metadata
 from .store import TilePyramidStore
+from .strips import strip_bytes
 
 
 def peek_metadata(store: TilePyramidStore, k: int = 0, col: int = 0, row: int = 0) -> tuple[bytes | None, bytes | None]:
@@ -50,7 +52,10 @@ class RawLevel:
         self.tile_width, self.tile_height = lv.tile_width, lv.tile_height
         self.cols, self.rows = lv.cols, lv.rows
         self.channels = store.channels
-        self.lookahead = max(lookahead, -(-2 * store.net.parallelism // lv.cols))
+        want = max(lookahead, -(-2 * store.net.parallelism // lv.cols))
+        budget = memory_budget()  # rows of decoded pixels fetched ahead: within a quarter of the budget
+        fit = max(1, (budget // 4) // strip_bytes(lv, lv.width, lv.height, self.channels)) if budget else want
+        self.lookahead = min(want, fit)
         self.owner = owner
         self._format: str | None | bool = False
 
@@ -74,7 +79,8 @@ class RawLevel:
             w = min(lv.tile_width, lv.width - x)
 
             def place(arr: np.ndarray) -> None:  # in the decoding thread, not on the event loop
-                strip[:, x : x + w] = arr[:h, :w]
+                got = arr[:h, :w]  # a tile served smaller than its box leaves zeros
+                strip[: got.shape[0], x : x + got.shape[1]] = got
 
             return place
 

@@ -279,3 +279,35 @@ def test_bad_budget_sizes(text, monkeypatch, capsys, server, tmp_path):
     monkeypatch.setenv("DEZOOMIFY_NB_MEMORY_BUDGET", text)
     err = cli_error(capsys, server.url("dzi-png"), tmp_path / "o.png")
     assert "DEZOOMIFY_NB_MEMORY_BUDGET" in err
+
+
+@pytest.mark.parametrize("name", ["o.iiif", "o.tif", "o.ome.zarr", "o.png"])
+def test_tiles_served_smaller_than_declared(server, tmp_path, name):
+    """Strips get tiles unpadded (no chunk of the declared size is made): what is missing stays black. A
+    single-level source, so pyramid writers also decode the raw tiles they copy (to compute the levels below)."""
+    import io
+
+    from PIL import Image
+
+    import dezoomify_nb as dz
+
+    from .conftest import FAST_API
+
+    buf = io.BytesIO()
+    Image.new("RGB", (100, 60), (90, 180, 30)).save(buf, "JPEG", quality=95)
+    tile = buf.getvalue()
+    yaml = GRID.format(cols=2, rows=1, width=600, height=400, url="t_{{x}}_{{y}}.jpg").encode()  # 3×2 tiles
+
+    def handler(_server, raw_path: str, _headers) -> Response:
+        return Response(200, yaml, "text/yaml") if raw_path.endswith(".yaml") else Response(200, tile, "image/jpeg")
+
+    server.add_route(f"/small-tiles-{name}/", handler)
+    img = dz.open(f"{server.base_url}/small-tiles-{name}/tiles.yaml", **FAST_API)
+    result = img.save(tmp_path / name, progress=False, level=0)
+    assert result.ok and result.path.exists()
+    if name == "o.png":
+        with Image.open(result.path) as im:
+            arr = np.asarray(im)
+        assert arr.shape == (400, 600, 3) and not arr[60:256].any() and not arr[316:].any()
+        assert not arr[:, 100:256].any() and not arr[:, 356:512].any()
+        assert abs(int(arr[30, 50, 1]) - 180) < 8 and abs(int(arr[286, 562, 1]) - 180) < 8

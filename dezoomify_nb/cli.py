@@ -4,7 +4,7 @@ Options follow dezoomify-rs. Every expected failure ends in one ``error:`` line,
 exit status 1 (2 for a bad command line, 3 for an internal error); ``--logging debug`` adds the details
 and the traceback. Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the run the same way — temporary files
 removed, one ``error:`` line, no traceback — with the shell's status for that signal: 128 + its number
-(130, 143, 129).
+(130, 143, 129); a signal the shell ignores (``nohup``) stays ignored.
 """
 
 from __future__ import annotations
@@ -323,36 +323,50 @@ def run(args: argparse.Namespace) -> int:
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised in the main thread as Ctrl-C is, so that every cleanup runs."""
+    """A stop signal (SIGINT, SIGTERM, SIGHUP) raised in the main thread as Ctrl-C is, so every cleanup runs."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
 
 
-#: signals that stop a run like Ctrl-C (exit status 128 + number)
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+#: signals that stop a run (exit status 128 + number: 130, 143, 129), unless they were ignored (nohup)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 @contextlib.contextmanager
-def _stop_signals_interrupt():
-    """While running, SIGTERM/SIGHUP raise :class:`Terminated` in the main thread; a second one during the
-    cleanup is ignored. The previous handlers are put back after (the CLI may run inside a test)."""
+def _stop_signals(own_process: bool):
+    """While running, a stop signal raises :class:`Terminated` in the main thread and quiets the library's
+    log (retries of requests still in flight are no news any more). A second one during the cleanup is
+    ignored, or, when this process is the CLI's own, ends it at once. Previous handlers are put back."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    logger = logging.getLogger("dezoomify_nb")
+    level = logger.level
+    stopping = False
 
     def stop(signum: int, frame: object) -> None:
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
+        nonlocal stopping
+        if stopping:
+            if own_process:
+                os._exit(128 + signum)
+            return
+        stopping = True
+        logger.setLevel(logging.CRITICAL)
         raise Terminated(signum)
 
-    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    previous = {}
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, stop)
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if not own_process:
+            logger.setLevel(level)
 
 
 def _say(line: str) -> None:
@@ -369,15 +383,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if level > logging.DEBUG:
         for noisy in ("httpx", "httpcore", "aiohttp"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    own_process = argv is None  # the command itself (not main([...]) called in a test or a program)
     try:
-        with _stop_signals_interrupt():
+        with _stop_signals(own_process):
             return run(args)
-    except Terminated as exc:
-        _say(f"error: stopped by {signal.Signals(exc.signum).name}")
-        return 128 + exc.signum
-    except KeyboardInterrupt:
-        _say("error: interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        _say("error: interrupted" if signum == signal.SIGINT else f"error: stopped by {signal.Signals(signum).name}")
+        if own_process:  # the output is cleaned up: do not wait for requests still blocked in worker threads
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os._exit(128 + signum)
+        return 128 + signum
     except EOFError:
         print("\nerror: reached end of input", file=sys.stderr)  # the prompt's line is still open
         print("hint: the question needs an answer on standard input; choose without asking with --largest "

@@ -21,8 +21,9 @@ from .lazy.store import OnError, TilePyramidStore
 from .lazy.strips import LevelStrips, strip_bytes, tile_buffers
 from .model import DEFAULT_MAX_PIXELS, Image, Level, check_image_size, check_max_pixels
 from .net import NetConfig, parse_header
+from .net.local import root_of
 from .progress import CancelToken, ProgressCallback, cancellable, track
-from .resolve import resolve
+from .resolve import resolve_scoped
 from .select import choose_level
 
 if TYPE_CHECKING:
@@ -365,7 +366,12 @@ def open_all(
         net = replace(net, headers=net.headers + extra)
     if net.referer is None and url.startswith(("http://", "https://")):
         net = replace(net, referer=url)
-    images = resolve(url, dezoomer=dezoomer, net=net, cache=tile_cache, options={"max_pixels": max_pixels})
+    if net.local_root is None:  # the user's own local input: files in its folder may be read
+        root = root_of(url)
+        if root is not None:
+            net = replace(net, local_root=root)
+    images, net = resolve_scoped(url, dezoomer=dezoomer, net=net, cache=tile_cache,
+                                 options={"max_pixels": max_pixels})
     for im in images:
         if isinstance(im, Image):
             check_image_size(im, max_pixels)
@@ -404,6 +410,11 @@ def open(  # noqa: A001 - the natural name, like builtins.open / zarr.open
     ``cache`` is a directory or any zarr 3 Store: tiles are kept there as served and reused by every later
     download, lazy read or process (a killed run resumes where it stopped); ``offline=True`` then works
     from the cache alone, without the server.
+
+    ``headers`` go only to the input URL's site (same host, or same registrable domain; see
+    :func:`~dezoomify_nb.net.config.site_of`), except non-secret ones (Referer, User-Agent, Accept…);
+    ``header_all_hosts=True`` sends them everywhere. A local path as ``url`` lets the files in its folder
+    (and sub-folders) be read; a document fetched over http(s) can never lead to a local file.
 
     ``max_pixels`` (default 10^12) is the sanity cap on the declared image size: metadata declaring more
     raises :class:`~dezoomify_nb.errors.MetadataError` before anything is fetched or allocated.

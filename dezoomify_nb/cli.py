@@ -135,7 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--max-inflight-size", type=_size, default=NetConfig.max_inflight_bytes, metavar="SIZE",
                      help="body bytes held by all the requests in flight together (default 256MiB)")
     net.add_argument("-H", "--header", type=_header, action="append", default=[], metavar="'NAME: VALUE'",
-                     help="extra HTTP header, repeatable (e.g. -H 'Referer: https://…' -H 'Cookie: …')")
+                     help="extra HTTP header, repeatable (e.g. -H 'Referer: https://…' -H 'Cookie: …'); sent only "
+                          "to the input URL's site (Referer, User-Agent, Accept…: everywhere)")
+    net.add_argument("--header-all-hosts", action="store_true",
+                     help="send the -H headers (cookies, tokens) to every host, not only the input URL's site")
     net.add_argument("--accept-invalid-certs", action="store_true", help="do not verify TLS certificates")
     net.add_argument("--max-idle-per-host", type=_natural, default=32,
                      help="idle connections kept per host (default 32; 0: a new connection per request)")
@@ -282,6 +285,7 @@ def run(args: argparse.Namespace) -> int:
         retries=args.retries,
         retry_delay=args.retry_delay,
         headers=tuple(args.header),
+        header_all_hosts=args.header_all_hosts,
         accept_invalid_certs=args.accept_invalid_certs,
         max_idle_per_host=args.max_idle_per_host,
         offline=args.offline,

@@ -25,7 +25,7 @@ from .lazy.decode import channels_of
 from .model import DEFAULT_MAX_PIXELS, Image, ImageRef, check_image_size, url_stem
 from .net import NetConfig
 from .registry import list_dezoomers
-from .resolve import resolve
+from .resolve import resolve_scoped
 
 if TYPE_CHECKING:
     from .cache import TileCache
@@ -58,17 +58,30 @@ def resolve_ref(
     When the URL holds several images (a bulk list line that is a manifest), the one at ``image_index``
     (out of range: the last) is taken, as dezoomify-rs does.
     """
+    return resolve_ref_scoped(ref, net, cache=cache, image_index=image_index, max_pixels=max_pixels)[0]
+
+
+def resolve_ref_scoped(
+    ref: ImageRef,
+    net: NetConfig,
+    *,
+    cache: TileCache | None = None,
+    image_index: int = 0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> tuple[Image, NetConfig]:
+    """:func:`resolve_ref`, and the config to fetch its tiles with: ``net`` as each hop narrowed it (a ref
+    never gets more trust than the document that named it, see :mod:`dezoomify_nb.resolve`)."""
     extra: dict[str, Any] = {"options": {"max_pixels": max_pixels}}
     if cache is not None:
         extra["cache"] = cache
     current: Image | ImageRef = ref
     for hop in range(MAX_HOPS):
         assert isinstance(current, ImageRef)
-        found = resolve(current.url, dezoomer=current.dezoomer, net=net, **extra)
+        found, net = resolve_scoped(current.url, dezoomer=current.dezoomer, net=net, **extra)
         current = found[min(max(image_index if hop == 0 else 0, 0), len(found) - 1)]
         if isinstance(current, Image):
             check_image_size(current, max_pixels)
-            return current
+            return current, net
     raise MetadataError(f"{ref.url} points to lists of images nested more than {MAX_HOPS} deep")
 
 
@@ -123,8 +136,9 @@ class CollectionImage(ZoomableImage):
             with self._lock:
                 if self._image is None:
                     assert isinstance(self.entry, ImageRef)
-                    self._adopt(resolve_ref(self.entry, self.net, cache=self.cache,
-                                            image_index=self.image_index, max_pixels=self.max_pixels))
+                    image, self.net = resolve_ref_scoped(self.entry, self.net, cache=self.cache,
+                                                         image_index=self.image_index, max_pixels=self.max_pixels)
+                    self._adopt(image)
         assert self._image is not None
         return self._image
 

@@ -1,10 +1,17 @@
-"""The driver: run dezoomers, fetching whatever bytes they ask for, until one yields images."""
+"""The driver: run dezoomers, fetching whatever bytes they ask for, until one yields images.
+
+Trust only narrows here (:func:`scoped`): whatever is found from a document fetched over http(s) — the
+pages a dezoomer asks for next, the images and the collection items it returns — is fetched with
+``local_root=None`` (no local file may be read, :mod:`dezoomify_nb.net.local`), and the user's headers stay
+on the site of the first http(s) URL resolved (``header_host``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 from .budget import fmt_bytes
 from .cache import TileCache
@@ -12,6 +19,8 @@ from .dezoomers.base import Context, Dezoomer
 from .errors import DezoomifyError, FetchError, MetadataError, NeedsData, NoDezoomerFound, WrongDezoomer
 from .model import Image, ImageRef
 from .net import NetConfig, fetch
+from .net.fetch import _host
+from .net.local import is_http, refusal
 from .net.loop import run
 from .registry import list_dezoomers
 
@@ -88,16 +97,79 @@ async def _fetch_pages(
     return dict(zip(urls, results, strict=True))
 
 
+def scoped(net: NetConfig, url: str) -> NetConfig:
+    """The config to resolve ``url`` with: an http(s) URL never reads local files, and fixes the site of
+    the user's headers if nothing did before (the user's input, or a URL named by the user's own file)."""
+    if not is_http(url):
+        return net
+    if net.local_root is None and net.header_host is not None:
+        return net
+    return replace(net, local_root=None, header_host=net.header_host if net.header_host is not None else _host(url))
+
+
+class _Reads(Mapping[str, "bytes | FetchError"]):
+    """The pages as one dezoomer sees them, noting the first http(s) document whose bytes it read."""
+
+    def __init__(self, pages: dict[str, bytes | FetchError]) -> None:
+        self.pages = pages
+        self.remote: str | None = None
+
+    def __getitem__(self, url: str) -> bytes | FetchError:
+        got = self.pages[url]
+        if self.remote is None and isinstance(got, bytes) and is_http(url):
+            self.remote = url
+        return got
+
+    def __contains__(self, url: object) -> bool:
+        return url in self.pages
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.pages)
+
+    def __len__(self) -> int:
+        return len(self.pages)
+
+
+def _narrowed(net: NetConfig, reads: _Reads) -> NetConfig:
+    """``net`` once the dezoomer has read a document fetched over http(s): no local file any more."""
+    return net if reads.remote is None else scoped(net, reads.remote)
+
+
+def _check_tiles(images: list[Image | ImageRef], net: NetConfig, name: str) -> None:
+    """Refuse at once an image whose tiles are local files it may not read (fetch would refuse each)."""
+    for im in images:
+        if not isinstance(im, Image):
+            continue
+        for lv in im.levels:
+            try:
+                url = lv.tile_url(0, 0)
+            except Exception:  # noqa: BLE001 - a level that cannot name its first tile fails later, clearly
+                continue
+            if is_http(url):
+                continue
+            refused = refusal(url.split("#bytes=", 1)[0], net)
+            if refused is not None:
+                err = MetadataError(f"{name}: the image's tiles are at {url[:200]!r}: {refused}", hint=refused.hint)
+                err.explains_input = True  # type: ignore[attr-defined]
+                raise err
+
+
 def _run_one(
     dezoomer: Dezoomer,
     ctx: Context,
     pages: dict[str, bytes | FetchError],
     net: NetConfig,
     cache: TileCache | None = None,
-) -> list[Image | ImageRef]:
+) -> tuple[list[Image | ImageRef], NetConfig]:
+    """The dezoomer's images, and the config to fetch them with (narrowed if it read remote documents)."""
+    reads = _Reads(pages)
+    ctx = Context(ctx.url, reads, ctx.options)
     for _ in range(MAX_ROUNDS):
         try:
-            return dezoomer.images(ctx)
+            images = dezoomer.images(ctx)
+            found_net = _narrowed(net, reads)
+            _check_tiles(images, found_net, dezoomer.name)
+            return images, found_net
         except NeedsData as need:
             missing = [u for u in need.urls if u not in pages]
             if not missing:
@@ -106,7 +178,7 @@ def _run_one(
                 raise MetadataError(f"{dezoomer.name} asked for more than {MAX_PAGES} documents") from None
             log.debug("%s needs %s", dezoomer.name, ", ".join(missing))
             room = MAX_PAGES_BYTES - held_bytes(pages)
-            pages.update(run(_fetch_pages(missing, net, cache, room=room, source=ctx.url)))
+            pages.update(run(_fetch_pages(missing, _narrowed(net, reads), cache, room=room, source=ctx.url)))
     raise MetadataError(f"{dezoomer.name} did not finish after {MAX_ROUNDS} rounds")
 
 
@@ -126,8 +198,22 @@ def resolve(
 
     Raises :class:`~dezoomify_nb.errors.NoDezoomerFound` listing every dezoomer's reason.
     """
-    net = net or NetConfig()
+    return resolve_scoped(url, dezoomer=dezoomer, net=net, options=options, pages=pages, cache=cache)[0]
+
+
+def resolve_scoped(
+    url: str,
+    *,
+    dezoomer: str = "auto",
+    net: NetConfig | None = None,
+    options: Mapping[str, object] | None = None,
+    pages: dict[str, bytes | FetchError] | None = None,
+    cache: TileCache | None = None,
+) -> tuple[list[Image | ImageRef], NetConfig]:
+    """:func:`resolve`, and the config to fetch what it found with (its tiles, its items): ``net`` narrowed
+    as the module doc says. Every later fetch for these images must use it."""
     url = url.strip()
+    net = scoped(net or NetConfig(), url)
     if not url:
         raise DezoomifyError("empty URL", hint="Give the URL of the image's metadata, or a local path.")
     table = list_dezoomers()
@@ -161,7 +247,7 @@ def _resolve(
     explained: tuple[str, DezoomifyError] | None = None  # the reason that explains the input best, if any
     for name, dz in candidates:
         try:
-            images = _run_one(dz, ctx, pages, net, cache)
+            images, found_net = _run_one(dz, ctx, pages, net, cache)
         except (WrongDezoomer, FetchError) as exc:
             log.debug("%s: %s", name, exc)
             reasons.append((name, str(exc)))
@@ -180,13 +266,11 @@ def _resolve(
                 explained = (name, exc)
             continue
         log.info("%s found %d image(s) at %s", name, len(images), url)
-        from dataclasses import replace
-
         return [
             replace(im, found_by=im.found_by or name) if isinstance(im, ImageRef)
             else replace(im, dezoomer=im.dezoomer or name, url=im.url or url)
             for im in images
-        ]
+        ], found_net
     err = pages.get(url)
     if isinstance(err, FetchError):
         # the input itself could not be fetched: that, not "no dezoomer", is the useful message

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .body import Body, async_budget
-from .clients import _key, count_client, pid
+from .clients import _key, count_client, pid, rescope
 from .config import NetConfig
 from .failures import deadline_failure, invalid_url, network_failure, range_ignored, status_failure
 
@@ -197,11 +197,13 @@ def _unsendable() -> tuple[type[BaseException], ...]:
 
 
 async def get(url: str, target: str, rng: tuple[int, int] | None, config: NetConfig,
-              headers: dict[str, str], metadata: bool = False) -> bytes:
+              headers: dict[str, str], metadata: bool = False, scope: tuple[Any, ...] | None = None) -> bytes:
     """One GET of ``target`` on the running loop; failures raise ``fetch._Attempt`` (see :mod:`.failures`).
 
     The whole request (connect, headers, body) ends by ``config.timeout``; the body is decoded by
-    :class:`~.body.Body` under its cap and counted in the loop's budget of bytes in flight.
+    :class:`~.body.Body` under its cap and counted in the loop's budget of bytes in flight. ``scope`` (from
+    :func:`.clients.header_scope`): each hop of a redirect gets the user's headers only on the input's site
+    (:func:`.clients.rescope`, applied by a middleware, which sees every hop).
     """
     import aiohttp
 
@@ -213,7 +215,8 @@ async def get(url: str, target: str, rng: tuple[int, int] | None, config: NetCon
     try:
         async with deadline:
             session = await _session(config)
-            async with session.get(_url(target), headers=headers, max_redirects=10) as response:
+            extra: dict[str, Any] = {} if scope is None else {"middlewares": (_scoper(scope),)}
+            async with session.get(_url(target), headers=headers, max_redirects=10, **extra) as response:
                 status = response.status
                 if rng is not None and status == 200:
                     raise range_ignored(url, target)
@@ -239,6 +242,18 @@ async def get(url: str, target: str, rng: tuple[int, int] | None, config: NetCon
     finally:
         if body is not None:
             budget.release(id(body))
+
+
+def _scoper(scope: tuple[Any, ...]) -> Any:
+    """An aiohttp client middleware applying :func:`.clients.rescope` to each request it sends."""
+
+    async def middleware(request: Any, handler: Any) -> Any:
+        # ``original_url``: the URL before dezoomify_nb.testing.hosts rewrote it to the loopback server
+        url = getattr(request, "original_url", None) or request.url
+        rescope(request.headers, url.raw_authority or url.host or "", scope)
+        return await handler(request)
+
+    return middleware
 
 
 def close_session(loop: asyncio.AbstractEventLoop, session: Any) -> None:

@@ -36,7 +36,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from .config import MAX_INFLIGHT_BYTES, MAX_METADATA_BYTES, MAX_TILE_BYTES, NetConfig
+from .config import MAX_INFLIGHT_BYTES, MAX_METADATA_BYTES, MAX_TILE_BYTES, NetConfig, user_header_names
 
 
 @dataclass
@@ -129,18 +129,65 @@ def count_client() -> None:
 def _key(config: NetConfig) -> NetConfig:
     """The part of ``config`` a client (httpx client, aiohttp session) depends on.
 
-    headers, referer, offline, retries, pacing and body caps are per request, not per client: one pool
-    across them. (Memoised: it is looked up for every request.)
+    headers (and their scope), referer, offline, local files, retries, pacing and body caps are per request,
+    not per client: one pool across them. (Memoised: it is looked up for every request.)
     """
     return replace(config, headers=(), referer=None, offline=False, retries=0, retry_delay=0.0, min_interval=0.0,
                    max_metadata_bytes=MAX_METADATA_BYTES, max_tile_bytes=MAX_TILE_BYTES,
-                   max_inflight_bytes=MAX_INFLIGHT_BYTES)
+                   max_inflight_bytes=MAX_INFLIGHT_BYTES, local_root=None, header_host=None, header_all_hosts=False)
 
 
 @functools.lru_cache(maxsize=256)
 def _limiter_key(config: NetConfig) -> NetConfig:
     """The part of ``config`` a host's limiter depends on (parallelism and pacing)."""
-    return replace(config, headers=(), referer=None, offline=False)
+    return replace(config, headers=(), referer=None, offline=False, local_root=None, header_host=None,
+                   header_all_hosts=False)
+
+
+# --- the user's headers on redirects ----------------------------------------------------------------
+#: the request extension (httpx) naming the ``(config, level_headers)`` a request was made with
+SCOPE = "dezoomify_nb.scope"
+
+
+@functools.lru_cache(maxsize=256)
+def _scoped_names(config: NetConfig) -> tuple[str, ...]:
+    return tuple(sorted(user_header_names(config)))
+
+
+def header_scope(config: NetConfig, level_headers: tuple[tuple[str, str], ...]) -> tuple[Any, ...] | None:
+    """What a redirect needs to give each hop the headers :meth:`NetConfig.request_headers` gives its host,
+    or None when the user's headers go everywhere (none given, ``header_all_hosts``)."""
+    if config.header_all_hosts or config.header_host is None or not _scoped_names(config):
+        return None
+    return (config, level_headers)
+
+
+def rescope(headers: Any, host: str, scope: tuple[Any, ...]) -> None:
+    """Set the user's headers in ``headers`` (an httpx ``Headers`` or a multidict) for a hop to ``host``:
+    their values on the input's site, else what the request would carry without them.
+
+    Both clients follow redirects themselves, each with its own rule (httpx drops Cookie on every redirect
+    and Authorization across origins; aiohttp drops both across origins and keeps any other header): this
+    makes every hop follow :meth:`NetConfig.sends_user_headers`."""
+    config, level_headers = scope
+    wanted = {k.lower(): v for k, v in config.request_headers(level_headers, host).items()}
+    for name in _scoped_names(config):
+        value = wanted.get(name)
+        if value is not None:
+            headers[name] = value
+        elif name in headers:
+            del headers[name]
+
+
+def _scope_hook(request: httpx.Request) -> None:
+    """httpx request hook (every hop of a redirect): :func:`rescope`."""
+    scope = request.extensions.get(SCOPE)
+    if scope is not None:
+        rescope(request.headers, request.url.netloc.decode("ascii"), scope)
+
+
+#: the httpx client's event hooks (also for the clients of :mod:`dezoomify_nb.testing.hosts`)
+EVENT_HOOKS: dict[str, list[Any]] = {"request": [_scope_hook]}
 
 
 #: the deadline (``time.monotonic()``) of the request this worker thread is making (httpx), or ``None``
@@ -228,6 +275,7 @@ def get_client(config: NetConfig) -> httpx.Client:
             if client is None or client.is_closed:
                 _created += 1  # count_client() would take _lock again
                 client = _clients[key] = _with_deadlines(httpx.Client(
+                    event_hooks=EVENT_HOOKS,
                     follow_redirects=True,
                     max_redirects=10,
                     verify=not config.accept_invalid_certs,

@@ -126,6 +126,17 @@ class NetConfig:
     #: decoded body bytes held by the requests in flight, all hosts together (per event loop for aiohttp,
     #: per process for httpx); a request past it waits for another to end (the oldest always proceeds)
     max_inflight_bytes: int = MAX_INFLIGHT_BYTES
+    #: the folder (a real path) under which local files may be read: set by :func:`dezoomify_nb.open` only
+    #: when the user gives a local path as the input (its folder), carried unchanged to the images and
+    #: collection items found from it, and dropped as soon as a document fetched over http(s) is read.
+    #: ``None``: no local file is ever read (see :mod:`.local`)
+    local_root: str | None = None
+    #: the host whose site receives the user's ``headers`` (``-H``): set from the input URL; other hosts get
+    #: only the default and dezoomer headers (see :func:`same_site`). ``None``: not scoped yet (the first
+    #: http(s) URL resolved sets it)
+    header_host: str | None = None
+    #: send the user's ``headers`` to every host (``--header-all-hosts``)
+    header_all_hosts: bool = False
 
     def __post_init__(self) -> None:
         if self.parallelism < 1:
@@ -145,13 +156,86 @@ class NetConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
 
-    def request_headers(self, level_headers: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
-        """Defaults < Referer (input URL) < level headers < user headers (a fresh dict)."""
-        return dict(_request_headers(self, level_headers))
+    def request_headers(self, level_headers: tuple[tuple[str, str], ...] = (), host: str = "") -> dict[str, str]:
+        """Defaults < Referer (input URL) < level headers < user headers (a fresh dict).
+
+        The user headers are left out when ``host`` (a request's ``netloc``) is not on the input's site
+        (:meth:`sends_user_headers`).
+        """
+        return dict(_request_headers(self, level_headers, self.sends_user_headers(host)))
+
+    def sends_user_headers(self, host: str) -> bool:
+        """Do the user's ``headers`` go to ``host``? Yes on the input's site, or with ``header_all_hosts``."""
+        if not self.headers or self.header_all_hosts or self.header_host is None:
+            return True
+        return same_site(self.header_host, host)
 
 
-@functools.lru_cache(maxsize=256)
-def _request_headers(config: NetConfig, level_headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
+#: user headers that carry no secret and go to every host like the defaults do (a Referer or User-Agent
+#: the site checks on its tile server, often on another site)
+PUBLIC_HEADERS = frozenset({"user-agent", "referer", "accept", "accept-language"})
+
+
+@functools.lru_cache(maxsize=512)
+def _request_headers(config: NetConfig, level_headers: tuple[tuple[str, str], ...], user: bool) -> dict[str, str]:
     """:meth:`NetConfig.request_headers`, memoised (looked up for every tile)."""
     referer = (("Referer", config.referer),) if config.referer and config.referer.startswith("http") else ()
-    return merge_headers(DEFAULT_HEADERS, referer, level_headers, config.headers)
+    mine = config.headers if user else tuple(h for h in config.headers if h[0].lower() in PUBLIC_HEADERS)
+    return merge_headers(DEFAULT_HEADERS, referer, level_headers, mine)
+
+
+def user_header_names(config: NetConfig) -> frozenset[str]:
+    """Lower-case names of the user's headers that are scoped to the input's site."""
+    return frozenset(n.lower() for n, _ in config.headers if n.lower() not in PUBLIC_HEADERS)
+
+
+#: second-level labels under which a two-letter country code sells domains (``example.co.uk``, ``x.com.au``,
+#: ``u.ac.jp``): there the site is the last three labels
+_SECOND_LEVEL = frozenset({
+    "ac", "co", "com", "ed", "edu", "go", "gob", "gouv", "gov", "govt", "gv", "lg", "ltd", "mil", "ne", "net",
+    "nhs", "nic", "nom", "or", "org", "plc", "sch",
+})
+#: shared hosting domains whose sub-domains belong to different owners: there too, three labels
+_SHARED = frozenset({
+    "github.io", "gitlab.io", "blogspot.com", "herokuapp.com", "appspot.com", "netlify.app", "vercel.app",
+    "pages.dev", "workers.dev", "azurewebsites.net", "cloudfront.net", "amazonaws.com", "web.app",
+    "firebaseapp.com", "glitch.me", "onrender.com", "fly.dev", "wordpress.com", "wixsite.com",
+})
+
+
+def _hostname(netloc: str) -> str:
+    """``netloc`` without user info, port and trailing dot, lower-case (IPv6 literals keep no brackets)."""
+    host = netloc.rpartition("@")[2].lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host[1:]
+    return host.rpartition(":")[0].rstrip(".") if ":" in host else host.rstrip(".")
+
+
+def site_of(host: str) -> str | None:
+    """The registrable domain of ``host`` as far as can be told without the public-suffix list, or None
+    for a host compared only exactly (an IP address, ``localhost``, a single label).
+
+    The site is the last two labels (``images.example.org`` → ``example.org``), or the last three when
+    the top-level domain has two letters and the second-to-last label is a generic one (``co.uk``,
+    ``com.au``, ``ac.jp``, ``gouv.fr``…) or the last two are a shared hosting domain (``github.io``…).
+    """
+    host = _hostname(host)
+    if not host or host == "localhost" or host.endswith(".localhost") or ":" in host:
+        return None
+    labels = host.split(".")
+    if len(labels) < 2 or labels[-1].isdigit():  # a single label, or an IPv4 address
+        return None
+    tail = ".".join(labels[-2:])
+    if (len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL) or tail in _SHARED:
+        return ".".join(labels[-3:]) if len(labels) >= 3 else None
+    return tail
+
+
+@functools.lru_cache(maxsize=1024)
+def same_site(a: str, b: str) -> bool:
+    """Are hosts (or netlocs) ``a`` and ``b`` the same host, or on the same site (:func:`site_of`)?"""
+    ha, hb = _hostname(a), _hostname(b)
+    if ha == hb:
+        return True
+    site = site_of(ha)
+    return site is not None and site == site_of(hb)

@@ -1,4 +1,4 @@
-"""Fetching bytes: HTTP(S) or a local file path. Retries, per-host limits and pacing live here.
+"""Fetching bytes: HTTP(S), or a local file when :mod:`.local` allows it; retries, per-host limits, pacing.
 
 Two transports (``NetConfig.transport``): ``"aiohttp"`` (the default: the request runs on the event loop,
 :mod:`.aio`) and ``"httpx"`` (a sync ``httpx.Client`` per process, used from worker threads; also used
@@ -15,16 +15,24 @@ import re
 import time
 import zlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
 from ..errors import FetchError
-from . import aio, loop
+from . import aio, local, loop
 from .body import Body, sync_budget
-from .clients import cluster_slot, count_request, deadline, get_client, get_executor, get_limiter
+from .clients import (
+    SCOPE,
+    cluster_slot,
+    count_request,
+    deadline,
+    get_client,
+    get_executor,
+    get_limiter,
+    header_scope,
+)
 from .config import NetConfig
 from .failures import (
     _Attempt,
@@ -33,17 +41,14 @@ from .failures import (
     network_failure,
     range_ignored,
     status_failure,
-    too_large,
 )
 from .failures import parse_retry_after as parse_retry_after
+from .local import is_http as is_http
+from .local import local_path as local_path
 
 log = logging.getLogger("dezoomify_nb.net")
 
 T = TypeVar("T")
-
-
-def is_http(url: str) -> bool:
-    return url.startswith(("http://", "https://"))
 
 
 _RANGE = re.compile(r"#bytes=(\d+)-(\d+)$")
@@ -69,34 +74,17 @@ def split_range(url: str) -> tuple[str, tuple[int, int] | None]:
     return url[: m.start()], (int(m.group(1)), int(m.group(2)))
 
 
-def local_path(url: str) -> Path:
-    if url.startswith("file://"):
-        return Path(unquote(urlsplit(url).path))
-    return Path(url)
-
-
-def _read_local(url: str, cap: int, metadata: bool = False) -> bytes:
+def _read_local(url: str, config: NetConfig, cap: int, metadata: bool = False) -> bytes:
+    """A local file, if :mod:`.local`'s rule allows it (a refusal is never retried)."""
     target, rng = split_range(url)
-    path = local_path(target)
-    want = cap if rng is None else rng[1] - rng[0] + 1
-    if want > cap:
-        raise too_large(url, cap, metadata)
     try:
-        with open(path, "rb") as f:
-            if rng is not None:
-                f.seek(rng[0])
-            data = f.read(want + (rng is None))
-    except FileNotFoundError:
-        raise _Attempt(FetchError(url, f"No such file: {path}", status=404), retry=False) from None
-    except IsADirectoryError:
-        raise _Attempt(FetchError(url, f"{path} is a directory", status=404), retry=False) from None
-    except OSError as exc:
-        raise _Attempt(FetchError(url, f"Cannot read {path}: {exc}"), retry=False) from None
-    if rng is None and len(data) > cap:
-        raise too_large(url, cap, metadata)
-    if rng is not None and len(data) != want:
-        raise _Attempt(FetchError(url, f"{path} ends before byte {rng[1]}", status=416), retry=False)
-    return data
+        return local.read(target, config, rng, cap, metadata)
+    except FetchError as exc:
+        if exc.url != url:  # name the range too
+            named = type(exc)(url, str(exc), status=exc.status, hint=exc.hint or None)
+            named.__dict__.update({k: v for k, v in exc.__dict__.items() if k == "explains_input"})
+            exc = named
+        raise _Attempt(exc, retry=False) from None
 
 
 def declared_length(value: str | None) -> int | None:
@@ -106,7 +94,8 @@ def declared_length(value: str | None) -> int | None:
     return int(value) if len(value) < 20 else 1 << 64
 
 
-def _get_http(url: str, config: NetConfig, headers: dict[str, str], metadata: bool = False) -> bytes:
+def _get_http(url: str, config: NetConfig, headers: dict[str, str], metadata: bool = False,
+              scope: tuple[Any, ...] | None = None) -> bytes:
     """One GET with the process's httpx client (runs in a worker thread); ``#bytes=a-b`` becomes a Range.
 
     The body is read as sent (``iter_raw``) and decoded by :class:`~.body.Body` under its cap; the whole
@@ -120,7 +109,8 @@ def _get_http(url: str, config: NetConfig, headers: dict[str, str], metadata: bo
     budget = sync_budget(config.max_inflight_bytes)
     body = None
     try:
-        with get_client(config).stream("GET", target, headers=headers) as response:
+        extensions = {SCOPE: scope} if scope is not None else None  # redirects: clients.rescope
+        with get_client(config).stream("GET", target, headers=headers, extensions=extensions) as response:
             if rng is not None and response.status_code == 200:
                 raise range_ignored(url, target)
             if response.status_code >= 400:
@@ -153,17 +143,17 @@ def _get_http(url: str, config: NetConfig, headers: dict[str, str], metadata: bo
 
 
 def _attempt(url: str, config: NetConfig, headers: dict[str, str], check: Callable[[bytes], T] | None,
-             metadata: bool = False) -> Any:
+             metadata: bool = False, scope: tuple[Any, ...] | None = None) -> Any:
     """Get the bytes and run ``check`` on them, in one worker-thread call."""
     if is_http(url):
         log.debug("GET %s", url)
         if config.cluster_parallelism:
             with cluster_slot(config, _host(url)):
-                data = _get_http(url, config, headers, metadata)
+                data = _get_http(url, config, headers, metadata, scope)
         else:
-            data = _get_http(url, config, headers, metadata)
+            data = _get_http(url, config, headers, metadata, scope)
     else:
-        data = _read_local(url, config.max_metadata_bytes if metadata else config.max_tile_bytes, metadata)
+        data = _read_local(url, config, config.max_metadata_bytes if metadata else config.max_tile_bytes, metadata)
     return data if check is None else _check(url, check, data)
 
 
@@ -174,12 +164,13 @@ def _check(url: str, check: Callable[[bytes], T], data: bytes) -> T:
         raise _Attempt(FetchError(url, f"Invalid content at {url}: {exc}"), retry=True) from exc
 
 
-async def _attempt_aio(url: str, config: NetConfig, headers: dict[str, str], metadata: bool = False) -> bytes:
+async def _attempt_aio(url: str, config: NetConfig, headers: dict[str, str], metadata: bool = False,
+                       scope: tuple[Any, ...] | None = None) -> bytes:
     """The GET of :func:`_attempt` on the running loop (aiohttp); :func:`fetch` runs the check after it."""
     log.debug("GET %s", url)
     target, rng = split_range(url)
     count_request()
-    return await aio.get(url, target, rng, config, headers, metadata)
+    return await aio.get(url, target, rng, config, headers, metadata, scope)
 
 
 async def fetch(
@@ -203,8 +194,11 @@ async def fetch(
         raise FetchError(url, f"offline: {url} is not in the tile cache",
                          hint="Run once without --offline (with the same --tile-cache) to fetch it.")
     attempts = 1 + config.retries
-    headers = config.request_headers(level_headers)
-    limiter = get_limiter(config, _host(url)) if is_http(url) else None
+    host = _host(url) if is_http(url) else ""
+    # the user's headers only on the input's site, also on each hop of a redirect (clients.rescope)
+    headers = config.request_headers(level_headers, host)
+    scope = header_scope(config, level_headers) if host else None
+    limiter = get_limiter(config, host) if host else None
     delay = -1.0  # the first retry delay, computed on the first failure
     running = asyncio.get_running_loop()
     executor = get_executor(config)
@@ -212,16 +206,18 @@ async def fetch(
     for attempt in range(attempts):
         try:
             if limiter is None:
-                return await running.run_in_executor(executor, _attempt, url, config, headers, check, metadata)
+                return await running.run_in_executor(executor, _attempt, url, config, headers, check, metadata,
+                                                     scope)
             # the host's slot is held for the request only: the decode (check) runs after it is
             # released, so a busy CPU never leaves a slot idle (requests stay at -n the whole download)
             async with limiter.semaphore:
                 if limiter.min_interval > 0:
                     await limiter.pace()
                 if config.transport == "aiohttp" and not config.cluster_parallelism:
-                    data = await _attempt_aio(url, config, headers, metadata)
+                    data = await _attempt_aio(url, config, headers, metadata, scope)
                 else:
-                    data = await running.run_in_executor(executor, _attempt, url, config, headers, None, metadata)
+                    data = await running.run_in_executor(executor, _attempt, url, config, headers, None, metadata,
+                                                         scope)
             if check is None:
                 return data
             return await running.run_in_executor(executor, _check, url, check, data)

@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from ..net.clients import _key
+from ..net.clients import EVENT_HOOKS, _key
 from ..net.config import NetConfig
 from .tileserver import TileServer
 
@@ -93,6 +93,7 @@ def _routed_request_class(router: _Router) -> type:
 
     class RoutedRequest(aiohttp.ClientRequest):
         def __init__(self, method: str, url: URL, *args: Any, headers: Any = None, **kwargs: Any) -> None:
+            original = url
             try:
                 target = router.route(url.host or "", url.raw_path_qs)
             except _Unmapped as refused:
@@ -104,6 +105,7 @@ def _routed_request_class(router: _Router) -> type:
                 headers = CIMultiDict(headers or {})
                 headers["Host"] = router.netloc
             super().__init__(method, url, *args, headers=headers, **kwargs)
+            self.original_url = original  # what the request was for (its headers are chosen by its host)
 
     return RoutedRequest
 
@@ -124,6 +126,7 @@ def route_hosts(server: TileServer, hosts: Mapping[str, str]) -> Iterator[None]:
             if client is None or client.is_closed:
                 client = clients[key] = httpx.Client(
                     transport=_RewriteTransport(router),
+                    event_hooks=EVENT_HOOKS,
                     follow_redirects=True,
                     timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
                 )

@@ -105,7 +105,7 @@ def test_byte_ranges_over_http_and_local_files(server, tmp_path):
     base = server.serve_files("/ranged/", {"f.bin": blob})
     flat = server.serve_files("/flat/", {"f.bin": blob}, ranges=False)
     (tmp_path / "f.bin").write_bytes(blob)
-    cfg = NetConfig(retries=0, min_interval=0)
+    cfg = NetConfig(retries=0, min_interval=0, local_root=str(tmp_path.resolve()))
     for url in (base + "/f.bin", str(tmp_path / "f.bin")):
         assert fetch_sync(with_range(url, 10, 19), cfg) == blob[10:20]
         assert fetch_sync(with_range(url, 0, len(blob) - 1), cfg) == blob

@@ -13,7 +13,7 @@ from dezoomify_nb.lazy.store import TilePyramidStore
 from dezoomify_nb.model import Image, TemplateLevel
 from dezoomify_nb.net import NetConfig
 
-NET = NetConfig(min_interval=0, retries=0)
+NET = NetConfig(min_interval=0, retries=0, local_root="/")  # local tiles, anywhere
 
 
 def _cut(img, ts, overlap, folder):

@@ -135,23 +135,39 @@ def _narrowed(net: NetConfig, reads: _Reads) -> NetConfig:
     return net if reads.remote is None else scoped(net, reads.remote)
 
 
-def _check_tiles(images: list[Image | ImageRef], net: NetConfig, name: str) -> None:
-    """Refuse at once an image whose tiles are local files it may not read (fetch would refuse each)."""
-    for im in images:
-        if not isinstance(im, Image):
+def _tiles_refused(image: Image, net: NetConfig) -> FetchError | None:
+    """Why ``image``'s tiles may not be fetched (local files out of bounds, another scheme), or None."""
+    for lv in image.levels:
+        try:
+            url = lv.tile_url(0, 0)
+        except Exception:  # noqa: BLE001 - a level that cannot name its first tile fails later, clearly
             continue
-        for lv in im.levels:
-            try:
-                url = lv.tile_url(0, 0)
-            except Exception:  # noqa: BLE001 - a level that cannot name its first tile fails later, clearly
-                continue
-            if is_http(url):
-                continue
+        if not is_http(url):
             refused = refusal(url.split("#bytes=", 1)[0], net)
             if refused is not None:
-                err = MetadataError(f"{name}: the image's tiles are at {url[:200]!r}: {refused}", hint=refused.hint)
-                err.explains_input = True  # type: ignore[attr-defined]
-                raise err
+                return refused
+    return None
+
+
+def _check_tiles(images: list[Image | ImageRef], net: NetConfig, name: str) -> list[Image | ImageRef]:
+    """Refuse at once an image whose tiles are local files it may not read (fetch would refuse each tile).
+
+    Alone, it is an error; among others (a manifest), it becomes a reference to its first tile, which fails
+    with the refusal when that image is used: the other images stay usable.
+    """
+    out: list[Image | ImageRef] = []
+    for im in images:
+        refused = _tiles_refused(im, net) if isinstance(im, Image) else None
+        if refused is None:
+            out.append(im)
+        elif len(images) == 1:
+            err = MetadataError(f"{refused} (a tile of the image)", hint=refused.hint)
+            err.explains_input = True  # type: ignore[attr-defined]
+            raise err
+        else:
+            log.warning("%s: %s", im.title or name, refused)
+            out.append(ImageRef(refused.url, im.title, found_by=name))
+    return out
 
 
 def _run_one(
@@ -168,8 +184,7 @@ def _run_one(
         try:
             images = dezoomer.images(ctx)
             found_net = _narrowed(net, reads)
-            _check_tiles(images, found_net, dezoomer.name)
-            return images, found_net
+            return _check_tiles(images, found_net, dezoomer.name), found_net
         except NeedsData as need:
             missing = [u for u in need.urls if u not in pages]
             if not missing:

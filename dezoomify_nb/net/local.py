@@ -55,10 +55,12 @@ def local_path(url: str) -> Path:
 
 
 def root_of(url: str) -> str | None:
-    """The ``local_root`` for a user's input: the real path of its folder, or None when it is not local."""
+    """The ``local_root`` for a user's input: the real path of its folder (of itself for a folder), or None
+    when it is not local."""
     if is_http(url) or scheme_of(url) not in (None, "file"):
         return None
-    return os.path.dirname(os.path.realpath(local_path(url)))
+    real = os.path.realpath(local_path(url))
+    return real if os.path.isdir(real) else os.path.dirname(real)
 
 
 def _inside(real: str, root: str) -> bool:

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_DIR := demo-output
 
-.PHONY: install demo test test-zarr34 lint bench browser clean lab voila
+.PHONY: install demo test test-zarr34 lint bench browser conformance-tools clean lab voila
 # zarr >= 3.2 needs Python >= 3.12: a second venv checks the engine on the newest zarr when a 3.12 exists
 PY312  := $(shell for p in python3.12 /root/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12; do \
             $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && echo $$p && break; done)
@@ -42,8 +42,16 @@ lint: install
 browser:
 	@[ -x /usr/bin/chromium ] || (apt-get update && apt-get install -y chromium)
 
-test: install lint test-zarr34 browser
-	REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
+# Third-party software of tests/conformance (Debian's packages, installed only when missing): libvips'
+# CLI (vips dzsave producers, vips/vipsheader readers), GDAL's CLI (gdalinfo, gdal_translate), libmagic
+# (python-magic, imported by iiif-validator). OpenSlide and the IIIF validator come from the test extra.
+CONFORMANCE_DEBS := libvips-tools gdal-bin libmagic1
+conformance-tools:
+	@missing=""; for p in $(CONFORMANCE_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  [ -z "$$missing" ] || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing)
+
+test: install lint test-zarr34 browser conformance-tools
+	REQUIRE_BROWSER=1 REQUIRE_CONFORMANCE=1 $(BIN)/python -m pytest -q
 
 test-zarr34:
 ifeq ($(PY312),)

@@ -1,9 +1,15 @@
 """Zoomify: ``ImageProperties.xml`` plus ``TileGroupN/z-x-y.jpg`` tiles.
 
 Accepted inputs: the ``ImageProperties.xml`` URL (or local path), a tile URL
-(``.../TileGroup3/5-0-14.jpg``) or the image folder (``.../myimage/``). Levels follow zoomify.js
-(method 1, halving floats) when its tile count matches ``NUMTILES``, else the integer fallback
-(method 2), exactly as dezoomify-rs does.
+(``.../TileGroup3/5-0-14.jpg``) or the image folder (``.../myimage/``).
+
+``ImageProperties.xml`` gives only the full size and the tile count, so the level sizes are those of
+the first producer's rule whose tile count matches ``NUMTILES``: zoomify.js (method 1, halving floats),
+the Zoomify converter (method 2: floor-halving, odd sides rounded up to even; dezoomify-rs' fallback),
+libvips ``dzsave --layout zoomify`` and OpenLayers' default (``ceil(W / 2**k)``). Methods 2 and 3 often
+give the same tile counts with sizes one pixel apart (1500 px: 376 vs 375 at 1/4): then the one-tile
+level's tile (``TileGroup0/0-0-0.jpg``, a few KB) is read to tell which (a wrong guess would leave a
+black edge row or column on every smaller level).
 """
 
 from __future__ import annotations
@@ -62,23 +68,47 @@ def _method2(width: int, height: int, ts: int) -> tuple[list[tuple[int, int]], i
     return sizes, total
 
 
-def level_sizes(width: int, height: int, tile_size: int, num_tiles: int) -> list[tuple[int, int]]:
-    """Level sizes, largest first."""
+def _method3(width: int, height: int, ts: int) -> tuple[list[tuple[int, int]], int]:
+    """libvips (``dzsave --layout zoomify``), OpenLayers' default: ``ceil(W / 2**k)`` down to one tile."""
+    sizes = [(width, height)]
+    k = 0
+    while (sizes[-1][0] > ts or sizes[-1][1] > ts) and len(sizes) <= MAX_LEVELS:
+        k += 1
+        sizes.append((ceil_div(width, 1 << k), ceil_div(height, 1 << k)))
+    total = sum(ceil_div(w, ts) * ceil_div(h, ts) for w, h in sizes)
+    return sizes, total
+
+
+def candidate_sizes(width: int, height: int, tile_size: int, num_tiles: int) -> list[list[tuple[int, int]]]:
+    """The distinct level-size lists (largest first) whose tile count is ``NUMTILES``, most likely
+    first; when none matches, method 2's alone (with a warning)."""
     if tile_size <= 0:
         raise MetadataError(f"invalid TILESIZE {tile_size}")
     if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
         raise MetadataError(f"invalid image size {width}x{height}")
     sizes, total = _method1(width, height, tile_size)
     if sizes and total == num_tiles:
-        return sizes
+        return [sizes]
+    found: list[list[tuple[int, int]]] = []
+    for method in (_method2, _method3):
+        sizes, total = method(width, height, tile_size)
+        if total == num_tiles and sizes not in found:
+            found.append(sizes)
+    if found:
+        return found
     sizes, total = _method2(width, height, tile_size)
-    if total != num_tiles:
-        log.warning("Zoomify: computed %d tiles but NUMTILES says %d; using the computed levels", total, num_tiles)
-    return sizes
+    log.warning("Zoomify: computed %d tiles but NUMTILES says %d; using the computed levels", total, num_tiles)
+    return [sizes]
 
 
-def build_levels(base: str, width: int, height: int, tile_size: int, num_tiles: int) -> list[ZoomifyLevel]:
-    smallest_first = list(reversed(level_sizes(width, height, tile_size, num_tiles)))
+def level_sizes(width: int, height: int, tile_size: int, num_tiles: int) -> list[tuple[int, int]]:
+    """Level sizes, largest first (the most likely rule; :func:`candidate_sizes` lists every match)."""
+    return candidate_sizes(width, height, tile_size, num_tiles)[0]
+
+
+def build_levels(base: str, width: int, height: int, tile_size: int, num_tiles: int,
+                 sizes: list[tuple[int, int]] | None = None) -> list[ZoomifyLevel]:
+    smallest_first = list(reversed(sizes or level_sizes(width, height, tile_size, num_tiles)))
     if len(smallest_first) > MAX_LEVELS:
         raise MetadataError(f"{len(smallest_first)} levels is over the sanity cap")
     levels: list[ZoomifyLevel] = []
@@ -142,5 +172,28 @@ class ZoomifyDezoomer(Dezoomer):
                 raise
             raise MetadataError(f"{url} is not a valid Zoomify ImageProperties.xml") from None
         base = url[: url.lower().find(_PROPS)]
-        levels = build_levels(base, width, height, tile_size, num_tiles)
+        candidates = candidate_sizes(width, height, tile_size, num_tiles)
+        sizes = candidates[0]
+        if len(candidates) > 1:  # same tile grid, sizes a pixel apart: the one-tile level's tile tells
+            sizes = _pick_by_smallest_tile(ctx, f"{base}/TileGroup0/0-0-0.jpg", candidates)
+        levels = build_levels(base, width, height, tile_size, num_tiles, sizes)
         return [Image(levels=tuple(levels), title=None, dezoomer=self.name, url=url)]
+
+
+def _pick_by_smallest_tile(ctx: Context, url: str, candidates: list[list[tuple[int, int]]]) -> list[tuple[int, int]]:
+    """The candidate whose smallest level has the size of the tile at ``url`` (else the first)."""
+    from ..imageformats import open_image
+
+    data = ctx.try_get(url)
+    if data is None:
+        return candidates[0]
+    try:
+        with open_image(data) as im:
+            size = im.size
+    except Exception as exc:  # a broken or hostile tile: keep the most likely rule
+        log.info("Zoomify: cannot read %s (%s); level sizes by the Zoomify converter's rule", url, exc)
+        return candidates[0]
+    for sizes in candidates:
+        if sizes[-1] == size:
+            return sizes
+    return candidates[0]

@@ -1,4 +1,9 @@
-"""Tiled BigTIFF pyramid (tifffile): full resolution first, the lower levels as SubIFDs.
+"""Tiled BigTIFF pyramid (tifffile): full resolution first, then each lower level as a top-level IFD.
+
+The reduced levels are top-level directories marked reduced-resolution (NewSubfileType = 1), as libvips
+(``tiffsave --pyramid``) and Cloud-Optimized GeoTIFFs write them, so every reader sees every level:
+OpenSlide's generic-TIFF reader (it walks top-level directories only: SubIFDs are invisible to it), GDAL
+(as overviews), libvips (``[page=N]``), tifffile (``series[0].levels``) and Pillow (``seek(N)``).
 
 Streamed: tiles are cut from one band of tile rows at a time (:func:`~.pyramid.tile_grid`) while the
 next tile rows are downloaded. Opens in QuPath, GDAL/QGIS, OpenSlide-like readers and tifffile
@@ -167,7 +172,9 @@ class TIFFWriter(Writer):
                 pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="dezoomify_nb-tiff")
             with atomic_output(path) as f, tifffile.TiffWriter(f, bigtiff=True) as tw:
                 for i, level in enumerate(levels):
-                    extra = {"subifds": len(levels) - 1, "software": "dezoomify_nb"} if i == 0 else {"subfiletype": 1}
+                    # reduced levels are top-level IFDs marked reduced-resolution (NewSubfileType 1), as
+                    # libvips and COG write them: OpenSlide walks top-level IFDs only (not SubIFDs)
+                    extra = {"software": "dezoomify_nb"} if i == 0 else {"subfiletype": 1}
                     if icc:
                         extra["iccprofile"] = icc
                     data = _tiles(level, TILE)

@@ -13,7 +13,8 @@ Z = ZoomifyDezoomer()
 
 
 def smallest_first(url: str, data: bytes) -> list[ZoomifyLevel]:
-    (image,) = parse(Z, url, data)
+    """Levels of the properties ``data`` at ``url``; every other URL (the one-tile probe) answers 404."""
+    (image,) = Driver({url: data}).run(Z, url)
     return list(reversed(image.levels))
 
 
@@ -30,7 +31,7 @@ def test_tilegroups_12000x9788() -> None:
     tiles = set(urls(levels[5]))
     assert "http://x.fr/y/TileGroup1/5-0-14.jpg" in tiles
     assert "http://x.fr/y/TileGroup2/5-0-15.jpg" in tiles
-    assert sum(lv.n_tiles for lv in levels) == 2477  # method 1 matched NUMTILES
+    assert sum(lv.n_tiles for lv in levels) == 2477  # methods 2 and 3 match NUMTILES; the probe 404s: 2
     # every tile index maps to exactly one group number: index // 256
     index = 0
     for lv in levels:
@@ -58,7 +59,8 @@ def test_tiny_10x5_ts3() -> None:
 
 
 def test_image_fields_and_pickle() -> None:
-    (image,) = parse(Z, "http://x/a/ImageProperties.xml", read("zoomify/kitchen/ImageProperties.xml"))
+    (image,) = Driver({"http://x/a/ImageProperties.xml": read("zoomify/kitchen/ImageProperties.xml")}).run(
+        Z, "http://x/a/ImageProperties.xml")
     assert image.title is None
     assert image.dezoomer == "zoomify"
     assert image.levels[0].name == "Zoomify Image"
@@ -135,3 +137,42 @@ def test_local_path_gives_local_tiles() -> None:
     with pytest.raises(NeedsData) as err:
         Z.images(Context(str(DATA / "zoomify" / "kitchen")))
     assert err.value.urls == (path,)
+
+
+def _jpeg(w: int, h: int) -> bytes:
+    import io
+
+    from PIL import Image as PILImage
+
+    buf = io.BytesIO()
+    PILImage.new("RGB", (w, h), (90, 120, 30)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+VIPS_1500 = b'<IMAGE_PROPERTIES WIDTH="1500" HEIGHT="1000" NUMTILES="33" NUMIMAGES="1" VERSION="1.8" TILESIZE="256" />'
+
+
+@pytest.mark.parametrize(("tile", "want"), [
+    # libvips dzsave --layout zoomify: ceil(W / 2**k) — its one-tile level is 188×125
+    (_jpeg(188, 125), [(188, 125), (375, 250), (750, 500), (1500, 1000)]),
+    # the Zoomify converter: odd sides rounded up to even — 188×126
+    (_jpeg(188, 126), [(188, 126), (376, 250), (750, 500), (1500, 1000)]),
+    # no tile (404), or not an image: the converter's rule, as before
+    (None, [(188, 126), (376, 250), (750, 500), (1500, 1000)]),
+    (b"<html>no</html>", [(188, 126), (376, 250), (750, 500), (1500, 1000)]),
+])
+def test_ambiguous_sizes_are_told_by_the_one_tile_level(tile, want) -> None:
+    url = "http://x/v/ImageProperties.xml"
+    pages = {url: VIPS_1500} | ({"http://x/v/TileGroup0/0-0-0.jpg": tile} if tile is not None else {})
+    drv = Driver(pages)
+    (image,) = drv.run(Z, url)
+    assert [lv.size for lv in reversed(image.levels)] == want
+    assert drv.requests == [url, "http://x/v/TileGroup0/0-0-0.jpg"]
+
+
+def test_unambiguous_sizes_fetch_no_tile() -> None:
+    url = "http://x/p/ImageProperties.xml"
+    drv = Driver({url: read("zoomify/portrait_ImageProperties.xml")})  # only method 2 gives NUMTILES=167
+    (image,) = drv.run(Z, url)
+    assert image.levels[-1].size == (128, 200)
+    assert drv.requests == [url]

@@ -69,7 +69,9 @@ def test_deflate_by_default_and_jpeg_option(tmp_path, source):
     TIFFWriter().write(plain, ArraySource(source), compression=5)
     with tifffile.TiffFile(plain) as tf:
         assert tf.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE
-        assert len(tf.pages[0].subifds) == 1
+        # the reduced level is a top-level IFD marked reduced-resolution, not a SubIFD
+        assert len(tf.pages) == 2 and not tf.pages[0].subifds
+        assert [p.subfiletype for p in tf.pages] == [0, 1]
     jpeg = tmp_path / "j.tif"
     writer_named("tiff-jpeg").write(jpeg, ArraySource(source), compression=5)
     with tifffile.TiffFile(jpeg) as tf:

@@ -14,7 +14,9 @@ FAST = {"min_interval": 0, "retry_delay": 0.01}
 @pytest.mark.parametrize("kind", ALL_KINDS)
 def test_open_fetches_metadata_only(server, kind):
     img = dz.open(server.url(kind), **FAST)
-    assert not [p for p in server.requests if is_tile(p) and "generic" not in kind]
+    # a Zoomify pyramid whose NUMTILES fits two size rules reads its one-tile level's tile to tell which
+    probe = "/zoomify-even/TileGroup0/0-0-0.jpg" if kind == "zoomify-even" else None
+    assert not [p for p in server.requests if is_tile(p) and "generic" not in kind and p != probe]
     assert (img.width, img.height) == (1000, 700)
     assert [(lv.width, lv.height) for lv in img.levels] == server.level_sizes(kind)[: len(img.levels)]
 

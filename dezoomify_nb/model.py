@@ -11,7 +11,7 @@ import math
 import os
 import posixpath
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 #: Sanity caps applied to untrusted metadata before anything is allocated from it.
 #:
@@ -212,7 +212,7 @@ def resolve_relative(base: str, path: str) -> str:
     if is_url(base):
         return urljoin(base, path)
     if base.startswith("file://"):
-        base = urlsplit(base).path
+        base = unquote(urlsplit(base).path)  # file:///my%20docs/a.dzi is in "/my docs"
     if os.path.isabs(path):
         return path
     return os.path.join(os.path.dirname(base), path)

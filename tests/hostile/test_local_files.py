@@ -199,7 +199,7 @@ def test_a_local_input_reads_its_folder_only(serve, wires, tmp_path):
     """Local files beside a local input are read (DZI tiles, a manifest's info.json, a bulk list's entries);
     files outside its folder (``..``, absolute, a symbolic link out) or not regular (a pipe) are refused,
     and so is a file of the folder when a remote document names it."""
-    doc, outside = tmp_path / "doc", tmp_path / "outside"
+    doc, outside = tmp_path / "doc files", tmp_path / "outside"  # (a space: file:// URLs escape it)
     _dzi_folder(doc, "a")
     _dzi_folder(outside, "b")
     _dzi_folder(doc / "sub", "c")
@@ -231,19 +231,19 @@ def test_a_local_input_reads_its_folder_only(serve, wires, tmp_path):
     (doc / "outside.dzi").write_text(DZI.format(url=f' Url="{outside / "b_files"}"'))
     (doc / "list.txt").write_text("\n".join([
         "a.dzi", f"{remote}/v.dzi", "sub/c.dzi", "../outside/b.dzi", str(outside / "b.dzi"), "link.dzi",
-        (outside / "b.dzi").as_uri(), str(inner.fifo), str(wires.fifo), wires.file_url, "/dev/zero"]) + "\n")
+        (outside / "b.dzi").as_uri(), "inner/pipe", str(wires.fifo), wires.file_url, "/dev/zero"]) + "\n")
     with inner:
-        run, results = _run_driver([str(doc / "a.dzi"), (doc / "a.dzi").as_uri(), "doc/list.txt", str(doc / "m.json"),
-                                    str(doc / "hop.json"), str(doc / "tour.xml"), str(doc / "outside.dzi")],
-                                   tmp_path / "out", cwd=tmp_path)
+        run, results = _run_driver([str(doc / "a.dzi"), (doc / "a.dzi").as_uri(), "doc files/list.txt",
+                                    str(doc / "m.json"), (doc / "m.json").as_uri(), str(doc / "hop.json"),
+                                    str(doc / "tour.xml"), str(doc / "outside.dzi")], tmp_path / "out", cwd=tmp_path)
         assert inner.tripped() == [] and wires.tripped() == [], run.stderr[-3000:]
     for transport in TRANSPORTS:
         def got(url: str) -> list[str]:
             return results[f"{transport} {url}"]  # noqa: B023 - used in this iteration only
 
         assert got(str(doc / "a.dzi")) == ["ok"] and got((doc / "a.dzi").as_uri()) == ["ok"]
-        assert got(str(doc / "m.json")) == ["ok"]
-        listed = got("doc/list.txt")
+        assert got(str(doc / "m.json")) == ["ok"] and got((doc / "m.json").as_uri()) == ["ok"]
+        listed = got("doc files/list.txt")
         assert listed[:3] == ["ok", "ok", "ok"], listed
         assert all("outside the input's folder" in o for o in listed[3:7] + listed[8:]), listed
         assert "not a regular file" in listed[7], listed

@@ -121,26 +121,30 @@ class _Zstd(_Stage):
 
 
 class _Brotli(_Stage):
-    """brotli >= 1.2: ``process(data, output_buffer_limit=…)``, then empty calls while it has output."""
+    """brotli >= 1.2: ``process(data, output_buffer_limit=…)``, then empty calls while the output fills the
+    limit (more is pending) or the decoder cannot take input yet. (A call may return up to about twice the
+    limit: the buffer grows in blocks.)"""
 
     def __init__(self, module: Any) -> None:
         self.module = module
         self.d = module.Decompressor()
 
     def pieces(self, data: bytes) -> Iterator[bytes]:
-        if self.d.is_finished():
+        d = self.d
+        if d.is_finished():
             return  # trailing bytes after the stream: ignored
         try:
-            out = self.d.process(data, output_buffer_limit=PIECE)
+            out = d.process(data, output_buffer_limit=PIECE)
             if out:
                 yield out
-            while not self.d.can_accept_more_data():
-                out = self.d.process(b"", output_buffer_limit=PIECE)
-                if not out:  # no room and no output: never loop on it
-                    if self.d.is_finished():
-                        return
+            while len(out) >= PIECE or not d.can_accept_more_data():
+                if d.is_finished():
+                    return
+                out = d.process(b"", output_buffer_limit=PIECE)
+                if out:
+                    yield out
+                elif not d.can_accept_more_data():  # no output and no room: never loop on it
                     raise DecodeError("the brotli decoder made no progress")
-                yield out
         except self.module.error as exc:
             raise DecodeError(f"invalid brotli data ({exc})") from None
 

@@ -95,11 +95,17 @@ def test_raw_deflate_gzip_members_and_trailing_bytes():
     assert b"".join(_decode_all("gzip", gzipped(data) + b"\n\0garbage", 5)) == data  # ignored, as browsers do
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "gzip, gzip", "gzip, gzip, gzip", "deflate"])
+@pytest.mark.parametrize("encoding", ["gzip", "gzip, gzip", "gzip, gzip, gzip", "deflate", "br", "zstd"])
 def test_a_bomb_is_inflated_piece_by_piece(encoding):
+    if encoding in ("br", "zstd") and encoding not in C.ACCEPT_ENCODING:
+        pytest.skip(f"no {encoding} decoder installed")
     bomb = gzip_bomb(256 * MiB)
     if encoding == "deflate":
         bomb = bomb[10:-8]  # the raw deflate stream inside the gzip member
+    elif encoding == "br":
+        bomb = __import__("brotli").compress(b"\0" * (64 * MiB), quality=5)
+    elif encoding == "zstd":
+        bomb = C._ZSTD.compress(b"\0" * (64 * MiB))
     for _ in range(encoding.count(",")):
         bomb = gzipped(bomb)
     tracemalloc.start()
@@ -123,6 +129,21 @@ def test_unknown_corrupt_and_too_deep_encodings():
     with pytest.raises(C.DecodeError):
         list(C.decode(C.stages("gzip"), b"\x1f\x8b\x08\x00garbage-garbage-garbage"))
     assert C.stages(" identity ,") is None and C.stages(None) is None
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_an_encoding_we_cannot_decode_is_a_clear_final_error(raw, transport):
+    url = raw.route(f"/compress-{transport}/", lambda out, path: respond(
+        out, 200, b"\x1f\x9d\x90data", [("Content-Encoding", "compress")])) + "info.json"
+    with pytest.raises(dz.FetchError) as info:
+        fetch_sync(url, NetConfig(transport=transport, retries=2, retry_delay=0.01), metadata=True)
+    assert "content encoding 'compress'" in str(info.value) and info.value.attempts == 1
+    assert "Accept-Encoding: identity" in info.value.hint
+    corrupt = raw.route(f"/corrupt-gzip-{transport}/", lambda out, path: respond(
+        out, 200, gzipped(b"x" * 5000)[:-30] + b"\xff" * 30, [("Content-Encoding", "gzip")])) + "info.json"
+    with pytest.raises(dz.FetchError) as info:
+        fetch_sync(corrupt, NetConfig(transport=transport, retries=1, retry_delay=0.01), metadata=True)
+    assert "DecodingError" in str(info.value) and info.value.attempts == 2  # damaged on the way? retried
 
 
 def test_we_advertise_only_what_we_decode(raw):

@@ -91,6 +91,7 @@ class AsyncBudget:
         self.limit, self.held = limit, 0
         self.holders: dict[int, int] = {}  # id(body) -> bytes held; insertion order is age
         self.freed = asyncio.Event()
+        self.waiting = 0
 
     def try_take(self, token: int, n: int) -> bool:
         """Hold ``n`` more bytes for ``token`` if that needs no wait (the common case, no coroutine)."""
@@ -109,7 +110,11 @@ class AsyncBudget:
         if token not in holders:
             holders[token] = 0
         while self.held + n > self.limit and next(iter(holders)) != token:
-            await self.freed.wait()
+            self.waiting += 1
+            try:
+                await self.freed.wait()
+            finally:
+                self.waiting -= 1
         holders[token] += n
         self.held += n
 
@@ -117,8 +122,9 @@ class AsyncBudget:
         n = self.holders.pop(token, None)
         if n is not None:
             self.held -= n
-            self.freed.set()
-            self.freed = asyncio.Event()
+            if self.waiting:  # wake them all: each checks again (the oldest always goes)
+                self.freed.set()
+                self.freed = asyncio.Event()
 
 
 class SyncBudget:

@@ -250,6 +250,15 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+def _drop_redirect_body(response: httpx.Response) -> None:
+    """A response hook: httpx reads (and decodes, uncapped) the body of each redirect it follows; a
+    redirect's body is never used, so its stream is closed unread (the connection is dropped) and
+    replaced by an empty one. (aiohttp releases redirects unread.)"""
+    if response.has_redirect_location:
+        response.stream.close()
+        response.stream = httpx.ByteStream(b"")
+
+
 def _with_deadlines(client: httpx.Client) -> httpx.Client:
     """Make every connection pool of ``client`` (direct and proxies) open :class:`_DeadlineStream` streams.
 
@@ -278,6 +287,7 @@ def get_client(config: NetConfig) -> httpx.Client:
                     event_hooks=EVENT_HOOKS,
                     follow_redirects=True,
                     max_redirects=10,
+                    event_hooks={"response": [_drop_redirect_body]},
                     verify=not config.accept_invalid_certs,
                     # the whole request's deadline (config.timeout) is enforced by _DeadlineStream
                     timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout,

@@ -229,13 +229,20 @@ def test_metadata_bombs_and_endless_bodies_stop_at_the_metadata_cap(raw, bombs, 
         for _ in range(2000):
             out.write(b"<a/>" * 16384)
 
+    def redirect_with_a_bomb(out, path):  # a redirect's body is never read (httpx would read it whole)
+        target = path.replace("/redirect-", "/target-")
+        respond(out, 302, gzip_bomb(1024 * MiB), [("Location", target), ("Content-Encoding", "gzip")])
+
     base = raw.route(f"/bomb-{transport}/", bomb)
     urls = [f"{base}{enc}/info.json" for enc in ("gzip", "gzip_gzip", "deflate")]
     urls.append(raw.route(f"/endless-{transport}/", endless_chunked) + "info.json")
     urls.append(raw.route(f"/until-close-{transport}/", endless_until_close) + "image.dzi")
-    run = run_isolated(code=_OPEN_ALL.format(urls=urls, transport=transport), rss_mb=400, seconds=60)
+    raw.route(f"/target-{transport}/", lambda out, path: respond(out, 200, DZI.format(w=300, h=200).encode()))
+    redirect = raw.route(f"/redirect-{transport}/", redirect_with_a_bomb) + "image.dzi"
+    run = run_isolated(code=_OPEN_ALL.format(urls=[*urls, redirect], transport=transport), rss_mb=400, seconds=60)
     run.assert_contained(rss_mb=400)
     results = json.loads(run.stdout.strip().splitlines()[-1])
+    assert results.pop() == ["ok", 0]  # the redirect was followed, its bomb never inflated
     for url, (message, seconds) in zip(urls, results, strict=True):
         assert "larger than the metadata size cap of 16MiB" in message, (url, message)
         assert "--max-metadata-size" in message and "max_metadata_bytes" in message

@@ -186,8 +186,17 @@ def _scope_hook(request: httpx.Request) -> None:
         rescope(request.headers, request.url.netloc.decode("ascii"), scope)
 
 
+def _drop_redirect_body(response: httpx.Response) -> None:
+    """A response hook: httpx reads (and decodes, uncapped) the body of each redirect it follows; a
+    redirect's body is never used, so its stream is closed unread (the connection is dropped) and
+    replaced by an empty one. (aiohttp releases redirects unread.)"""
+    if response.has_redirect_location:
+        response.stream.close()
+        response.stream = httpx.ByteStream(b"")
+
+
 #: the httpx client's event hooks (also for the clients of :mod:`dezoomify_nb.testing.hosts`)
-EVENT_HOOKS: dict[str, list[Any]] = {"request": [_scope_hook]}
+EVENT_HOOKS: dict[str, list[Any]] = {"request": [_scope_hook], "response": [_drop_redirect_body]}
 
 
 #: the deadline (``time.monotonic()``) of the request this worker thread is making (httpx), or ``None``
@@ -250,15 +259,6 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def _drop_redirect_body(response: httpx.Response) -> None:
-    """A response hook: httpx reads (and decodes, uncapped) the body of each redirect it follows; a
-    redirect's body is never used, so its stream is closed unread (the connection is dropped) and
-    replaced by an empty one. (aiohttp releases redirects unread.)"""
-    if response.has_redirect_location:
-        response.stream.close()
-        response.stream = httpx.ByteStream(b"")
-
-
 def _with_deadlines(client: httpx.Client) -> httpx.Client:
     """Make every connection pool of ``client`` (direct and proxies) open :class:`_DeadlineStream` streams.
 
@@ -287,7 +287,6 @@ def get_client(config: NetConfig) -> httpx.Client:
                     event_hooks=EVENT_HOOKS,
                     follow_redirects=True,
                     max_redirects=10,
-                    event_hooks={"response": [_drop_redirect_body]},
                     verify=not config.accept_invalid_certs,
                     # the whole request's deadline (config.timeout) is enforced by _DeadlineStream
                     timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout,

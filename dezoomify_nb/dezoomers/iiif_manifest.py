@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import MetadataError, WrongDezoomer
+from ..errors import FetchError, MetadataError, WrongDezoomer
 from ..model import MAX_TILE_SIDE, Image, ImageRef, TemplateLevel, resolve_relative
 from ._common import load_json, referer
 from .base import Context, Dezoomer
@@ -289,16 +289,23 @@ class IIIFManifestDezoomer(Dezoomer):
         if not kind:
             raise WrongDezoomer("not an IIIF presentation manifest or collection")
         out: list[Image | ImageRef] = []
+        failed: list[FetchError] = []
         if kind == "manifest":
             out = manifest_images(doc, url, self.name, MAX_IMAGES)
         else:
-            self._collection(ctx, [(url, doc)], out)
+            self._collection(ctx, [(url, doc)], out, failed)
+        if not out and failed:  # e.g. manifests on the local disk, refused: say so, with that hint
+            err = MetadataError(f"the IIIF collection at {url} paints no image: none of its manifests could be "
+                                f"fetched (first: {failed[0]})", hint=failed[0].hint or None)
+            err.explains_input = True  # type: ignore[attr-defined]
+            raise err
         if not out:
             raise MetadataError(f"the IIIF {kind} at {url} paints no image",
                                 hint="Check that the URL is the manifest of the object you want.")
         return out
 
-    def _collection(self, ctx: Context, level: list[tuple[str, Any]], out: list[Image | ImageRef]) -> None:
+    def _collection(self, ctx: Context, level: list[tuple[str, Any]], out: list[Image | ImageRef],
+                    failed: list[FetchError]) -> None:
         """Walk collections breadth first, fetching each depth's manifests in one round."""
         seen = {u for u, _ in level}
         fetched = 0
@@ -331,8 +338,12 @@ class IIIFManifestDezoomer(Dezoomer):
             level = []
             for child_url, doc in children:
                 if doc is None:
-                    data = ctx.try_get(child_url)
-                    doc = _parse(data) if data is not None else None
+                    try:
+                        doc = _parse(ctx.get(child_url))
+                    except FetchError as exc:
+                        failed.append(exc)
+                        log.warning("%s skipped: %s", child_url, exc)
+                        continue
                 kind = _kind(doc)
                 if kind == "manifest":
                     out.extend(manifest_images(doc, child_url, self.name, MAX_IMAGES - len(out)))

@@ -113,7 +113,7 @@ def test_v2_collection_skips_a_manifest_that_cannot_be_fetched(caplog):
     }
     found = parse("https://example.org/iiif/collection/v2", pages)
     assert len(found) == 2
-    assert "missing/manifest is not an IIIF manifest" in caplog.text
+    assert "missing/manifest skipped: HTTP 404" in caplog.text  # why it was skipped
 
 
 def test_collection_cycles_and_depth_are_bounded():

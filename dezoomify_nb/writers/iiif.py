@@ -4,6 +4,8 @@ Layout of ``out.iiif/``::
 
     info.json                         IIIF Image 3 description (profile level0, tiles, sizes)
     {region}/{size}/0/default.jpg     the tiles, named exactly as OpenSeadragon's IIIF getTileUrl asks
+    full/max/0/default.jpg            the whole image at the largest level within WHOLE_MAX px a side
+    full/{w},{h}/0/default.jpg        the whole image at each size listed in ``sizes`` (that one and below)
     viewer.html                       OpenSeadragon viewer; open it from disk or serve the folder
     openseadragon.min.js              vendored OpenSeadragon (npm ``openseadragon``, BSD-3-Clause)
     openseadragon-LICENSE.txt
@@ -14,6 +16,12 @@ sources without overlap, Zoomify levels whose size matches), they are **copied b
 second JPEG generation; other tiles are encoded from pixels (JPEG at quality ``100 - compression``;
 PNG for images with transparency). ``info.json``'s ``id`` must be the URL the folder is served at: it
 is the folder name until you edit it (``viewer.html`` does not need it).
+
+A valid Image API 3 level-0 service (checked by the IIIF validator): a level-0 client may ask for
+``full/max/0/default.jpg`` and for ``full/{w},{h}/0/default.jpg`` at each listed size, so both exist;
+``max`` is the full size when the image is within :data:`WHOLE_MAX` px a side, else the largest level
+within it, declared by ``maxWidth``/``maxHeight`` (these whole-image files are made from the level's
+pixels, so memory stays bounded: one level of at most ``WHOLE_MAX²`` pixels at a time).
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ ROTATION = "0"
 OSD_FILES = ("openseadragon.min.js", "openseadragon-LICENSE.txt")
 OSD_VERSION = "6.1.1"
 ENCODERS = 2
+#: sides of the largest level also written as one whole image (``full/max`` and the listed ``sizes``)
+WHOLE_MAX = 2048
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -81,8 +91,25 @@ def tile_path(width: int, height: int, tile_w: int, tile_h: int, sf: int, x: int
     return f"{region}/{size}/{ROTATION}/default.{fmt}"
 
 
+def whole_levels(width: int, height: int, tile_w: int, tile_h: int | None = None) -> list[int]:
+    """Scale factors of the levels written as whole images too: those within ``WHOLE_MAX`` (or one tile)."""
+    cap_w, cap_h = max(WHOLE_MAX, tile_w), max(WHOLE_MAX, tile_h or tile_w)
+    return [sf for sf in scale_factors(width, height, tile_w, tile_h)
+            if level_size(width, height, sf)[0] <= cap_w and level_size(width, height, sf)[1] <= cap_h]
+
+
+def whole_paths(width: int, height: int, sf: int, sf_max: int, fmt: str = "jpg") -> list[str]:
+    """The whole-image files of level ``sf``: ``full/{w},{h}``, and ``full/max`` for the largest one."""
+    lw, lh = level_size(width, height, sf)
+    paths = [f"full/{lw},{lh}/{ROTATION}/default.{fmt}"]
+    if sf == sf_max:
+        paths.append(f"full/max/{ROTATION}/default.{fmt}")
+    return paths
+
+
 def info_json(width: int, height: int, tile_w: int, tile_h: int, service_id: str, fmt: str = "jpg") -> dict:
     sfs = scale_factors(width, height, tile_w, tile_h)
+    whole = whole_levels(width, height, tile_w, tile_h)
     info = {
         "@context": "http://iiif.io/api/image/3/context.json",
         "id": service_id,
@@ -92,8 +119,10 @@ def info_json(width: int, height: int, tile_w: int, tile_h: int, service_id: str
         "width": width,
         "height": height,
         "tiles": [{"width": tile_w, "height": tile_h, "scaleFactors": sfs}],
-        "sizes": [{"width": w, "height": h} for w, h in (level_size(width, height, sf) for sf in reversed(sfs))],
+        "sizes": [{"width": w, "height": h} for w, h in (level_size(width, height, sf) for sf in reversed(whole))],
     }
+    if whole[0] > 1:  # full/max is a reduced level: say so (Image API 3, 5.3 "maxWidth")
+        info["maxWidth"], info["maxHeight"] = level_size(width, height, whole[0])
     if fmt != "jpg":
         info["preferredFormats"] = [fmt]
         info["extraFormats"] = [fmt]
@@ -120,6 +149,22 @@ def _encode_write(dest: Path, tile: np.ndarray, fmt: str, quality: int) -> None:
     _write_file(dest, _encode(tile, fmt, quality))
 
 
+def _paste(canvas: np.ndarray, data: bytes, x: int, y: int) -> None:
+    """Decode a copied JPEG tile into ``canvas`` at ``(x, y)``; an unreadable tile stays black there."""
+    from ..imageformats import open_image
+
+    grey = canvas.shape[2] == 1
+    try:
+        with open_image(data) as im:
+            a = np.asarray(im.convert("L" if grey else "RGB"))
+    except Exception:  # the tile file is copied as served; only the whole-image file misses it
+        return
+    if grey:
+        a = a[:, :, None]
+    h, w = min(a.shape[0], canvas.shape[0] - y), min(a.shape[1], canvas.shape[1] - x)
+    canvas[y : y + h, x : x + w] = a[:h, :w]
+
+
 class IIIFWriter(Writer):
     """Static IIIF Image 3 tile tree + OpenSeadragon viewer (a folder)."""
 
@@ -141,7 +186,8 @@ class IIIFWriter(Writer):
             raise WriterError(f"cannot write an empty image ({width}×{height} px)")
 
     def memory_estimate(self, width: int, height: int, channels: int) -> int:
-        return 4 * TILE * width * channels
+        # bands of tiles in flight, and one whole level (at most WHOLE_MAX²) with its encoding
+        return 4 * TILE * width * channels + 2 * min(width * height, WHOLE_MAX * WHOLE_MAX) * channels
 
     @staticmethod
     def _copy_tile_size(source: StripSource) -> int | None:
@@ -179,28 +225,43 @@ class IIIFWriter(Writer):
                     while len(pending) > 64:
                         pending.popleft().result()
 
+                whole = whole_levels(width, height, tile)
                 for level, sf in zip(levels, sfs, strict=True):
                     raw = getattr(level, "raw", None)
                     copy = (fmt == "jpg" and raw is not None and raw.tile_width == tile and raw.tile_height == tile
                             and raw.format == "JPEG")
+                    # the whole level, kept for its full/… files when it is small enough
+                    canvas = np.zeros((level.height, level.width, channels), np.uint8) if sf in whole else None
+                    rels: set[str] = set()
                     if copy:
                         for y, (tiles, _) in enumerate(raw.tile_rows()):
                             for x, data in enumerate(tiles):
-                                dest = tmp / tile_path(width, height, tile, tile, sf, x, y, fmt)
+                                rel = tile_path(width, height, tile, tile, sf, x, y, fmt)
+                                rels.add(rel)
                                 if data is None:  # failed tile: black, so the tree stays complete
                                     th = min(tile, level.height - y * tile)
                                     tw = min(tile, level.width - x * tile)
-                                    submit(_encode_write, dest, np.zeros((th, tw, channels), np.uint8), fmt, quality)
+                                    submit(_encode_write, tmp / rel, np.zeros((th, tw, channels), np.uint8), fmt,
+                                           quality)
                                     self.encoded += 1
                                 else:
-                                    submit(_write_file, dest, data)
+                                    submit(_write_file, tmp / rel, data)
                                     self.copied += 1
+                                    if canvas is not None:
+                                        _paste(canvas, data, x * tile, y * tile)
                     else:
                         for y, band in enumerate(bands(iter(level.strips()), tile)):
+                            if canvas is not None:
+                                canvas[y * tile : y * tile + band.shape[0]] = band
                             for x in range(ceil_div(level.width, tile)):
-                                dest = tmp / tile_path(width, height, tile, tile, sf, x, y, fmt)
-                                submit(_encode_write, dest, band[:, x * tile : (x + 1) * tile], fmt, quality)
+                                rel = tile_path(width, height, tile, tile, sf, x, y, fmt)
+                                rels.add(rel)
+                                submit(_encode_write, tmp / rel, band[:, x * tile : (x + 1) * tile], fmt, quality)
                                 self.encoded += 1
+                    if canvas is not None:
+                        for rel in whole_paths(width, height, sf, whole[0], fmt):
+                            if rel not in rels:  # the one-tile level's tile may be that file already
+                                submit(_encode_write, tmp / rel, canvas, fmt, quality)
                 while pending:
                     pending.popleft().result()
                 (tmp / "info.json").write_text(json.dumps(info, indent=2))

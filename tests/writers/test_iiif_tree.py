@@ -60,7 +60,21 @@ def check_tree(folder, source, tile, *, exact_level0_tol: bool) -> dict:
         assert_close(got, want, exact=False, mean=4.0 if sf == 1 and exact_level0_tol else 6.0)
     for name in ("viewer.html", "openseadragon.min.js", "openseadragon-LICENSE.txt"):
         assert (folder / name).is_file()
+    check_whole_images(folder, source, info)
     return info
+
+
+def check_whole_images(folder, source, info) -> None:
+    """Level 0 of Image API 3: full/max and every listed size exist, with the pixels of that level."""
+    h, w = source.shape[:2]
+    max_size = (info.get("maxWidth", w), info.get("maxHeight", h))
+    assert max((s["width"], s["height"]) for s in info["sizes"]) == max_size
+    for size in [(s["width"], s["height"]) for s in info["sizes"]] + ["max"]:
+        spec = "max" if size == "max" else f"{size[0]},{size[1]}"
+        with Image.open(folder / f"full/{spec}/0/default.jpg") as im:
+            got = np.asarray(im.convert("RGB"))
+        want_size = max_size if size == "max" else size
+        assert_close(got, source if want_size == (w, h) else expected_level(source, want_size), exact=False)
 
 
 @pytest.mark.parametrize("kind,copied_levels,n_levels", [("dzi-jpg", 3, 3), ("zoomify", 2, 3)])
@@ -92,6 +106,25 @@ def test_retiled_sources(server, source, tmp_path, kind):
     assert dz.open(server.url(kind)).save(folder, progress=False).ok
     tile = {"iiif3": 512, "generic": 256, "dzi-png": 512}[kind]
     check_tree(folder, source, tile, exact_level0_tol=kind not in JPEG_KINDS)
+
+
+def test_whole_image_files_and_max_width(tmp_path, monkeypatch):
+    from dezoomify_nb.writers import iiif
+
+    a = make_test_image(1000, 700, seed=2)
+    IIIFWriter().write(tmp_path / "s.iiif", ArraySource(a, strip_height=64))
+    info = json.loads((tmp_path / "s.iiif" / "info.json").read_text())
+    assert info["sizes"] == [{"width": 500, "height": 350}, {"width": 1000, "height": 700}]
+    assert "maxWidth" not in info and "maxHeight" not in info
+    check_whole_images(tmp_path / "s.iiif", a, info)
+    # past WHOLE_MAX px a side, full/max is the largest level within it, and info.json says so
+    monkeypatch.setattr(iiif, "WHOLE_MAX", 600)
+    IIIFWriter().write(tmp_path / "m.iiif", ArraySource(a, strip_height=64))
+    info = json.loads((tmp_path / "m.iiif" / "info.json").read_text())
+    assert info["sizes"] == [{"width": 500, "height": 350}]
+    assert (info["maxWidth"], info["maxHeight"]) == (500, 350)
+    assert not (tmp_path / "m.iiif" / "full/1000,700").exists()
+    check_whole_images(tmp_path / "m.iiif", a, info)
 
 
 def test_writer_counts_copies_and_encodes(tmp_path):

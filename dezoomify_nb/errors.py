@@ -163,18 +163,23 @@ NOT_AN_IMAGE_HINT = (
 #: The hint of tiles refused for their size (``dezoomify_nb.net.failures.too_large``).
 TILE_CAP_HINT = ("Tiles larger than the tile size cap were refused; if they are genuine, raise it: "
                  "--max-tile-size 128MiB (API: max_tile_bytes=...).")
+#: The hint of tiles that are local files (or non-http URLs) the source may not read (net/local.py).
+LOCAL_TILES_HINT = ("Some tiles are local files or non-http(s) URLs, which were not read: a document fetched over "
+                    "http(s) may only point to http(s) URLs, and a local input only to files in its own folder.")
 
 
 def hint_for_failures(reasons: Sequence[str]) -> str | None:
     """:data:`REFERER_HINT` when some of these failure messages are an HTTP 401/403,
     :data:`NOT_AN_IMAGE_HINT` when tiles were refused for their format, :data:`TILE_CAP_HINT` when some
-    tile was over its size cap, else None."""
+    tile was over its size cap, :data:`LOCAL_TILES_HINT` when some were local files not to be read, else None."""
     if any(_HTTP_DENIED.search(r) for r in reasons):
         return REFERER_HINT
     if any(_NOT_AN_IMAGE.search(r) for r in reasons):
         return NOT_AN_IMAGE_HINT
     if any("larger than the tile size cap" in r for r in reasons):
         return TILE_CAP_HINT
+    if any(r.startswith("refusing ") or ": refusing " in r for r in reasons):
+        return LOCAL_TILES_HINT
     return None
 
 

@@ -130,13 +130,17 @@ def _hostile_site(serve, wires: Tripwires) -> tuple[str, dict[str, list[str]], l
         {"id": "valid.png", "type": "Image", "width": W, "height": H},
         *({"id": t, "type": "Image", "width": W, "height": H} for t in targets.values()),
         *({"id": "x.png", "type": "Image", "service": [{"id": t, "type": "ImageService3"}]} for t in targets.values()))
+    # tiles.yaml whose first tile is on the server and second is the secret: refused when fetched
+    files["mixed/tiles.yaml"] = (f"url_template: '{{{{if(x == 0, \"../v_files/9/0_0.png\", \"{wires.file_url}\")}}}}'\n"
+                                 "x_template: \"x * 256\"\nvariables:\n  - { name: x, from: 0, to: 1 }\n"
+                                 f"width: 512\nheight: {H}\n")
     # (an ftp:// line makes the whole list invalid: dezoomify-rs's rule, tested elsewhere)
     files["bulk-list.txt"] = "v.dzi valid\n" + "".join(f"{t} {n}\n" for n, t in targets.items() if n != "ftp")
     base = serve(files)
     per_target = {name: [f"{base}/{name}/{doc}" for doc in ("info.json", "d.dzi", "tour.xml", "tiles.yaml",
                                                             "collection.json", "page.html")]
                   for name in targets}
-    return base, per_target, [f"{base}/manifest.json", f"{base}/bulk-list.txt"]
+    return base, per_target, [f"{base}/manifest.json", f"{base}/bulk-list.txt", f"{base}/mixed/tiles.yaml"]
 
 
 def _refused_with_hint(outcome: str) -> bool:
@@ -166,6 +170,11 @@ def test_remote_documents_never_read_local_files(serve, wires, tmp_path):
         bulk = results[f"{transport} {multi[1]}"]
         assert bulk[0] == "ok" and len(bulk) == len(_targets(wires)), bulk
         assert all(_refused_with_hint(o) or "HTTP 404" in o for o in bulk[1:]), bulk
+        (mixed,) = results[f"{transport} {multi[2]}"]
+        assert mixed.startswith("DownloadError: Only 1 tiles out of 2") and "refusing to read" in mixed, mixed
+        assert mixed.endswith("|| Some tiles are local files or non-http(s) URLs, which were not read: a document "
+                              "fetched over http(s) may only point to http(s) URLs, and a local input only to files "
+                              "in its own folder."), mixed
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -237,6 +237,9 @@ class ZoomableImage:
         tile rows: :class:`~dezoomify_nb.errors.DownloadCancelled` is raised and no output is left.
         ``client`` (a ``distributed.Client`` or a scheduler address): the tile rows are fetched and decoded
         on its workers, the file is written here (see :mod:`dezoomify_nb.distributed`).
+        Before anything is fetched, a level whose rows of tiles, tiles in decoding and writer buffers (a whole
+        canvas for JPEG) cannot fit the memory budget raises :class:`~dezoomify_nb.errors.MemoryBudgetError`
+        (see :mod:`dezoomify_nb.budget`, ``$DEZOOMIFY_NB_MEMORY_BUDGET``).
         """
         from .lazy.pyramid import RemoteLevelSource
         from .lazy.raw import peek_metadata

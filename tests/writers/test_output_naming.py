@@ -215,3 +215,37 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize("how", ["renameat2", "link", "claim"])
+def test_rename_noreplace_never_replaces(tmp_path, monkeypatch, how):
+    """Each way of renaming without replacing (renameat2; a hard link; a claim by O_EXCL / mkdir)."""
+    from dezoomify_nb.writers import atomic
+
+    if how == "renameat2" and atomic._renameat2 is None:
+        pytest.skip("no renameat2 here")
+    if how != "renameat2":
+        monkeypatch.setattr(atomic, "_renameat2", None)
+    if how == "claim":
+        def no_links(*args, **kwargs):
+            raise PermissionError(1, "Operation not permitted")
+
+        monkeypatch.setattr(atomic.os, "link", no_links)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.write_bytes(b"new")
+    dst.write_bytes(b"old")
+    with pytest.raises(FileExistsError):
+        atomic.rename_noreplace(src, dst)
+    assert dst.read_bytes() == b"old" and src.read_bytes() == b"new"
+    dst.unlink()
+    atomic.rename_noreplace(src, dst)
+    assert dst.read_bytes() == b"new" and not src.exists()
+    folder, target = tmp_path / "folder", tmp_path / "target"
+    folder.mkdir()
+    (folder / "f").write_bytes(b"x")
+    target.mkdir()  # even an empty folder is not replaced (publish() removes an empty one itself)
+    with pytest.raises(FileExistsError):
+        atomic.rename_noreplace(folder, target)
+    target.rmdir()
+    atomic.rename_noreplace(folder, target)
+    assert (target / "f").read_bytes() == b"x" and not folder.exists()

@@ -43,9 +43,10 @@ browser:
 	@[ -x /usr/bin/chromium ] || (apt-get update && apt-get install -y chromium)
 
 # Third-party software of tests/conformance (Debian's packages, installed only when missing): libvips'
-# CLI (vips dzsave producers, vips/vipsheader readers), GDAL's CLI (gdalinfo, gdal_translate), libmagic
-# (python-magic, imported by iiif-validator). OpenSlide and the IIIF validator come from the test extra.
-CONFORMANCE_DEBS := libvips-tools gdal-bin libmagic1
+# CLI (vips dzsave producers, vips/vipsheader readers), GDAL's CLI (gdalinfo, gdal_translate), the IIPImage
+# server behind lighttpd (started by the tests on 127.0.0.1), libmagic (python-magic, imported by
+# iiif-validator). OpenSlide and the IIIF validator come from the test extra.
+CONFORMANCE_DEBS := libvips-tools gdal-bin iipimage-server lighttpd libmagic1
 conformance-tools:
 	@missing=""; for p in $(CONFORMANCE_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  [ -z "$$missing" ] || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing)

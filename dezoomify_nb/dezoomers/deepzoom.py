@@ -1,7 +1,10 @@
 """Deep Zoom (DZI): ``.dzi``/``.xml`` descriptors, JSON DZI and OpenSeadragon inline configurations.
 
 Tiles are ``{base}/{level}/{col}_{row}.{Format}`` where ``base`` is the ``Url`` attribute when present,
-else the descriptor URL without its extension plus ``_files``. Level ``maxLevel`` is the full image; each
+else the descriptor URL without its extension plus ``_files``, as OpenSeadragon derives it: a descriptor
+named inside a query string keeps it (the IIPImage server's ``…/iipsrv.fcgi?DeepZoom=/images/a.tif.dzi``
+has its tiles at ``…?DeepZoom=/images/a.tif_files/12/0_0.jpg``), and the query of ``a.dzi?token=1`` is
+repeated on every tile (``a_files/12/0_0.jpg?token=1``). Level ``maxLevel`` is the full image; each
 lower level halves the size (rounding up) down to 1×1. Tiles carry ``Overlap`` extra pixels on each side
 that touches a neighbour: :meth:`Level.tile_offset` skips the left/top overlap when ``col``/``row`` > 0
 and :meth:`Level.tile_box` keeps exactly the tile's own pixels, which drops the right/bottom overlap.
@@ -31,9 +34,10 @@ class DeepZoomLevel(Level):
     base: str = ""
     level: int = 0
     format: str = "jpg"
+    query: str = ""  # the descriptor's ``?…``, repeated on every tile (OpenSeadragon's queryParams)
 
     def tile_url(self, col: int, row: int) -> str:
-        return f"{self.base}/{self.level}/{col}_{row}.{self.format}"
+        return f"{self.base}/{self.level}/{col}_{row}.{self.format}{self.query}"
 
 
 @dataclass(frozen=True)
@@ -110,21 +114,32 @@ def parse_dzi(data: bytes) -> list[DziInfo]:
     return infos
 
 
-def tiles_base(meta_url: str, info: DziInfo) -> str:
+#: OpenSeadragon's DziTileSource: ``url.replace(/([^/]+?)(\.(dzi|xml|js)?(\?[^/]*)?)?\/?$/, '$1_files/')``,
+#: here for the descriptor extensions only (its last ``/``-segment may sit inside a query string)
+_OSD_DESCRIPTOR_RE = re.compile(r"^(?P<head>.*/)?(?P<stem>[^/]+?)\.(?:dzi|xml|js)(?P<query>\?[^/]*)?/?$")
+
+
+def tiles_base(meta_url: str, info: DziInfo) -> tuple[str, str]:
+    """``(base, query)``: tiles are ``{base}/{level}/{col}_{row}.{fmt}{query}``."""
     if info.url:
-        return resolve_relative(meta_url, info.url.rstrip("/"))
+        return resolve_relative(meta_url, info.url.rstrip("/")), ""
     path = meta_url
     if is_url(path):
-        path = re.split(r"[?#]", path, maxsplit=1)[0]
+        path = path.split("#", 1)[0]
+        m = _OSD_DESCRIPTOR_RE.match(path)
+        if m:
+            return f"{m.group('head') or ''}{m.group('stem')}_files", m.group("query") or ""
+        path = path.split("?", 1)[0]
     head, sep, seg = path.rpartition("/")
     if "." in seg:
         seg = seg.rsplit(".", 1)[0]
-    return f"{head}{sep}{seg}_files"
+    return f"{head}{sep}{seg}_files", ""
 
 
 def build_image(meta_url: str, info: DziInfo, dezoomer: str = "deepzoom") -> Image:
-    base = tiles_base(meta_url, info)
-    title = last_segment(base)
+    base, query = tiles_base(meta_url, info)
+    # …?DeepZoom=/images/a.tif_files: the name in the query
+    title = re.split(r"[/=]", base)[-1] if "?" in base else last_segment(base)
     if title.endswith("_files"):
         title = title[: -len("_files")]
     name = f"{title} (Deep Zoom Image)"
@@ -132,9 +147,10 @@ def build_image(meta_url: str, info: DziInfo, dezoomer: str = "deepzoom") -> Ima
     levels = []
     for i, (w, h) in enumerate(level_sizes(info.width, info.height)):
         n = top - i
-        first = f"{base}/{n}/0_0.{info.format}"
+        first = f"{base}/{n}/0_0.{info.format}{query}"
         levels.append(DeepZoomLevel(w, h, info.tile_size, info.tile_size, overlap=info.overlap,
-                                    headers=referer(first), name=name, base=base, level=n, format=info.format))
+                                    headers=referer(first), name=name, base=base, level=n, format=info.format,
+                                    query=query))
     return Image(levels=tuple(levels), title=title or None, dezoomer=dezoomer, url=meta_url)
 
 

@@ -6,10 +6,11 @@ Accepted inputs: the ``ImageProperties.xml`` URL (or local path), a tile URL
 ``ImageProperties.xml`` gives only the full size and the tile count, so the level sizes are those of
 the first producer's rule whose tile count matches ``NUMTILES``: zoomify.js (method 1, halving floats),
 the Zoomify converter (method 2: floor-halving, odd sides rounded up to even; dezoomify-rs' fallback),
-libvips ``dzsave --layout zoomify`` and OpenLayers' default (``ceil(W / 2**k)``). Methods 2 and 3 often
-give the same tile counts with sizes one pixel apart (1500 px: 376 vs 375 at 1/4): then the one-tile
-level's tile (``TileGroup0/0-0-0.jpg``, a few KB) is read to tell which (a wrong guess would leave a
-black edge row or column on every smaller level).
+libvips ``dzsave --layout zoomify`` and OpenLayers' default (3: ``ceil(W / 2**k)``), TIFF pyramids
+served by the IIPImage server (4: ``W >> k``; its ``NUMTILES`` counts the full level only, so no rule
+matches). Methods 2–4 often give the same tile counts with sizes one pixel apart (1500 px: 376, 375 or
+374 at 1/4): then the one-tile level's tile (``TileGroup0/0-0-0.jpg``, a few KB) is read to tell which
+(a wrong guess leaves a black edge row or column on every smaller level).
 """
 
 from __future__ import annotations
@@ -79,9 +80,21 @@ def _method3(width: int, height: int, ts: int) -> tuple[list[tuple[int, int]], i
     return sizes, total
 
 
+def _method4(width: int, height: int, ts: int) -> tuple[list[tuple[int, int]], int]:
+    """TIFF pyramids served by the IIPImage server: ``W >> k`` down to one tile (the one-tile level kept)."""
+    sizes = [(width, height)]
+    k = 0
+    while (sizes[-1][0] > ts or sizes[-1][1] > ts) and len(sizes) <= MAX_LEVELS:
+        k += 1
+        sizes.append((max(1, width >> k), max(1, height >> k)))
+    total = sum(ceil_div(w, ts) * ceil_div(h, ts) for w, h in sizes)
+    return sizes, total
+
+
 def candidate_sizes(width: int, height: int, tile_size: int, num_tiles: int) -> list[list[tuple[int, int]]]:
     """The distinct level-size lists (largest first) whose tile count is ``NUMTILES``, most likely
-    first; when none matches, method 2's alone (with a warning)."""
+    first; when none matches (the IIPImage server counts the full level's tiles only), every rule's,
+    method 2's first (with a warning)."""
     if tile_size <= 0:
         raise MetadataError(f"invalid TILESIZE {tile_size}")
     if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
@@ -90,15 +103,17 @@ def candidate_sizes(width: int, height: int, tile_size: int, num_tiles: int) -> 
     if sizes and total == num_tiles:
         return [sizes]
     found: list[list[tuple[int, int]]] = []
-    for method in (_method2, _method3):
+    every: list[list[tuple[int, int]]] = []
+    for method in (_method2, _method3, _method4):
         sizes, total = method(width, height, tile_size)
+        if sizes not in every:
+            every.append(sizes)
         if total == num_tiles and sizes not in found:
             found.append(sizes)
     if found:
         return found
-    sizes, total = _method2(width, height, tile_size)
-    log.warning("Zoomify: computed %d tiles but NUMTILES says %d; using the computed levels", total, num_tiles)
-    return [sizes]
+    log.info("Zoomify: no level rule gives NUMTILES=%d; the one-tile level's tile tells the sizes", num_tiles)
+    return every
 
 
 def level_sizes(width: int, height: int, tile_size: int, num_tiles: int) -> list[tuple[int, int]]:

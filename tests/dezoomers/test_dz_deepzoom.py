@@ -6,7 +6,7 @@ import pytest
 from dz_helpers import DATA, Driver, not_found, parse, read, urls
 
 from dezoomify_nb.dezoomers.base import Context
-from dezoomify_nb.dezoomers.deepzoom import DeepZoomDezoomer, max_level
+from dezoomify_nb.dezoomers.deepzoom import DeepZoomDezoomer, max_level, metadata_url
 from dezoomify_nb.errors import MetadataError, NeedsData, WrongDezoomer
 
 D = DeepZoomDezoomer()
@@ -42,8 +42,30 @@ def test_2009_namespace_png() -> None:
     top = image.levels[0]
     assert (top.size, top.tile_size, top.overlap) == ((5393, 3852), (254, 254), 1)
     assert max_level(5393, 3852) == 13
-    assert top.tile_url(0, 0) == "https://cdn.test/slides/scan_files/13/0_0.png"
+    # the descriptor's query is repeated on every tile, as OpenSeadragon does (its queryParams)
+    assert top.tile_url(0, 0) == "https://cdn.test/slides/scan_files/13/0_0.png?sig=abc"
     assert image.title == "scan"
+
+
+@pytest.mark.parametrize(("url", "tile", "title"), [
+    # the IIPImage server: the descriptor's path is inside the query string (what OpenSeadragon asks for)
+    ("http://h/fcgi-bin/iipsrv.fcgi?DeepZoom=/images/a.tif.dzi",
+     "http://h/fcgi-bin/iipsrv.fcgi?DeepZoom=/images/a.tif_files/13/0_0.png", "a.tif"),
+    ("http://h/iipsrv?DeepZoom=a.tif.dzi", "http://h/iipsrv?DeepZoom=a.tif_files/13/0_0.png", "a.tif"),
+    ("http://h/s/scan.xml#frag", "http://h/s/scan_files/13/0_0.png", "scan"),
+    # a query holding a '/' after the extension: not OpenSeadragon's form; the query is dropped
+    ("http://h/s/scan.dzi?path=/x/y", "http://h/s/scan_files/13/0_0.png", "scan"),
+])
+def test_descriptor_in_a_query_string(url, tile, title) -> None:
+    (image,) = parse(D, url, read("deepzoom/vips_2009.dzi"))
+    assert image.levels[0].tile_url(0, 0) == tile
+    assert image.levels[-1].tile_url(0, 0) == tile.replace("/13/", "/0/")
+    assert image.title == title
+
+
+def test_tile_url_inside_a_query_string_gives_its_descriptor() -> None:
+    tile = "http://h/fcgi-bin/iipsrv.fcgi?DeepZoom=/images/a.tif_files/13/0_0.jpg"
+    assert metadata_url(tile) == ("http://h/fcgi-bin/iipsrv.fcgi?DeepZoom=/images/a.tif.dzi", True)
 
 
 def test_bom_xml_variant() -> None:

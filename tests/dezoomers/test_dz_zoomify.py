@@ -171,8 +171,19 @@ def test_ambiguous_sizes_are_told_by_the_one_tile_level(tile, want) -> None:
 
 
 def test_unambiguous_sizes_fetch_no_tile() -> None:
-    url = "http://x/p/ImageProperties.xml"
-    drv = Driver({url: read("zoomify/portrait_ImageProperties.xml")})  # only method 2 gives NUMTILES=167
+    url = "http://x/p/ImageProperties.xml"  # zoomify.js' rule (method 1) alone gives NUMTILES=16
+    drv = Driver({url: b'<IMAGE_PROPERTIES WIDTH="1000" HEIGHT="700" NUMTILES="16" TILESIZE="256"/>'})
     (image,) = drv.run(Z, url)
-    assert image.levels[-1].size == (128, 200)
+    assert [lv.size for lv in image.levels] == [(1000, 700), (500, 350)]
     assert drv.requests == [url]
+
+
+def test_iipimage_numtiles_of_the_full_level_only() -> None:
+    # the IIPImage server (1.1) declares the full level's tiles only (24, not 33): every rule is a
+    # candidate and the one-tile level's tile, 187×125 (its TIFF pyramid floors), tells which
+    url = "http://x/iipsrv.fcgi?Zoomify=a.tif/ImageProperties.xml"
+    props = b'<IMAGE_PROPERTIES WIDTH="1500" HEIGHT="1000" NUMTILES="24" NUMIMAGES="1" VERSION="1.8" TILESIZE="256" />'
+    drv = Driver({url: props, "http://x/iipsrv.fcgi?Zoomify=a.tif/TileGroup0/0-0-0.jpg": _jpeg(187, 125)})
+    (image,) = drv.run(Z, url)
+    assert [lv.size for lv in image.levels] == [(1500, 1000), (750, 500), (375, 250), (187, 125)]
+    assert image.levels[0].tile_url(5, 3) == "http://x/iipsrv.fcgi?Zoomify=a.tif/TileGroup0/3-5-3.jpg"

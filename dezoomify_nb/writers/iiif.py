@@ -129,13 +129,15 @@ def info_json(width: int, height: int, tile_w: int, tile_h: int, service_id: str
     return info
 
 
-def _encode(tile: np.ndarray, fmt: str, quality: int) -> bytes:
+def _encode(tile: np.ndarray, fmt: str, quality: int, icc: bytes | None = None) -> bytes:
+    """A tile as JPEG or PNG, carrying the source's ICC profile (as the copied tiles do)."""
     im = Image.fromarray(tile[:, :, 0] if tile.shape[2] == 1 else tile)
     buf = io.BytesIO()
+    extra = {"icc_profile": icc} if icc else {}
     if fmt == "jpg":
-        im.save(buf, format="JPEG", quality=quality, subsampling=0 if quality >= 90 else 2)
+        im.save(buf, format="JPEG", quality=quality, subsampling=0 if quality >= 90 else 2, **extra)
     else:
-        im.save(buf, format="PNG", compress_level=6)
+        im.save(buf, format="PNG", compress_level=6, **extra)
     return buf.getvalue()
 
 
@@ -145,8 +147,8 @@ def _write_file(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def _encode_write(dest: Path, tile: np.ndarray, fmt: str, quality: int) -> None:
-    _write_file(dest, _encode(tile, fmt, quality))
+def _encode_write(dest: Path, tile: np.ndarray, fmt: str, quality: int, icc: bytes | None = None) -> None:
+    _write_file(dest, _encode(tile, fmt, quality, icc))
 
 
 def _paste(canvas: np.ndarray, data: bytes, x: int, y: int) -> None:
@@ -209,6 +211,7 @@ class IIIFWriter(Writer):
         self.copied = self.encoded = 0
         fmt = "png" if channels in (2, 4) else "jpg"
         quality = min(100, max(1, 100 - int(compression)))
+        icc = getattr(source, "icc_profile", None)
         tile = self._copy_tile_size(source) or TILE
         levels = pyramid_of(source, tile)
         sfs = scale_factors(width, height, tile)
@@ -242,7 +245,7 @@ class IIIFWriter(Writer):
                                     th = min(tile, level.height - y * tile)
                                     tw = min(tile, level.width - x * tile)
                                     submit(_encode_write, tmp / rel, np.zeros((th, tw, channels), np.uint8), fmt,
-                                           quality)
+                                           quality, icc)
                                     self.encoded += 1
                                 else:
                                     submit(_write_file, tmp / rel, data)
@@ -256,12 +259,12 @@ class IIIFWriter(Writer):
                             for x in range(ceil_div(level.width, tile)):
                                 rel = tile_path(width, height, tile, tile, sf, x, y, fmt)
                                 rels.add(rel)
-                                submit(_encode_write, tmp / rel, band[:, x * tile : (x + 1) * tile], fmt, quality)
+                                submit(_encode_write, tmp / rel, band[:, x * tile : (x + 1) * tile], fmt, quality, icc)
                                 self.encoded += 1
                     if canvas is not None:
                         for rel in whole_paths(width, height, sf, whole[0], fmt):
                             if rel not in rels:  # the one-tile level's tile may be that file already
-                                submit(_encode_write, tmp / rel, canvas, fmt, quality)
+                                submit(_encode_write, tmp / rel, canvas, fmt, quality, icc)
                 while pending:
                     pending.popleft().result()
                 (tmp / "info.json").write_text(json.dumps(info, indent=2))

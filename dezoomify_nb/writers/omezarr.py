@@ -59,8 +59,22 @@ def zstd_level(compression: int) -> int:
     return 1 if compression < 20 else 3 if compression <= 60 else 9
 
 
-def ome_metadata(name: str, sizes: list[tuple[int, int]], channels: int) -> dict:
-    """The ``attributes.ome`` block of an NGFF 0.5 image with these level sizes (``(w, h)``, largest first)."""
+def downscaling(levels) -> str:
+    """The multiscales ``type``: how the levels below the first were made — the server's own levels
+    (copied), 2×2 box means computed here, or the server's levels and then means below them."""
+    from .pyramid import ComputedLevel
+
+    computed = [isinstance(lv, ComputedLevel) for lv in levels[1:]]
+    if computed and not any(computed):
+        return "server levels"
+    if any(computed) and not all(computed):
+        return "server levels, then 2x2 mean"
+    return "2x2 mean"
+
+
+def ome_metadata(name: str, sizes: list[tuple[int, int]], channels: int, method: str = "2x2 mean") -> dict:
+    """The ``attributes.ome`` block of an NGFF 0.5 image with these level sizes (``(w, h)``, largest first);
+    ``method`` (:func:`downscaling`) says how the lower levels were made."""
     w0, h0 = sizes[0]
     datasets = [
         {"path": str(i), "coordinateTransformations": [{"type": "scale", "scale": [1.0, h0 / h, w0 / w]}]}
@@ -80,7 +94,7 @@ def ome_metadata(name: str, sizes: list[tuple[int, int]], channels: int) -> dict
                      {"name": "y", "type": "space"},
                      {"name": "x", "type": "space"}],
             "datasets": datasets,
-            "type": "2x2 mean",
+            "type": method,
         }],
         "omero": {"name": name, "version": NGFF_VERSION, "channels": omero_channels,
                   "rdefs": {"model": "color" if rgb else "greyscale", "defaultZ": 0, "defaultT": 0}},
@@ -166,7 +180,8 @@ class OMEZarrWriter(Writer):
                         self._write_chunks(pool, arr, tmp / arr.path, level, i)
                 finally:
                     pool.shutdown(wait=True, cancel_futures=True)  # before a failed output is removed
-                group.attrs["ome"] = ome_metadata(name, [(lv.width, lv.height) for lv in levels], c)
+                group.attrs["ome"] = ome_metadata(name, [(lv.width, lv.height) for lv in levels], c,
+                                                  downscaling(levels))
         finally:
             close_pyramid(levels)
 

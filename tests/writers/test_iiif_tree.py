@@ -127,6 +127,20 @@ def test_whole_image_files_and_max_width(tmp_path, monkeypatch):
     check_whole_images(tmp_path / "m.iiif", a, info)
 
 
+@pytest.mark.parametrize("channels", [3, 4])
+def test_reencoded_files_keep_the_icc_profile(tmp_path, channels):
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    a = make_test_image(700, 300, seed=3, channels=channels)
+    IIIFWriter().write(tmp_path / "i.iiif", ArraySource(a, strip_height=64, icc_profile=icc))
+    files = sorted((tmp_path / "i.iiif").rglob("default.*"))
+    assert len(files) >= 4  # tiles, the smaller level, full/max
+    for f in files:
+        with Image.open(f) as im:
+            assert im.info.get("icc_profile") == icc, f
+
+
 def test_writer_counts_copies_and_encodes(tmp_path):
     a = make_test_image(600, 300, seed=1)
     w = IIIFWriter()

@@ -55,6 +55,7 @@ def test_ngff_05_metadata(tmp_path):
     ome = meta["attributes"]["ome"]
     assert ome["version"] == "0.5" and "version" not in ome["multiscales"][0]  # 0.5 moved it up
     ms = ome["multiscales"][0]
+    assert ms["type"] == "2x2 mean"  # every lower level computed here
     assert [a["type"] for a in ms["axes"]] == ["channel", "space", "space"]
     sizes = [(1500, 600), (750, 300), (375, 150)]
     assert [d["path"] for d in ms["datasets"]] == ["0", "1", "2"]
@@ -68,6 +69,26 @@ def test_ngff_05_metadata(tmp_path):
     assert all(c["window"]["start"] == 0 and c["window"]["end"] == 255 for c in ome["omero"]["channels"])
     g = zarr.open_group(str(path), mode="r")
     np.testing.assert_array_equal(np.moveaxis(g["0"][:], 0, 2), a)
+
+
+def test_multiscales_type_says_how_levels_were_made(server, tmp_path):
+    from dezoomify_nb.writers.omezarr import downscaling
+    from dezoomify_nb.writers.pyramid import SourceLevel, close_pyramid, local_pyramid
+
+    # IIIF levels are ceil halvings: the server's own levels are copied, and the type says so
+    path = tmp_path / "t.ome.zarr"
+    assert dz.open(server.url("iiif3")).save(path, progress=False).ok
+    assert json.loads((path / "zarr.json").read_text())["attributes"]["ome"]["multiscales"][0]["type"] == \
+        "server levels"
+    computed = local_pyramid(ArraySource(make_test_image(900, 600, seed=1)), 128)
+    try:
+        server_level = SourceLevel(ArraySource(make_test_image(450, 300, seed=1)))
+        assert downscaling(computed) == "2x2 mean"
+        assert downscaling([computed[0], server_level, *computed[2:]]) == "server levels, then 2x2 mean"
+        assert downscaling([computed[0], server_level]) == "server levels"
+        assert downscaling(computed[:1]) == "2x2 mean"  # a single level
+    finally:
+        close_pyramid(computed)
 
 
 @pytest.mark.parametrize("channels", [1, 4])

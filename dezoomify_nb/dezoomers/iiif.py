@@ -15,7 +15,9 @@ it, so its names are the ones that exist on disk). Where this differs from dezoo
 * without ``tiles``: a server allowing region requests gets synthesized 1024-px tiles (capped by the
   limits) at scale factors 1, 2, 4, … until the image fits one tile (dezoomify-rs: 512 px, factor 1
   only); a level-0 server gets one whole-image request per listed ``sizes`` entry (dezoomify-rs ignores
-  ``sizes``), plus ``full`` when it is at most 8192 px per side;
+  ``sizes``), plus ``full``/``max`` when it is at most 8192 px per side and within ``maxWidth``/``maxHeight``/
+  ``maxArea`` (v2 profile limits too); past the limits, v3's ``max`` at the size they give (a level-0
+  server must serve it), v2 the listed sizes only;
 * ``grey`` ranks as ``gray``; without any quality, v1.1 asks for ``native``.
 """
 
@@ -141,6 +143,19 @@ class Profile:
             mine, theirs = getattr(self, key), getattr(other, key)
             if theirs is not None:
                 setattr(self, key, theirs if mine is None else min(mine, theirs))
+
+    def max_size(self, w: int, h: int) -> tuple[int, int]:
+        """``(w, h)`` scaled down (aspect ratio kept, never up) to fit maxWidth, maxHeight (default
+        maxWidth) and maxArea: the size of a ``max`` request."""
+        mh = self.max_height if self.max_height is not None else self.max_width
+        scale = 1.0
+        if self.max_width is not None:
+            scale = min(scale, self.max_width / w)
+        if mh is not None:
+            scale = min(scale, mh / h)
+        if self.max_area is not None:
+            scale = min(scale, math.sqrt(self.max_area / (w * h)))
+        return max(1, math.floor(w * scale + 1e-9)), max(1, math.floor(h * scale + 1e-9))
 
     def crop(self, w: int, h: int) -> tuple[int, int]:
         """``(w, h)`` cropped to maxWidth, maxHeight (default maxWidth) and maxArea."""
@@ -307,9 +322,16 @@ def build_image(info_url: str, info: dict[str, Any], dezoomer: str = "iiif") -> 
             if 0 < w <= min(width, MAX_TILE_SIDE) and 0 < h <= min(height, MAX_TILE_SIDE):
                 spec = f"{w},{h}" if version >= 3 else f"{w},"
                 levels.setdefault((w, h), _size_level(w, h, name, base, spec, quality, fmt))
+        # the whole image only where the server must serve it: within maxWidth/maxHeight/maxArea; past
+        # them a v3 server must still serve "max" (level 0), at the size the limits give
         if (width, height) not in levels and max(width, height) <= FULL_REQUEST_MAX:
-            spec = "max" if version >= 3 else "full"
-            levels[(width, height)] = _size_level(width, height, name, base, spec, quality, fmt)
+            if prof.crop(width, height) == (width, height):
+                spec = "max" if version >= 3 else "full"
+                levels[(width, height)] = _size_level(width, height, name, base, spec, quality, fmt)
+            elif version >= 3:
+                mw, mh = prof.max_size(width, height)
+                if (mw, mh) not in levels:
+                    levels[(mw, mh)] = _size_level(mw, mh, name, base, "max", quality, fmt)
         if not levels:
             raise MetadataError("IIIF level-0 image without tiles, and no listed size can be downloaded")
     return Image(levels=tuple(levels.values()), title=None, dezoomer=dezoomer, url=info_url)

@@ -189,6 +189,27 @@ def test_level0_without_tiles_uses_sizes() -> None:
                                            "profile": "http://iiif.io/api/image/2/level0.json"})
 
 
+def test_level0_without_tiles_respects_the_size_limits() -> None:
+    v3 = {"@context": "http://iiif.io/api/image/3/context.json", "id": "https://s.test/d", "profile": "level0",
+          "width": 3000, "height": 2000, "sizes": [{"width": 375, "height": 250}]}
+    # maxWidth 1500 (maxHeight is then 1500 too): "max" is 1500×1000, never full/3000,2000
+    image = one("https://s.test/d/info.json", {**v3, "maxWidth": 1500})
+    assert [(lv.size, urls(lv)) for lv in image.levels] == [
+        ((1500, 1000), ["https://s.test/d/full/max/0/default.jpg"]),
+        ((375, 250), ["https://s.test/d/full/375,250/0/default.jpg"])]
+    # maxHeight alone, maxArea alone
+    assert one("https://s.test/d/info.json", {**v3, "maxWidth": 5000, "maxHeight": 500}).levels[0].size == (750, 500)
+    assert one("https://s.test/d/info.json", {**v3, "maxArea": 600_000}).levels[0].size == (948, 632)
+    # within the limits: the full size, as "max"
+    image = one("https://s.test/d/info.json", {**v3, "maxWidth": 3000, "maxHeight": 2000})
+    assert image.levels[0].size == (3000, 2000) and urls(image.levels[0]) == ["https://s.test/d/full/max/0/default.jpg"]
+    # v2: a profile's maxWidth forbids "full" past it; only the listed sizes are asked for
+    v2 = {"@id": "https://s.test/e", "width": 3000, "height": 2000, "sizes": [{"width": 750, "height": 500}],
+          "profile": ["http://iiif.io/api/image/2/level0.json", {"maxWidth": 1000}]}
+    image = one("https://s.test/e/info.json", v2)
+    assert [urls(lv) for lv in image.levels] == [["https://s.test/e/full/750,/0/default.jpg"]]
+
+
 def test_inline_info_in_html() -> None:
     image = one("https://viewer.test/folio1r.html", read("iiif/mirador_inline.html"))
     assert image.levels[0].size == (2400, 3200)

@@ -354,6 +354,8 @@ def open_all(
     mode: str = "RGB",
     cache: str | os.PathLike[str] | zarr.abc.store.Store | TileCache | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    tile_format: str | None = None,
+    all_sequences: bool = False,
     **net_options: Any,
 ) -> list[ZoomableImage]:
     """Every image found at ``url`` (one for most formats; several for manifests)."""
@@ -362,6 +364,13 @@ def open_all(
         max_pixels = check_max_pixels(max_pixels)
     except ValueError as exc:
         raise MetadataError(str(exc), hint="Give max_pixels as a whole number, e.g. max_pixels=10**13.") from None
+    options: dict[str, Any] = {"max_pixels": max_pixels}
+    if tile_format is not None:
+        from .dezoomers.iiif import check_tile_format
+
+        options["tile_format"] = check_tile_format(tile_format)
+    if all_sequences:
+        options["all_sequences"] = True
     tile_cache = TileCache.of(cache)
     net = net or NetConfig(**net_options)
     extra = _headers(headers)
@@ -373,15 +382,14 @@ def open_all(
         root = root_of(url)
         if root is not None:
             net = replace(net, local_root=root)
-    images, net = resolve_scoped(url, dezoomer=dezoomer, net=net, cache=tile_cache,
-                                 options={"max_pixels": max_pixels})
+    images, net = resolve_scoped(url, dezoomer=dezoomer, net=net, cache=tile_cache, options=options)
     for im in images:
         if isinstance(im, Image):
             check_image_size(im, max_pixels)
     from .collection import CollectionImage, is_multi
 
     if is_multi(images):  # a manifest, a bulk list: items resolved one by one when used
-        return [CollectionImage(im, net, mode=mode, cache=tile_cache, index=i, max_pixels=max_pixels)
+        return [CollectionImage(im, net, mode=mode, cache=tile_cache, index=i, max_pixels=max_pixels, options=options)
                 for i, im in enumerate(images)]
     return [ZoomableImage(im, net, mode=mode, cache=tile_cache) for im in images]
 
@@ -396,6 +404,8 @@ def open(  # noqa: A001 - the natural name, like builtins.open / zarr.open
     mode: str = "RGB",
     cache: str | os.PathLike[str] | zarr.abc.store.Store | TileCache | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    tile_format: str | None = None,
+    all_sequences: bool = False,
     **net_options: Any,
 ) -> ZoomableImage | ImageCollection:
     """Open the zoomable image at ``url`` (a URL or a local path). Only metadata is fetched.
@@ -421,9 +431,13 @@ def open(  # noqa: A001 - the natural name, like builtins.open / zarr.open
 
     ``max_pixels`` (default 10^12) is the sanity cap on the declared image size: metadata declaring more
     raises :class:`~dezoomify_nb.errors.MetadataError` before anything is fetched or allocated.
+
+    ``tile_format`` (IIIF): the format of the tiles to ask for (``"png"``, ``"webp"``…) instead of the
+    default (the server's ``preferredFormats``, else ``jpg``); refused (4xx) by the server, jpg is used.
+    ``all_sequences`` (IIIF Presentation 2): read every sequence of a manifest, not only the first (default).
     """
     images = open_all(url, dezoomer=dezoomer, headers=headers, net=net, mode=mode, cache=cache,
-                      max_pixels=max_pixels, **net_options)
+                      max_pixels=max_pixels, tile_format=tile_format, all_sequences=all_sequences, **net_options)
     from .collection import CollectionImage, ImageCollection
 
     if image_index is None:

@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--zoom-level", type=_natural, metavar="N", help="level N (0 = full resolution)")
     sel.add_argument("--image-index", type=_natural, metavar="N",
                      help="image N when several are found, e.g. in a IIIF manifest (0-based; too large: the last)")
+    sel.add_argument("--all-sequences", action="store_true",
+                     help="IIIF Presentation 2: the images of every sequence of a manifest (default: the first)")
+    sel.add_argument("--tile-format", metavar="FMT",
+                     help="IIIF: ask for tiles in this format (png, webp, ...) instead of the server's preferred "
+                          "one or jpg; refused by the server (4xx), jpg is used")
     p.add_argument("--bulk", metavar="FILE_OR_URL",
                    help="download every image of a list (one 'URL [title]' per line) or IIIF manifest; "
                    "implies --largest unless a level option is given; OUTFILE gives names OUTFILE_0001…")
@@ -250,7 +255,7 @@ def run_bulk(args: argparse.Namespace, net: NetConfig, outfile: str | None) -> i
     from . import api
 
     found = api.open(args.bulk, dezoomer=args.dezoomer, net=net, mode=args.mode, cache=args.tile_cache,
-                     max_pixels=args.max_pixels)
+                     max_pixels=args.max_pixels, tile_format=args.tile_format, all_sequences=args.all_sequences)
     images = list(found) if isinstance(found, ImageCollection) else [found]
     for image in images:
         if isinstance(image, CollectionImage) and args.image_index is not None:
@@ -299,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
     from . import api
 
     images = api.open_all(url, dezoomer=args.dezoomer, net=net, mode=args.mode, cache=args.tile_cache,
-                          max_pixels=args.max_pixels)
+                          max_pixels=args.max_pixels, tile_format=args.tile_format, all_sequences=args.all_sequences)
     image = _choose_image(images, args.image_index)
     level = image.level_index(
         largest=args.largest, max_width=args.max_width, max_height=args.max_height, zoom_level=args.zoom_level

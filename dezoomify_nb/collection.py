@@ -15,7 +15,7 @@ manifest of 500 canvases therefore fetches the manifest alone.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, overload
 
@@ -68,10 +68,12 @@ def resolve_ref_scoped(
     cache: TileCache | None = None,
     image_index: int = 0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    options: Mapping[str, object] | None = None,
 ) -> tuple[Image, NetConfig]:
     """:func:`resolve_ref`, and the config to fetch its tiles with: ``net`` as each hop narrowed it (a ref
-    never gets more trust than the document that named it, see :mod:`dezoomify_nb.resolve`)."""
-    extra: dict[str, Any] = {"options": {"max_pixels": max_pixels}}
+    never gets more trust than the document that named it, see :mod:`dezoomify_nb.resolve`). ``options``:
+    the dezoomers' options (e.g. ``tile_format``)."""
+    extra: dict[str, Any] = {"options": {**(options or {}), "max_pixels": max_pixels}}
     if cache is not None:
         extra["cache"] = cache
     current: Image | ImageRef = ref
@@ -102,6 +104,7 @@ class CollectionImage(ZoomableImage):
         index: int = 0,
         image_index: int = 0,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        options: Mapping[str, object] | None = None,
     ) -> None:
         channels_of(mode)
         self.entry = entry
@@ -112,6 +115,8 @@ class CollectionImage(ZoomableImage):
         #: when this entry's URL holds several images (a bulk line that is a manifest): which one to take
         self.image_index = image_index
         self.max_pixels = max_pixels
+        #: the dezoomers' options when the entry is resolved (``tile_format``…)
+        self.options = dict(options or {})
         self._image: Image | None = None
         self._lock = threading.Lock()
         if isinstance(entry, Image):
@@ -137,7 +142,8 @@ class CollectionImage(ZoomableImage):
                 if self._image is None:
                     assert isinstance(self.entry, ImageRef)
                     image, self.net = resolve_ref_scoped(self.entry, self.net, cache=self.cache,
-                                                         image_index=self.image_index, max_pixels=self.max_pixels)
+                                                         image_index=self.image_index, max_pixels=self.max_pixels,
+                                                         options=self.options)
                     self._adopt(image)
         assert self._image is not None
         return self._image

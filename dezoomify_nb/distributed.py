@@ -60,7 +60,7 @@ def image_recipe(image: ZoomableImage) -> tuple[Any, ...]:
 
     if isinstance(image, CollectionImage):
         return ("collection", image.entry, image.net, image.mode, image.cache, image.index, image.image_index,
-                image.max_pixels)
+                image.max_pixels, image.options)
     return ("image", image.image, image.net, image.mode, image.cache)
 
 
@@ -69,9 +69,9 @@ def rebuild(recipe: tuple[Any, ...]) -> ZoomableImage:
     from .collection import CollectionImage
 
     if recipe[0] == "collection":
-        _, entry, net, mode, cache, index, image_index, max_pixels = recipe
+        _, entry, net, mode, cache, index, image_index, max_pixels, options = recipe
         return CollectionImage(entry, net, mode=mode, cache=cache, index=index, image_index=image_index,
-                               max_pixels=max_pixels)
+                               max_pixels=max_pixels, options=options)
     _, image, net, mode, cache = recipe
     return ZoomableImage(image, net, mode=mode, cache=cache)
 

@@ -14,11 +14,18 @@ it, so its names are the ones that exist on disk). Where this differs from dezoo
   ``maxWidth``/``maxHeight``/``maxArea`` are read;
 * without ``tiles``: a server allowing region requests gets synthesized 1024-px tiles (capped by the
   limits) at scale factors 1, 2, 4, … until the image fits one tile (dezoomify-rs: 512 px, factor 1
-  only); a level-0 server gets one whole-image request per listed ``sizes`` entry (dezoomify-rs ignores
+  only); a level-0 server gets one whole-image request per listed ``sizes`` entry within the limits (dezoomify-rs ignores
   ``sizes``), plus ``full``/``max`` when it is at most 8192 px per side and within ``maxWidth``/``maxHeight``/
   ``maxArea`` (v2 profile limits too); past the limits, v3's ``max`` at the size they give (a level-0
-  server must serve it), v2 the listed sizes only;
-* ``grey`` ranks as ``gray``; without any quality, v1.1 asks for ``native``.
+  server must serve it), v2 the listed sizes only, else ``max`` (2.1);
+* ``grey`` ranks as ``gray``; without any quality, v1.1 asks for ``native``;
+* tile format (OpenSeadragon, dezoomify-rs): ``jpg`` by default, even when ``png`` is listed (static
+  level-0 trees made from a template list png but hold jpg; servers transcode png at 5-10x the bytes);
+  the first ``preferredFormats`` entry we decode comes first (a v3 property, read in every version, as
+  both do); another format only on request (``tile_format``: ``--tile-format png``,
+  ``dz.open(..., tile_format="png")``) or when jpg is not offered. Such a format (requested, or not
+  offered by the server's own preference) is probed with the first tile of the smallest level: a 4xx
+  answer falls back to jpg, once, with a warning;
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ import reprlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import FetchError, MetadataError, WrongDezoomer
+from ..errors import DezoomifyError, FetchError, MetadataError, WrongDezoomer
+from ..imageformats import allowed_formats
 from ..model import MAX_LEVELS, MAX_SIDE, MAX_TILE_SIDE, Image, Level, level_for_scale, resolve_relative
 from . import _json5
 from ._common import last_segment, load_json, referer, to_int
@@ -68,7 +76,11 @@ for _n in "012":  # IIIF 1.0 URIs and the bare v3 names
     PROFILES["level" + _n] = PROFILES[_V3 + _n + ".json"]
 
 QUALITY_RANK = ["bitonal", "gray", "color", "native", "default"]  # worst to best
-FORMAT_RANK = ["webp", "gif", "bmp", "tif", "jpg", "jpeg", "png"]
+#: when jpg is not offered: the formats we decode, worst to best
+FORMAT_RANK = ["bmp", "tif", "gif", "avif", "webp", "png", "jpeg", "jpg"]
+#: IIIF format names → the Pillow format that decodes them (see :mod:`dezoomify_nb.imageformats`)
+DECODERS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF", "tif": "TIFF",
+            "tiff": "TIFF", "bmp": "BMP", "avif": "AVIF"}
 PLACEHOLDER_RE = re.compile(r"^https?://((www\.)?example\.|localhost)", re.I)
 DISTINCTIVE = ("@id", "protocol", "@context", "tiles", "formats")
 _REQUEST_RE = re.compile(
@@ -144,6 +156,12 @@ class Profile:
             if theirs is not None:
                 setattr(self, key, theirs if mine is None else min(mine, theirs))
 
+    def within(self, w: int, h: int) -> bool:
+        """Is a ``w`` × ``h`` image within maxWidth, maxHeight (default maxWidth) and maxArea?"""
+        mh = self.max_height if self.max_height is not None else self.max_width
+        return ((self.max_width is None or w <= self.max_width) and (mh is None or h <= mh)
+                and (self.max_area is None or w * h <= self.max_area))
+
     def max_size(self, w: int, h: int) -> tuple[int, int]:
         """``(w, h)`` scaled down (aspect ratio kept, never up) to fit maxWidth, maxHeight (default
         maxWidth) and maxArea: the size of a ``max`` request."""
@@ -155,7 +173,10 @@ class Profile:
             scale = min(scale, mh / h)
         if self.max_area is not None:
             scale = min(scale, math.sqrt(self.max_area / (w * h)))
-        return max(1, math.floor(w * scale + 1e-9)), max(1, math.floor(h * scale + 1e-9))
+        fw, fh = max(1, math.floor(w * scale)), max(1, math.floor(h * scale))
+        while not self.within(fw, fh) and (fw > 1 or fh > 1):  # float rounding: never past a limit
+            fw, fh = max(1, fw - 1), max(1, fh - 1)
+        return fw, fh
 
     def crop(self, w: int, h: int) -> tuple[int, int]:
         """``(w, h)`` cropped to maxWidth, maxHeight (default maxWidth) and maxArea."""
@@ -223,7 +244,34 @@ def best_quality(qualities: list[str], default: str = "default") -> str:
 
 
 def best_format(formats: list[str]) -> str:
-    return _best(formats, FORMAT_RANK, "jpg")
+    """Among formats offered, the best one we decode (jpg first); jpg when none is."""
+    return _best([f for f in formats if decodable(f)], FORMAT_RANK, "jpg")
+
+
+def decodable(fmt: str) -> bool:
+    """Do we decode tiles of the IIIF format ``fmt`` (``jpg``, ``png``, ``webp``…)?"""
+    return bool(_TOKEN_RE.fullmatch(fmt)) and DECODERS.get(fmt.lower()) in allowed_formats()
+
+
+def check_tile_format(fmt: object) -> str:
+    """The user's ``tile_format`` checked: an IIIF format name we decode, lower case."""
+    if not isinstance(fmt, str) or not decodable(fmt.strip()):
+        names = ", ".join(f for f in DECODERS if decodable(f))
+        raise DezoomifyError(f"unknown or undecodable tile format {fmt!r}",
+                             hint=f"Give an IIIF format name: {names}.")
+    return fmt.strip().lower()
+
+
+def choose_format(offered: list[str], preferred: list[str], requested: str | None = None) -> str:
+    """The tile format to ask for: the requested one; else the first of ``preferredFormats`` we decode; else
+    jpg when offered or when nothing is said; else the best offered format we decode."""
+    if requested:
+        return requested
+    for f in preferred:
+        if decodable(f):
+            return f.lower()
+    names = [f.lower() for f in offered if _TOKEN_RE.fullmatch(f)]
+    return "jpg" if not names or "jpg" in names else best_format(names)
 
 
 def api_version(info: dict[str, Any]) -> int:
@@ -268,7 +316,8 @@ def _powers(width: int, height: int, tw: int, th: int) -> list[int]:
     return sfs
 
 
-def build_image(info_url: str, info: dict[str, Any], dezoomer: str = "iiif") -> Image:
+def build_image(info_url: str, info: dict[str, Any], dezoomer: str = "iiif", tile_format: str | None = None) -> Image:
+    """The image an ``info.json`` describes; ``tile_format`` is the user's format (see :func:`choose_format`)."""
     width, height = to_int(info.get("width"), "width"), to_int(info.get("height"), "height")
     if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
         raise MetadataError(f"invalid IIIF image size {width}x{height}")
@@ -279,7 +328,8 @@ def build_image(info_url: str, info: dict[str, Any], dezoomer: str = "iiif") -> 
     base = tiles_base(info_url, info)
     name = base.rsplit("/", 1)[-1] if last_segment(base) else "IIIF Image"
     quality = best_quality(_strings(info.get("qualities")) + prof.qualities, "native" if version == 1 else "default")
-    fmt = best_format(_strings(info.get("formats")) + _strings(info.get("preferredFormats")) + prof.formats)
+    fmt = choose_format(_strings(info.get("formats")) + prof.formats, _strings(info.get("preferredFormats")),
+                        tile_format)
     level0 = bool(prof.levels) and prof.levels[0] == 0
     can_region = "regionByPx" in prof.supports or not prof.levels or min(prof.levels) > 0
 
@@ -313,25 +363,27 @@ def build_image(info_url: str, info: dict[str, Any], dezoomer: str = "iiif") -> 
                         exact_size=version == 2 and not level0 and "sizeByWh" in prof.supports)
             url0 = IIIFLevel(w, h, tw, th, **args).tile_url(0, 0)
             levels[(w, h)] = IIIFLevel(w, h, tw, th, headers=referer(url0), **args)
-    if not specs:  # level 0 without tiles: whole-image requests at the listed sizes
+    if not specs:  # level 0 without tiles: whole-image requests at the sizes the server must serve
         sizes = info.get("sizes") if isinstance(info.get("sizes"), list) else []
         for s in sizes[:MAX_LEVELS]:
             if not isinstance(s, dict):
                 continue
             w, h = to_int(s.get("width"), "size width"), to_int(s.get("height"), "size height")
-            if 0 < w <= min(width, MAX_TILE_SIDE) and 0 < h <= min(height, MAX_TILE_SIDE):
-                spec = f"{w},{h}" if version >= 3 else f"{w},"
-                levels.setdefault((w, h), _size_level(w, h, name, base, spec, quality, fmt))
-        # the whole image only where the server must serve it: within maxWidth/maxHeight/maxArea; past
-        # them a v3 server must still serve "max" (level 0), at the size the limits give
-        if (width, height) not in levels and max(width, height) <= FULL_REQUEST_MAX:
-            if prof.crop(width, height) == (width, height):
-                spec = "max" if version >= 3 else "full"
-                levels[(width, height)] = _size_level(width, height, name, base, spec, quality, fmt)
-            elif version >= 3:
-                mw, mh = prof.max_size(width, height)
-                if (mw, mh) not in levels:
-                    levels[(mw, mh)] = _size_level(mw, mh, name, base, "max", quality, fmt)
+            if not (0 < w <= min(width, MAX_TILE_SIDE) and 0 < h <= min(height, MAX_TILE_SIDE)):
+                continue
+            if not prof.within(w, h):
+                log.info("IIIF: listed size %dx%d is over the server's limits; not asked for", w, h)
+                continue
+            spec = f"{w},{h}" if version >= 3 else f"{w},"
+            levels.setdefault((w, h), _size_level(w, h, name, base, spec, quality, fmt))
+        full = "max" if version >= 3 else "full"
+        if prof.within(width, height):
+            if (width, height) not in levels and max(width, height) <= FULL_REQUEST_MAX:
+                levels[(width, height)] = _size_level(width, height, name, base, full, quality, fmt)
+        elif version >= 3 or not levels:  # "max": the largest size the server allows (v2.1 has it too)
+            w, h = prof.max_size(width, height)
+            if (w, h) not in levels and max(w, h) <= FULL_REQUEST_MAX:
+                levels[(w, h)] = _size_level(w, h, name, base, "max", quality, fmt)
         if not levels:
             raise MetadataError("IIIF level-0 image without tiles, and no listed size can be downloaded")
     return Image(levels=tuple(levels.values()), title=None, dezoomer=dezoomer, url=info_url)
@@ -391,7 +443,24 @@ class IIIFDezoomer(Dezoomer):
                 raise WrongDezoomer(f"no info.json at {url} ({exc})") from None
             raise
         images: dict[str, Image] = {}
+        requested = ctx.options.get("tile_format")
+        requested = check_tile_format(requested) if requested else None
         for info in find_infos(data):
-            im = build_image(url, info, self.name)
+            im = build_image(url, info, self.name, requested)
+            fmt = getattr(im.levels[-1], "format", "jpg")
+            preferred = [f.lower() for f in _strings(info.get("preferredFormats"))]
+            if fmt != "jpg" and fmt not in preferred and _refused(ctx, im.levels[-1].tile_url(0, 0), fmt):
+                im = build_image(url, info, self.name, "jpg")
             images.setdefault(f"{im.levels[0].tile_url(0, 0)} {im.levels[0].size}", im)
         return list(images.values())
+
+
+def _refused(ctx: Context, probe: str, fmt: str) -> bool:
+    """Does the server refuse (4xx) ``probe``, the first tile of the smallest level in ``fmt``? Said if so."""
+    try:
+        ctx.get(probe)
+    except FetchError as exc:
+        if exc.status is not None and 400 <= exc.status < 500:
+            log.warning("IIIF: the server refused %s tiles (%s); falling back to jpg", fmt, exc)
+            return True
+    return False  # served, or failed otherwise (a 5xx, a timeout): the download says what happens

@@ -52,6 +52,8 @@ edge a multiple of ``s`` or the image edge) and the requested size is
 ``rw / s`` (ceil or floor at the image edge), the pixels are cut from that level
 image (truncated by one pixel for floor-rounded edge tiles).  Any other request
 is cropped from the full image and resized with ``BOX`` to the requested size.
+Every IIIF ``info.json`` says ``"preferredFormats": ["png"]`` (lossless tiles, so downloads compare
+exactly; clients ask for jpg by default); jpg is served as well.
 """
 
 from __future__ import annotations
@@ -708,6 +710,7 @@ class TileServer:
                 "sizes": sizes,
                 "tiles": [{"width": g.tile_w, "scaleFactors": scale_factors}],
                 "extraFormats": ["png"],
+                "preferredFormats": ["png"],
                 "extraQualities": ["color"],
                 "extraFeatures": ["sizeByPct", "sizeByConfinedWh", "sizeUpscaling"],
             }
@@ -718,6 +721,7 @@ class TileServer:
             "width": self.width,
             "height": self.height,
             "sizes": sizes,
+            "preferredFormats": ["png"],  # not in v2, but read by OpenSeadragon, dezoomify-rs and us
         }
         if kind == "iiif2":
             info["tiles"] = [{"width": g.tile_w, "height": g.tile_h, "scaleFactors": scale_factors}]

@@ -7,8 +7,14 @@ import pytest
 from dz_helpers import DATA, Driver, not_found, parse, read, urls
 
 from dezoomify_nb.dezoomers.base import Context
-from dezoomify_nb.dezoomers.iiif import IIIFDezoomer, best_format, best_quality, profile_from
-from dezoomify_nb.errors import MetadataError, NeedsData, WrongDezoomer
+from dezoomify_nb.dezoomers.iiif import (
+    IIIFDezoomer,
+    best_format,
+    best_quality,
+    check_tile_format,
+    profile_from,
+)
+from dezoomify_nb.errors import DezoomifyError, FetchError, MetadataError, NeedsData, WrongDezoomer
 
 IIIF = IIIFDezoomer()
 ASM = "http://www.asmilano.it/fast/iipsrv.fcgi?IIIF=/opt/divenire/files/./tifs/05/36/536765.tif"
@@ -72,7 +78,10 @@ def test_false_positive_zoomify_json() -> None:
 
 
 def test_v1_1_scale_factors_10() -> None:
-    image = one("http://test.com/info.json", read("iiif/yale_v1_1.json"))
+    yale = "https://images.britishart.yale.edu/iiif/fd470c3e-ead0-4878-ac97-d63295753f82"
+    drv = Driver({"http://test.com/info.json": read("iiif/yale_v1_1.json"), f"{yale}/full/516,/0/native.png": b"png"})
+    (image,) = drv.run(IIIF, "http://test.com/info.json")
+    assert drv.requests[1:] == [f"{yale}/full/516,/0/native.png"]  # png only (jpg not offered): probed first
     (level,) = image.levels
     assert level.size == (516, 382)  # dezoomify-rs (floor): 515x381
     assert urls(level) == [
@@ -106,7 +115,10 @@ def test_quality_ranking(qualities: list[str], best: str) -> None:
 
 def test_format_ranking() -> None:
     assert best_format([]) == "jpg"
-    assert best_format(["webp", "jpg", "png", "gif"]) == "png"
+    assert best_format(["webp", "jpg", "png", "gif"]) == "jpg"
+    assert best_format(["webp", "png", "gif"]) == "png"
+    assert best_format(["gif", "webp", "jp2", "pdf"]) == "webp"
+    assert best_format(["jp2", "pdf"]) == "jpg"  # nothing we decode: jpg, the one every server has
     assert best_format(["zorglub", "jpg"]) == "jpg"
     assert best_format(["../../etc", "webp"]) == "webp"
 
@@ -115,17 +127,17 @@ def test_cantaloupe_v2_level2() -> None:
     image = one("https://iiif.museum.test/iiif/2/MS_0042%2Ff001r.jp2/info.json", read("iiif/cantaloupe_v2_level2.json"))
     base = "https://iiif.museum.test/iiif/2/MS_0042%2Ff001r.jp2"
     assert [lv.size for lv in image.levels] == [(4000, 5300), (2000, 2650), (1000, 1325), (500, 663), (250, 332), (125, 166)]
-    assert image.levels[0].tile_url(0, 0) == f"{base}/0,0,512,512/512,512/0/default.png"
-    assert image.levels[0].tile_url(7, 0) == f"{base}/3584,0,416,512/416,512/0/default.png"
-    assert urls(image.levels[5]) == [f"{base}/full/125,166/0/default.png"]
+    assert image.levels[0].tile_url(0, 0) == f"{base}/0,0,512,512/512,512/0/default.jpg"
+    assert image.levels[0].tile_url(7, 0) == f"{base}/3584,0,416,512/416,512/0/default.jpg"
+    assert urls(image.levels[5]) == [f"{base}/full/125,166/0/default.jpg"]
 
 
 def test_loris_v2_tile_without_height() -> None:
     image = one("https://loris.library.test/loris/x/info.json", read("iiif/loris_v2_level2.json"))
     base = "https://loris.library.test/loris/ark%3A%2F12345%2Fxy0001.jp2"
     assert image.levels[0].tile_size == (1024, 1024)
-    assert image.levels[0].tile_url(1, 2) == f"{base}/1024,2048,976,952/976,952/0/default.png"
-    assert image.levels[1].tile_url(0, 0) == f"{base}/0,0,2000,2048/1000,1024/0/default.png"
+    assert image.levels[0].tile_url(1, 2) == f"{base}/1024,2048,976,952/976,952/0/default.jpg"
+    assert image.levels[1].tile_url(0, 0) == f"{base}/0,0,2000,2048/1000,1024/0/default.jpg"
 
 
 def test_static_v2_level0_tree() -> None:
@@ -151,9 +163,9 @@ def test_v2_full_size_when_full_width() -> None:
 def test_cantaloupe_v3() -> None:
     image = one("https://iiif.museum.test/iiif/3/MS_0042%2Ff001r.jp2/info.json", read("iiif/cantaloupe_v3.json"))
     base = "https://iiif.museum.test/iiif/3/MS_0042%2Ff001r.jp2"
-    assert image.levels[0].tile_url(0, 0) == f"{base}/0,0,512,512/512,512/0/default.png"
-    assert image.levels[0].tile_url(7, 10) == f"{base}/3584,5120,416,180/416,180/0/default.png"
-    assert urls(image.levels[-1]) == [f"{base}/full/125,166/0/default.png"]
+    assert image.levels[0].tile_url(0, 0) == f"{base}/0,0,512,512/512,512/0/default.jpg"
+    assert image.levels[0].tile_url(7, 10) == f"{base}/3584,5120,416,180/416,180/0/default.jpg"
+    assert urls(image.levels[-1]) == [f"{base}/full/125,166/0/default.jpg"]
 
 
 def test_v3_max_and_top_level_limits() -> None:
@@ -213,7 +225,7 @@ def test_level0_without_tiles_respects_the_size_limits() -> None:
 def test_inline_info_in_html() -> None:
     image = one("https://viewer.test/folio1r.html", read("iiif/mirador_inline.html"))
     assert image.levels[0].size == (2400, 3200)
-    assert image.levels[0].tile_url(2, 3) == "https://iiif.museum.test/iiif/2/folio1r/2048,3072,352,128/352,128/0/default.png"
+    assert image.levels[0].tile_url(2, 3) == "https://iiif.museum.test/iiif/2/folio1r/2048,3072,352,128/352,128/0/default.jpg"
 
 
 @pytest.mark.parametrize(
@@ -281,3 +293,85 @@ def test_registry_loads_the_four_dezoomers() -> None:
     found = list_dezoomers()
     for name in ("zoomify", "iiif", "deepzoom", "generic"):
         assert found[name].name == name
+
+
+# --- tile format: jpg by default, preferredFormats, on request, fallback ---------------------------------
+V3_L1 = {"@context": "http://iiif.io/api/image/3/context.json", "id": "https://f.test/i", "type": "ImageService3",
+         "profile": "level1", "width": 600, "height": 400, "tiles": [{"width": 512, "scaleFactors": [1, 2]}]}
+SMALLEST = "https://f.test/i/full/300,200/0/default"  # the probe: first tile of the smallest level
+
+
+def formats_run(info: dict, serve: dict | None = None, **options: object) -> tuple[str, list[str]]:
+    """``(format of the tiles asked for, requests made)`` for ``info`` served at https://f.test/i/info.json
+    (other URLs: ``serve``, else 404), the dezoomer run as the driver runs it."""
+    url = "https://f.test/i/info.json"
+    table = {url: json.dumps(info).encode(), **(serve or {})}
+    pages: dict = {url: table[url]}
+    requests: list[str] = []
+    for _ in range(4):
+        try:
+            (image,) = IIIF.images(Context(url, pages, options))
+            return image.levels[0].tile_url(0, 0).rsplit(".", 1)[-1], requests
+        except NeedsData as need:
+            requests += need.urls
+            pages.update({u: table.get(u) or not_found(u) for u in need.urls})
+    raise AssertionError("too many rounds")
+
+
+@pytest.mark.parametrize(("extra", "fmt"), [
+    ({}, "jpg"),
+    ({"extraFormats": ["png", "webp"]}, "jpg"),  # png listed: still jpg (OpenSeadragon, dezoomify-rs)
+    ({"profile": "level2"}, "jpg"),  # level 2 implies png: still jpg
+    ({"extraFormats": ["png"], "preferredFormats": ["png", "jpg"]}, "png"),
+    ({"preferredFormats": ["jp2", "pdf", "webp"]}, "webp"),  # the first one we decode
+    ({"preferredFormats": ["jp2"]}, "jpg"),
+])
+def test_tile_format_choice_needs_no_probe(extra: dict, fmt: str) -> None:
+    assert formats_run({**V3_L1, **extra}) == (fmt, [])
+
+
+def test_tile_format_png_when_jpg_is_not_offered_is_probed() -> None:
+    info = {**V3_L1, "profile": {"formats": ["png", "gif"]}}
+    assert formats_run(info, {SMALLEST + ".png": b"png"}) == ("png", [SMALLEST + ".png"])
+    assert formats_run(info) == ("jpg", [SMALLEST + ".png"])  # refused (404): jpg, not probed again
+
+
+def test_tile_format_on_request_and_its_fallback(caplog) -> None:
+    assert formats_run(V3_L1, {SMALLEST + ".png": b"png"}, tile_format="png") == ("png", [SMALLEST + ".png"])
+    assert formats_run(V3_L1, tile_format="jpg") == ("jpg", [])
+    with caplog.at_level("WARNING", logger="dezoomify_nb.dezoomers.iiif"):
+        assert formats_run(V3_L1, tile_format="webp") == ("jpg", [SMALLEST + ".webp"])
+    assert "refused webp tiles (HTTP 404" in caplog.text and "falling back to jpg" in caplog.text
+    served_500 = {SMALLEST + ".png": FetchError(SMALLEST + ".png", "HTTP 500", status=500)}
+    assert formats_run(V3_L1, served_500, tile_format="png")[0] == "png"  # not a refusal of the format
+    for bad in ("jp2", "../x", "PDF", 3):
+        with pytest.raises(DezoomifyError) as err:
+            check_tile_format(bad)
+        assert "jpg" in (err.value.hint or "")
+    assert check_tile_format(" PNG ") == "png"
+
+
+# --- level 0 without tiles: only what the server must serve ----------------------------------------------
+def test_level0_without_tiles_respects_v3_limits() -> None:
+    v3 = {"@context": "http://iiif.io/api/image/3/context.json", "id": "https://s.test/d", "profile": "level0",
+          "width": 4000, "height": 3000, "maxWidth": 1000,
+          "sizes": [{"width": 500, "height": 375}, {"width": 2000, "height": 1500}]}
+    image = one("https://s.test/d/info.json", v3)
+    assert [urls(lv) for lv in image.levels] == [["https://s.test/d/full/max/0/default.jpg"],
+                                                 ["https://s.test/d/full/500,375/0/default.jpg"]]
+    assert [lv.size for lv in image.levels] == [(1000, 750), (500, 375)]  # max: the largest allowed
+    image = one("https://s.test/d/info.json", {**v3, "maxWidth": None, "maxArea": 120_000, "sizes": []})
+    assert [lv.size for lv in image.levels] == [(400, 300)]
+    image = one("https://s.test/d/info.json", {**v3, "maxWidth": 5000, "maxHeight": 2000})
+    assert [lv.size for lv in image.levels] == [(2666, 2000), (2000, 1500), (500, 375)]
+
+
+def test_level0_without_tiles_respects_v2_profile_limits() -> None:
+    v2 = {"@context": "http://iiif.io/api/image/2/context.json", "@id": "https://s.test/e", "width": 3000,
+          "height": 2000, "profile": ["http://iiif.io/api/image/2/level0.json", {"maxWidth": 1000}],
+          "sizes": [{"width": 750, "height": 500}, {"width": 1500, "height": 1000}]}
+    image = one("https://s.test/e/info.json", v2)
+    assert [urls(lv) for lv in image.levels] == [["https://s.test/e/full/750,/0/default.jpg"]]  # no full, no 1500
+    image = one("https://s.test/e/info.json", {**v2, "sizes": []})
+    assert [urls(lv) for lv in image.levels] == [["https://s.test/e/full/max/0/default.jpg"]]
+    assert image.levels[0].size == (1000, 666)

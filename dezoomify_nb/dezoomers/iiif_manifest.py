@@ -8,10 +8,12 @@ canvases fetches the manifest alone. A painted image without a service (a plain 
 
 Layouts read (``@id``/``id`` and ``@type``/``type`` are both accepted everywhere):
 
-* v2: ``sequences[].canvases[].images[].resource`` (``oa:Choice`` → its ``default``), ``resource.service``
-  an object or a list;
+* v2: ``sequences[0].canvases[].images[].resource`` (``oa:Choice`` → its ``default``), ``resource.service``
+  an object or a list; the first sequence only (the default order; others are alternative orders);
 * v3: ``items[] (Canvas) .items[] (AnnotationPage) .items[] (Annotation) .body`` (``Choice`` → its first
   item), ``body.service`` a list or an object;
+* a ``SpecificResource`` body (v3 ``source``, v2 ``full``) gives its underlying image; its region or
+  rotation selector is noted in the log, not applied (the whole image is given);
 * collections: v2 ``manifests``/``collections``/``members``, v3 ``items`` of type Manifest or Collection.
   Their manifests are fetched now (all of one depth at once), at most :data:`MAX_MANIFESTS` of them and
   :data:`MAX_DEPTH` levels deep; a manifest that cannot be fetched is skipped with a warning.
@@ -171,13 +173,37 @@ def info_json(service_id: str, base: str) -> str:
 
 
 # --- walking a manifest -----------------------------------------------------------------------------
+def _selected(resource: Any, where: str) -> dict[str, Any] | None:
+    """A painted resource, or the image under a ``SpecificResource`` (v3 ``source``, v2 ``full``: the
+    Cookbook's region and rotation recipes). Its selector (region, rotation) is noted, not applied."""
+    if not isinstance(resource, dict):
+        return None
+    if _type(resource) not in ("SpecificResource", "oa:SpecificResource"):
+        return resource
+    inner = resource.get("source", resource.get("full"))
+    if isinstance(inner, str):
+        inner = {"id": inner}
+    if not isinstance(inner, dict):
+        return None
+    for sel in _dicts(resource.get("selector")):
+        region, rotation = sel.get("region"), sel.get("rotation")
+        value = sel.get("value") if _type(sel) in ("FragmentSelector", "oa:FragmentSelector") else None
+        if region or value or rotation not in (None, "0", 0):
+            log.info("%s: the painted image is %s of %s; the whole image is given", where,
+                     ", ".join(f"{k} {v}" for k, v in (("region", region or value), ("rotation", rotation)) if v),
+                     _id(inner) or "its source")
+    return inner
+
+
 def _painted(canvas: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The image resources painted on a canvas, v2 or v3."""
+    where = _id(canvas) or "a canvas"
     for anno in _dicts(canvas.get("images")):  # v2
         resource = anno.get("resource")
         if _type(resource) == "oa:Choice":
             resource = resource.get("default") or next(iter(_list(resource.get("item"))), None)
-        if isinstance(resource, dict):
+        resource = _selected(resource, where)
+        if resource is not None:
             yield resource
     for page in _dicts(canvas.get("items")):  # v3
         for anno in _dicts(page.get("items")):
@@ -187,13 +213,16 @@ def _painted(canvas: dict[str, Any]) -> Iterator[dict[str, Any]]:
             for body in _dicts(anno.get("body")):
                 if _type(body) == "Choice":
                     body = next(_dicts(body.get("items")), None)
+                body = _selected(body, where)
                 if body is not None:
                     yield body
 
 
 def _canvases(manifest: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    # v2: the first sequence is the default order; the others are alternative orders of the same pages
     for seq in _dicts(manifest.get("sequences")):
         yield from _dicts(seq.get("canvases"))
+        break
     for item in _dicts(manifest.get("items")):
         if _type(item) in ("", "Canvas", "sc:Canvas"):
             yield item

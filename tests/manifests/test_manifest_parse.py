@@ -196,3 +196,61 @@ def test_pick_service_order():
     assert pick_service([{"id": ""}, {"id": "z"}])["id"] == "z"
     assert pick_service("https://x.org/s") == {"id": "https://x.org/s"}
     assert pick_service(None) is None
+
+
+def _v3(body: dict) -> dict:
+    return {"@context": "http://iiif.io/api/presentation/3/context.json", "id": "https://m.test/r/manifest.json",
+            "type": "Manifest", "label": {"en": ["Region"]},
+            "items": [{"id": "https://m.test/r/canvas/1", "type": "Canvas", "width": 800, "height": 600,
+                       "items": [{"id": "https://m.test/r/page/1", "type": "AnnotationPage", "items": [
+                           {"id": "https://m.test/r/anno/1", "type": "Annotation", "motivation": "painting",
+                            "body": body, "target": "https://m.test/r/canvas/1"}]}]}]}
+
+
+SERVICE3 = [{"id": "https://img.test/iiif/3/page", "type": "ImageService3", "profile": "level1"}]
+
+
+@pytest.mark.parametrize("body", [
+    # v3 SpecificResource with an ImageApiSelector region (the shape of the Cookbook's region recipe)
+    {"id": "https://m.test/r/body/1", "type": "SpecificResource",
+     "source": {"id": "https://img.test/iiif/3/page/full/max/0/default.jpg", "type": "Image", "width": 3000,
+                "height": 4000, "service": SERVICE3},
+     "selector": {"type": "ImageApiSelector", "region": "100,200,800,600"}},
+    # rotation (the image-rotation recipe) and a FragmentSelector
+    {"type": "SpecificResource", "source": {"id": "https://img.test/x.jpg", "type": "Image", "width": 3000,
+                                            "height": 4000, "service": SERVICE3},
+     "selector": [{"type": "ImageApiSelector", "rotation": "90"}, {"type": "FragmentSelector", "value": "xywh=1,2,3,4"}]},
+])
+def test_v3_specific_resource_paints_its_source(body, caplog):
+    url = "https://m.test/r/manifest.json"
+    with caplog.at_level("INFO", logger="dezoomify_nb"):
+        (ref,) = parse(url, {url: json.dumps(_v3(body)).encode()})
+    assert isinstance(ref, ImageRef)
+    assert ref.url == "https://img.test/iiif/3/page/info.json"
+    assert (ref.width, ref.height) == (3000, 4000)
+    assert "whole image is given" in caplog.text
+
+
+def test_v2_specific_resource_full_and_first_sequence_only():
+    def canvas(n: int, resource: dict) -> dict:
+        return {"@id": f"https://m.test/v2/canvas/{n}", "@type": "sc:Canvas", "label": f"p{n}", "width": 100,
+                "height": 100, "images": [{"@type": "oa:Annotation", "motivation": "sc:painting", "resource": resource,
+                                           "on": f"https://m.test/v2/canvas/{n}"}]}
+
+    def service(name: str) -> dict:
+        return {"@context": "http://iiif.io/api/image/2/context.json", "@id": f"https://img.test/iiif/2/{name}",
+                "profile": "http://iiif.io/api/image/2/level1.json"}
+
+    specific = {"@type": "oa:SpecificResource",
+                "full": {"@id": "https://img.test/iiif/2/a/full/full/0/default.jpg", "@type": "dctypes:Image",
+                         "service": service("a")},
+                "selector": {"@type": "iiif:ImageApiSelector", "region": "50,50,1250,1850"}}
+    plain = {"@id": "https://img.test/iiif/2/b/full/full/0/default.jpg", "@type": "dctypes:Image",
+             "service": service("b")}
+    doc = {"@context": "http://iiif.io/api/presentation/2/context.json", "@id": "https://m.test/v2/manifest",
+           "@type": "sc:Manifest", "label": "Two orders",
+           "sequences": [{"@type": "sc:Sequence", "canvases": [canvas(1, specific), canvas(2, plain)]},
+                         {"@type": "sc:Sequence", "canvases": [canvas(2, plain), canvas(1, specific)]}]}
+    url = "https://m.test/v2/manifest"
+    refs = parse(url, {url: json.dumps(doc).encode()})
+    assert [r.url for r in refs] == ["https://img.test/iiif/2/a/info.json", "https://img.test/iiif/2/b/info.json"]

@@ -292,8 +292,12 @@ def tiles_base(info_url: str, info: dict[str, Any]) -> str:
     if isinstance(ident, str) and ident.strip() and not PLACEHOLDER_RE.match(ident.strip()):
         base = resolve_relative(info_url, ident.strip()).rstrip("/")
         return base[: -len("/info.json")] if base.endswith("/info.json") else base  # a common server bug
-    base = re.split(r"[?#]", info_url, maxsplit=1)[0] if "://" in info_url else info_url
-    base = base.rstrip("/")
+    base = info_url.split("#", 1)[0] if "://" in info_url else info_url
+    # …/iipsrv.fcgi?IIIF=/images/a.tif/info.json: the service is named inside the query string
+    m = re.fullmatch(r"(?P<base>.+?)/info\.json(?:\?[^/]*)?", base) if "://" in info_url else None
+    if m:
+        return m.group("base")
+    base = (re.split(r"[?#]", base, maxsplit=1)[0] if "://" in info_url else base).rstrip("/")
     return base[: -len("/info.json")] if base.endswith("/info.json") else base
 
 

@@ -222,6 +222,20 @@ def test_level0_without_tiles_respects_the_size_limits() -> None:
     assert [urls(lv) for lv in image.levels] == [["https://s.test/e/full/750,/0/default.jpg"]]
 
 
+@pytest.mark.parametrize(("url", "tile"), [
+    # the IIPImage server's IIIF: the service named inside the query string (no usable id)
+    ("http://h/fcgi-bin/iipsrv.fcgi?IIIF=/images/a.tif/info.json",
+     "http://h/fcgi-bin/iipsrv.fcgi?IIIF=/images/a.tif/0,0,256,256/256,/0/default.jpg"),
+    ("http://h/iiif/a/info.json?t=17", "http://h/iiif/a/0,0,256,256/256,/0/default.jpg"),
+    ("http://h/iiif/a/info.json#x", "http://h/iiif/a/0,0,256,256/256,/0/default.jpg"),
+])
+def test_service_base_without_id_keeps_a_query_string_path(url, tile) -> None:
+    info = {"@context": "http://iiif.io/api/image/2/context.json", "width": 1000, "height": 800,
+            "profile": ["http://iiif.io/api/image/2/level1.json"],
+            "tiles": [{"width": 256, "scaleFactors": [1, 2, 4]}]}
+    assert one(url, info).levels[0].tile_url(0, 0) == tile
+
+
 def test_inline_info_in_html() -> None:
     image = one("https://viewer.test/folio1r.html", read("iiif/mirador_inline.html"))
     assert image.levels[0].size == (2400, 3200)

@@ -106,6 +106,11 @@ class ZoomableImage:
         return self.image.dezoomer
 
     @property
+    def region(self) -> tuple[int, int, int, int] | None:
+        """The part of the image its source paints (an IIIF manifest's region selector), saved by default."""
+        return self.image.region
+
+    @property
     def width(self) -> int:
         return self.image.levels[0].width
 
@@ -232,7 +237,8 @@ class ZoomableImage:
         ``format`` names the writer (``"tiff"``, ``"tiff-jpeg"``, ``"iiif"``, ``"ome-zarr"``, ``"png"``,
         ``"jpeg"``…) instead of the extension; pyramid formats also write the levels below the chosen one.
         ``region=(x, y, w, h)`` in full-resolution pixels saves only that part of the chosen level, and
-        fetches only the tiles under it.
+        fetches only the tiles under it. Default: the image's own :attr:`~dezoomify_nb.model.Image.region`
+        (an IIIF manifest painting a part of an image), else all of it.
         ``cancel`` (a :class:`threading.Event`, set from another thread) stops the download between two
         tile rows: :class:`~dezoomify_nb.errors.DownloadCancelled` is raised and no output is left.
         ``client`` (a ``distributed.Client`` or a scheduler address): the tile rows are fetched and decoded
@@ -251,12 +257,24 @@ class ZoomableImage:
         lv = self.image.levels[level]
         channels = channels_of(self.mode)
         explicit = path is not None
+        implied = region is None and self.image.region is not None  # the part a manifest paints
+        if implied:
+            region = self.image.region
+        if self.image.rotation % 360:
+            log.warning("%s: the source turns this image by %g° clockwise; saved as served, not turned",
+                        self.title or self.url, self.image.rotation)
         box = self.region_in_level(region, level) if region is not None else (0, 0, lv.width, lv.height)
         out_w, out_h = box[2], box[3]
         out = naming.output_path(path, title=self.file_title, width=out_w, height=out_h, directory=directory)
         writer = writer_named(format) if format else writer_for(out)
         if format and not Path(os.fspath(path or "")).suffix and writer.suffixes:
             out = out.with_name(out.name.removesuffix(out.suffix) + writer.suffixes[0])
+        if implied and writer.pyramid:
+            log.warning("%s: the source paints the region %s of this image; the %s writer saves whole levels: "
+                        "the whole image is saved", self.title or self.url, ",".join(map(str, region or ())),
+                        writer.name)
+            region, box = None, (0, 0, lv.width, lv.height)
+            out_w, out_h = lv.width, lv.height
         if region is not None and writer.pyramid:
             raise WriterError(f"the {writer.name} writer saves whole levels, not a region",
                               hint="Save the region as PNG, JPEG or TIFF, or drop --region.")

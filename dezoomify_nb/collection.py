@@ -83,6 +83,8 @@ def resolve_ref_scoped(
         current = found[min(max(image_index if hop == 0 else 0, 0), len(found) - 1)]
         if isinstance(current, Image):
             check_image_size(current, max_pixels)
+            if ref.region is not None or ref.rotation:  # a manifest painting a part of the image
+                current = replace(current, region=ref.region, rotation=ref.rotation)
             return current, net
     raise MetadataError(f"{ref.url} points to lists of images nested more than {MAX_HOPS} deep")
 

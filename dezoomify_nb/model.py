@@ -134,6 +134,11 @@ class Image:
     dezoomer: str = ""
     url: str = ""
     metadata: tuple[tuple[str, str], ...] = field(default=())
+    #: the part of the image that is meant, ``(x, y, w, h)`` in full-resolution pixels (an IIIF manifest
+    #: painting a region of an image): what ``save`` writes unless told otherwise; None: all of it
+    region: tuple[int, int, int, int] | None = None
+    #: clockwise degrees the source says to turn the image by (noted, not applied to the pixels)
+    rotation: float = 0
 
     def __post_init__(self) -> None:
         from .errors import MetadataError
@@ -144,6 +149,14 @@ class Image:
             raise MetadataError(f"{len(self.levels)} levels is over the sanity cap")
         ordered = tuple(sorted(self.levels, key=lambda lv: lv.width * lv.height, reverse=True))
         object.__setattr__(self, "levels", ordered)
+        if self.region is not None:  # clipped to the image; nothing left of it: the whole image
+            x, y, w, h = (int(v) for v in self.region)
+            full = ordered[0]
+            x0, y0 = min(max(x, 0), full.width), min(max(y, 0), full.height)
+            x1, y1 = min(max(x + w, 0), full.width), min(max(y + h, 0), full.height)
+            box = (x0, y0, x1 - x0, y1 - y0)
+            whole = box == (0, 0, full.width, full.height) or box[2] <= 0 or box[3] <= 0
+            object.__setattr__(self, "region", None if whole else box)
 
 
 @dataclass(frozen=True)
@@ -161,6 +174,9 @@ class ImageRef:
     width: int | None = None
     height: int | None = None
     found_by: str = ""
+    #: given to the :class:`Image` it resolves to (see :attr:`Image.region`, :attr:`Image.rotation`)
+    region: tuple[int, int, int, int] | None = None
+    rotation: float = 0
 
     @property
     def size_hint(self) -> tuple[int, int] | None:

@@ -9,11 +9,14 @@ canvases fetches the manifest alone. A painted image without a service (a plain 
 Layouts read (``@id``/``id`` and ``@type``/``type`` are both accepted everywhere):
 
 * v2: ``sequences[0].canvases[].images[].resource`` (``oa:Choice`` → its ``default``), ``resource.service``
-  an object or a list; the first sequence only (the default order; others are alternative orders);
+  an object or a list; only the first (default) sequence, every one with ``all_sequences``
+  (``dz.open(..., all_sequences=True)``, ``--all-sequences``);
 * v3: ``items[] (Canvas) .items[] (AnnotationPage) .items[] (Annotation) .body`` (``Choice`` → its first
   item), ``body.service`` a list or an object;
-* a ``SpecificResource`` body (v3 ``source``, v2 ``full``) gives its underlying image; its region or
-  rotation selector is noted in the log, not applied (the whole image is given);
+* a ``SpecificResource`` (v3 ``source``, v2 ``full`` of an ``oa:SpecificResource``) is its underlying
+  image, with the ``region`` of its ``ImageApiSelector`` or ``FragmentSelector`` (``xywh=``, pixels or
+  percent) as :attr:`Image.region <dezoomify_nb.model.Image.region>` (saved by default) and its rotation
+  noted (:attr:`~dezoomify_nb.model.Image.rotation`; not applied to the pixels);
 * collections: v2 ``manifests``/``collections``/``members``, v3 ``items`` of type Manifest or Collection.
   Their manifests are fetched now (all of one depth at once), at most :data:`MAX_MANIFESTS` of them and
   :data:`MAX_DEPTH` levels deep; a manifest that cannot be fetched is skipped with a warning.
@@ -173,38 +176,23 @@ def info_json(service_id: str, base: str) -> str:
 
 
 # --- walking a manifest -----------------------------------------------------------------------------
-def _selected(resource: Any, where: str) -> dict[str, Any] | None:
-    """A painted resource, or the image under a ``SpecificResource`` (v3 ``source``, v2 ``full``: the
-    Cookbook's region and rotation recipes). Its selector (region, rotation) is noted, not applied."""
-    if not isinstance(resource, dict):
-        return None
-    if _type(resource) not in ("SpecificResource", "oa:SpecificResource"):
-        return resource
-    inner = resource.get("source", resource.get("full"))
-    if isinstance(inner, str):
-        inner = {"id": inner}
-    if not isinstance(inner, dict):
-        return None
-    for sel in _dicts(resource.get("selector")):
-        region, rotation = sel.get("region"), sel.get("rotation")
-        value = sel.get("value") if _type(sel) in ("FragmentSelector", "oa:FragmentSelector") else None
-        if region or value or rotation not in (None, "0", 0):
-            log.info("%s: the painted image is %s of %s; the whole image is given", where,
-                     ", ".join(f"{k} {v}" for k, v in (("region", region or value), ("rotation", rotation)) if v),
-                     _id(inner) or "its source")
-    return inner
+def _specific(resource: Any) -> tuple[Any, list[Any]]:
+    """``(image resource, selectors)``: a SpecificResource (v3 ``source``, v2 ``full``) opened."""
+    if _type(resource) in ("SpecificResource", "oa:SpecificResource") and isinstance(resource, dict):
+        inner = resource.get("source", resource.get("full"))
+        return inner, list(_dicts(resource.get("selector")))
+    return resource, []
 
 
-def _painted(canvas: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The image resources painted on a canvas, v2 or v3."""
-    where = _id(canvas) or "a canvas"
+def _painted(canvas: dict[str, Any]) -> Iterator[tuple[dict[str, Any], list[Any]]]:
+    """``(image resource, selectors)`` painted on a canvas, v2 or v3."""
     for anno in _dicts(canvas.get("images")):  # v2
-        resource = anno.get("resource")
+        resource, selectors = _specific(anno.get("resource"))
         if _type(resource) == "oa:Choice":
             resource = resource.get("default") or next(iter(_list(resource.get("item"))), None)
-        resource = _selected(resource, where)
-        if resource is not None:
-            yield resource
+            resource, selectors = _specific(resource)
+        if isinstance(resource, dict):
+            yield resource, selectors
     for page in _dicts(canvas.get("items")):  # v3
         for anno in _dicts(page.get("items")):
             motivation = " ".join(m for m in _list(anno.get("motivation")) if isinstance(m, str))
@@ -213,59 +201,112 @@ def _painted(canvas: dict[str, Any]) -> Iterator[dict[str, Any]]:
             for body in _dicts(anno.get("body")):
                 if _type(body) == "Choice":
                     body = next(_dicts(body.get("items")), None)
-                body = _selected(body, where)
-                if body is not None:
-                    yield body
+                body, selectors = _specific(body)
+                if isinstance(body, dict):
+                    yield body, selectors
 
 
-def _canvases(manifest: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    # v2: the first sequence is the default order; the others are alternative orders of the same pages
-    for seq in _dicts(manifest.get("sequences")):
+_XYWH_RE = re.compile(r"xywh=(?:(pixel|percent):)?([\d.]+),([\d.]+),([\d.]+),([\d.]+)$")
+_REGION_RE = re.compile(r"(pct:)?([\d.]+),([\d.]+),([\d.]+),([\d.]+)$")
+
+
+def _box(pct: bool, values: tuple[str, ...], size: tuple[int, int] | None) -> tuple[int, int, int, int] | None:
+    x, y, w, h = (float(v) for v in values)
+    if pct:
+        if size is None:
+            return None
+        x, w = x * size[0] / 100, w * size[0] / 100
+        y, h = y * size[1] / 100, h * size[1] / 100
+    box = (round(x), round(y), round(w), round(h))
+    return box if box[2] > 0 and box[3] > 0 else None
+
+
+def selection(selectors: list[Any], size: tuple[int, int] | None, where: str) -> tuple[tuple[int, int, int, int] | None, float]:
+    """``(region, rotation)`` of a SpecificResource's selectors: an ``ImageApiSelector`` (``region``,
+    ``rotation``) or a ``FragmentSelector`` ``xywh=`` (pixels or percent of ``size``). Others are ignored
+    (logged)."""
+    region: tuple[int, int, int, int] | None = None
+    rotation = 0.0
+    for sel in selectors:
+        kind = _type(sel).split(":")[-1]
+        if kind == "ImageApiSelector":
+            m = _REGION_RE.match(str(sel.get("region", "full")).strip())
+            if m:
+                region = _box(bool(m.group(1)), m.groups()[1:], size) or region
+            rot = str(sel.get("rotation", "0")).strip()
+            try:
+                rotation = float(rot.lstrip("!")) % 360
+            except ValueError:
+                log.info("%s: rotation %r not understood; ignored", where, rot)
+            if rot.startswith("!"):
+                log.info("%s: a mirrored image (rotation %r) is not mirrored here", where, rot)
+        elif kind == "FragmentSelector":
+            m = _XYWH_RE.match(str(sel.get("value", "")).strip())
+            if m:
+                region = _box(m.group(1) == "percent", m.groups()[1:], size) or region
+            else:
+                log.info("%s: fragment selector %r not understood; ignored", where, sel.get("value"))
+        else:
+            log.info("%s: selector %r not understood; ignored", where, kind or sel)
+    return region, rotation
+
+
+def _canvases(manifest: dict[str, Any], all_sequences: bool = False) -> Iterator[dict[str, Any]]:
+    """The canvases of a manifest: v2 the first (default) sequence's (all of them with ``all_sequences``),
+    v3 its items."""
+    sequences = list(_dicts(manifest.get("sequences")))
+    for seq in sequences if all_sequences else sequences[:1]:
         yield from _dicts(seq.get("canvases"))
-        break
     for item in _dicts(manifest.get("items")):
         if _type(item) in ("", "Canvas", "sc:Canvas"):
             yield item
 
 
-def direct_image(url: str, size: tuple[int, int], title: str | None, dezoomer: str) -> Image:
+def direct_image(url: str, size: tuple[int, int], title: str | None, dezoomer: str,
+                 region: tuple[int, int, int, int] | None = None, rotation: float = 0) -> Image:
     """A one-level image whose single tile is the image file at ``url``."""
     w, h = size
     if w > MAX_TILE_SIDE or h > MAX_TILE_SIDE:
         raise MetadataError(f"the image {url} ({w}x{h}) has no image service and is too large for one tile")
     template = url.replace("{", "{{").replace("}", "}}")
     level = TemplateLevel(w, h, w, h, headers=referer(url), name="image file", template=template)
-    return Image((level,), title=title, dezoomer=dezoomer, url=url)
+    return Image((level,), title=title, dezoomer=dezoomer, url=url, region=region, rotation=rotation)
 
 
-def manifest_images(manifest: dict[str, Any], url: str, dezoomer: str, limit: int) -> list[Image | ImageRef]:
-    """One entry per painted image of ``manifest`` (fetched from ``url``), at most ``limit``."""
+def manifest_images(manifest: dict[str, Any], url: str, dezoomer: str, limit: int,
+                    all_sequences: bool = False) -> list[Image | ImageRef]:
+    """One entry per painted image of ``manifest`` (fetched from ``url``), at most ``limit``.
+
+    A painted SpecificResource is its underlying image with the region (and rotation) its selector gives;
+    v2: the first sequence only, unless ``all_sequences``."""
     base = metadata_title(manifest) or label_text(manifest.get("label"))
     out: list[Image | ImageRef] = []
-    for index, canvas in enumerate(_canvases(manifest)):
+    for index, canvas in enumerate(_canvases(manifest, all_sequences)):
         canvas_label = label_text(canvas.get("label"))
         title = image_title(base, canvas_label) or f"Image {index + 1}"
-        for body in _painted(canvas):
+        for body, selectors in _painted(canvas):
             if len(out) >= limit:
                 log.warning("%s: more than %d images; the rest are ignored", url, MAX_IMAGES)
                 return out
-            size = _size(body) or _size(canvas)
+            size = _size(body) or (None if selectors else _size(canvas))
+            region, rotation = selection(selectors, size, url)
             service = pick_service(body.get("service", body.get("services")))
             if service is not None:
-                hint = _size(service) or size
+                hint = (region[2], region[3]) if region else (_size(service) or size or _size(canvas))
                 out.append(ImageRef(info_json(_id(service), url), title, "iiif", *(hint or (None, None)),
-                                    found_by=dezoomer))
+                                    found_by=dezoomer, region=region, rotation=rotation))
                 continue
             body_type = _type(body)
             image_url = _id(body)
             if not image_url or not (body_type == "" or body_type.endswith("Image")):
                 continue
             image_url = resolve_relative(url, image_url)
+            size = size or _size(canvas)
             if size is None:
                 log.warning("%s: the image %s has no size and no image service; skipped", url, image_url)
                 continue
             try:
-                out.append(direct_image(image_url, size, title, dezoomer))
+                out.append(direct_image(image_url, size, title, dezoomer, region, rotation))
             except MetadataError as exc:
                 log.warning("%s: %s; skipped", url, exc)
     return out
@@ -320,7 +361,7 @@ class IIIFManifestDezoomer(Dezoomer):
         out: list[Image | ImageRef] = []
         failed: list[FetchError] = []
         if kind == "manifest":
-            out = manifest_images(doc, url, self.name, MAX_IMAGES)
+            out = manifest_images(doc, url, self.name, MAX_IMAGES, bool(ctx.options.get("all_sequences")))
         else:
             self._collection(ctx, [(url, doc)], out, failed)
         if not out and failed:  # e.g. manifests on the local disk, refused: say so, with that hint
@@ -375,7 +416,8 @@ class IIIFManifestDezoomer(Dezoomer):
                         continue
                 kind = _kind(doc)
                 if kind == "manifest":
-                    out.extend(manifest_images(doc, child_url, self.name, MAX_IMAGES - len(out)))
+                    out.extend(manifest_images(doc, child_url, self.name, MAX_IMAGES - len(out),
+                                               bool(ctx.options.get("all_sequences"))))
                 elif kind == "collection":
                     level.append((child_url, doc))
                 else:

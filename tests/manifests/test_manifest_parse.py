@@ -210,25 +210,25 @@ def _v3(body: dict) -> dict:
 SERVICE3 = [{"id": "https://img.test/iiif/3/page", "type": "ImageService3", "profile": "level1"}]
 
 
-@pytest.mark.parametrize("body", [
+@pytest.mark.parametrize(("body", "region", "rotation"), [
     # v3 SpecificResource with an ImageApiSelector region (the shape of the Cookbook's region recipe)
-    {"id": "https://m.test/r/body/1", "type": "SpecificResource",
+    ({"id": "https://m.test/r/body/1", "type": "SpecificResource",
      "source": {"id": "https://img.test/iiif/3/page/full/max/0/default.jpg", "type": "Image", "width": 3000,
                 "height": 4000, "service": SERVICE3},
-     "selector": {"type": "ImageApiSelector", "region": "100,200,800,600"}},
+     "selector": {"type": "ImageApiSelector", "region": "100,200,800,600"}}, (100, 200, 800, 600), 0),
     # rotation (the image-rotation recipe) and a FragmentSelector
-    {"type": "SpecificResource", "source": {"id": "https://img.test/x.jpg", "type": "Image", "width": 3000,
+    ({"type": "SpecificResource", "source": {"id": "https://img.test/x.jpg", "type": "Image", "width": 3000,
                                             "height": 4000, "service": SERVICE3},
      "selector": [{"type": "ImageApiSelector", "rotation": "90"}, {"type": "FragmentSelector", "value": "xywh=1,2,3,4"}]},
+     (1, 2, 3, 4), 90),
 ])
-def test_v3_specific_resource_paints_its_source(body, caplog):
+def test_v3_specific_resource_paints_its_source(body, region, rotation):
     url = "https://m.test/r/manifest.json"
-    with caplog.at_level("INFO", logger="dezoomify_nb"):
-        (ref,) = parse(url, {url: json.dumps(_v3(body)).encode()})
+    (ref,) = parse(url, {url: json.dumps(_v3(body)).encode()})
     assert isinstance(ref, ImageRef)
     assert ref.url == "https://img.test/iiif/3/page/info.json"
-    assert (ref.width, ref.height) == (3000, 4000)
-    assert "whole image is given" in caplog.text
+    assert (ref.region, ref.rotation) == (region, rotation)
+    assert (ref.width, ref.height) == region[2:]  # the size hint: the part painted
 
 
 def test_v2_specific_resource_full_and_first_sequence_only():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import warnings
 from dataclasses import dataclass
 
 from ..errors import FetchError, MetadataError, WrongDezoomer
@@ -203,8 +204,10 @@ def _pick_by_smallest_tile(ctx: Context, url: str, candidates: list[list[tuple[i
     if data is None:
         return candidates[0]
     try:
-        with open_image(data) as im:
-            size = im.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # only the header is read: a bomb-sized one just matches nothing
+            with open_image(data) as im:
+                size = im.size
     except Exception as exc:  # a broken or hostile tile: keep the most likely rule
         log.info("Zoomify: cannot read %s (%s); level sizes by the Zoomify converter's rule", url, exc)
         return candidates[0]

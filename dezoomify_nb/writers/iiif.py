@@ -30,6 +30,7 @@ import io
 import json
 import os
 import shutil
+import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from importlib import resources
@@ -157,8 +158,12 @@ def _paste(canvas: np.ndarray, data: bytes, x: int, y: int) -> None:
 
     grey = canvas.shape[2] == 1
     try:
-        with open_image(data) as im:
-            a = np.asarray(im.convert("L" if grey else "RGB"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a bomb-sized header is refused below, not decoded
+            with open_image(data) as im:
+                if im.width > canvas.shape[1] or im.height > canvas.shape[0]:
+                    return  # not a tile of this level: never decode more than the level's size
+                a = np.asarray(im.convert("L" if grey else "RGB"))
     except Exception:  # the tile file is copied as served; only the whole-image file misses it
         return
     if grey:

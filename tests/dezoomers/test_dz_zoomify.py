@@ -149,6 +149,13 @@ def _jpeg(w: int, h: int) -> bytes:
     return buf.getvalue()
 
 
+def _bomb_header() -> bytes:
+    data = bytearray(_jpeg(8, 8))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = (60000).to_bytes(2, "big") * 2  # height, width
+    return bytes(data)
+
+
 VIPS_1500 = b'<IMAGE_PROPERTIES WIDTH="1500" HEIGHT="1000" NUMTILES="33" NUMIMAGES="1" VERSION="1.8" TILESIZE="256" />'
 
 
@@ -160,6 +167,8 @@ VIPS_1500 = b'<IMAGE_PROPERTIES WIDTH="1500" HEIGHT="1000" NUMTILES="33" NUMIMAG
     # no tile (404), or not an image: the converter's rule, as before
     (None, [(188, 126), (376, 250), (750, 500), (1500, 1000)]),
     (b"<html>no</html>", [(188, 126), (376, 250), (750, 500), (1500, 1000)]),
+    # a JPEG header declaring 60000×60000 px: only the header is read, it matches nothing
+    (_bomb_header(), [(188, 126), (376, 250), (750, 500), (1500, 1000)]),
 ])
 def test_ambiguous_sizes_are_told_by_the_one_tile_level(tile, want) -> None:
     url = "http://x/v/ImageProperties.xml"

@@ -144,10 +144,15 @@ def metadata_title(obj: dict[str, Any]) -> str | None:
 
 
 def image_title(base: str | None, canvas_label: str | None) -> str | None:
-    """``base - canvas label``, leaving out a part already present."""
+    """``base - canvas label``, leaving out a canvas label the base already ends with (``Book p. 1``,
+    ``p. 1``). A label found elsewhere in the base is kept: the Cookbook's "Laocöon, geolocated sculpture
+    and painting." paints two canvases, "Sculpture" and "Painting", which must keep their names."""
     if not base:
         return canvas_label
-    if not canvas_label or canvas_label.casefold() in base.casefold():
+    if not canvas_label:
+        return base
+    b, c = base.casefold(), canvas_label.casefold()
+    if b.endswith(c) and (len(b) == len(c) or not b[-len(c) - 1].isalnum()):
         return base
     return f"{base} - {canvas_label}"
 

@@ -183,6 +183,11 @@ def test_metadata_title_and_image_title():
     assert metadata_title({"metadata": "junk"}) is None
     assert image_title("Book", "p. 1") == "Book - p. 1"
     assert image_title("Book p. 1", "P. 1") == "Book p. 1"
+    assert image_title("Book", "book") == "Book"
+    assert image_title("Bookp. 1", "p. 1") == "Bookp. 1 - p. 1"  # not a whole word at the end
+    laocoon = "Laocöon, geolocated sculpture and painting."  # the Cookbook's recipe 0240: two canvases
+    assert [image_title(laocoon, c) for c in ("Sculpture", "Painting")] == [f"{laocoon} - Sculpture",
+                                                                          f"{laocoon} - Painting"]
     assert image_title(None, "p. 1") == "p. 1"
     assert image_title("Book", None) == "Book"
 

@@ -23,9 +23,12 @@ it, so its names are the ones that exist on disk). Where this differs from dezoo
   level-0 trees made from a template list png but hold jpg; servers transcode png at 5-10x the bytes);
   the first ``preferredFormats`` entry we decode comes first (a v3 property, read in every version, as
   both do); another format only on request (``tile_format``: ``--tile-format png``,
-  ``dz.open(..., tile_format="png")``) or when jpg is not offered. Such a format (requested, or not
-  offered by the server's own preference) is probed with the first tile of the smallest level: a 4xx
-  answer falls back to jpg, once, with a warning;
+  ``dz.open(..., tile_format="png")``) or when jpg is not offered: a ``formats`` list (v1.1 top level,
+  v2 profile object) without jpg is taken at its word, whatever the compliance level implies (libvips'
+  ``dzsave --layout iiif --suffix .png`` writes level 0 and ``"formats": ["png"]``). Such a format
+  (requested, or not the server's own preference) is probed with the first tile of the smallest level:
+  a 4xx answer falls back to jpg, once, with a warning. A tree that says nothing of its png tiles
+  (libvips' ``--layout iiif3``) needs ``tile_format="png"``;
 """
 
 from __future__ import annotations
@@ -145,9 +148,13 @@ class Profile:
     max_height: int | None = None
     max_area: int | None = None
     levels: list[int] = field(default_factory=list)  # compliance levels of the recognised references
+    #: the ``formats`` of profile objects (v2: "the set of format values available"), not the ones a
+    #: compliance level implies, nor v3's extraFormats (added to the level's)
+    stated_formats: list[str] = field(default_factory=list)
 
     def add(self, other: Profile) -> None:
         self.formats += other.formats
+        self.stated_formats += other.stated_formats
         self.qualities += other.qualities
         self.supports += other.supports
         self.levels += other.levels
@@ -221,6 +228,7 @@ def profile_from(obj: Any) -> Profile:
             out.add(profile_from(item))
     elif isinstance(obj, dict):
         out.formats = _strings(obj.get("formats")) + _strings(obj.get("extraFormats"))
+        out.stated_formats = _strings(obj.get("formats"))
         out.qualities = _strings(obj.get("qualities")) + _strings(obj.get("extraQualities"))
         out.supports = _strings(obj.get("supports")) + _strings(obj.get("extraFeatures"))
         out.max_width = _limit(obj.get("maxWidth"), "maxWidth")
@@ -332,8 +340,8 @@ def build_image(info_url: str, info: dict[str, Any], dezoomer: str = "iiif", til
     base = tiles_base(info_url, info)
     name = base.rsplit("/", 1)[-1] if last_segment(base) else "IIIF Image"
     quality = best_quality(_strings(info.get("qualities")) + prof.qualities, "native" if version == 1 else "default")
-    fmt = choose_format(_strings(info.get("formats")) + prof.formats, _strings(info.get("preferredFormats")),
-                        tile_format)
+    stated = _strings(info.get("formats")) + prof.stated_formats  # a static tree's own list: png only…
+    fmt = choose_format(stated or prof.formats, _strings(info.get("preferredFormats")), tile_format)
     level0 = bool(prof.levels) and prof.levels[0] == 0
     can_region = "regionByPx" in prof.supports or not prof.levels or min(prof.levels) > 0
 

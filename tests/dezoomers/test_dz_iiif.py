@@ -389,3 +389,15 @@ def test_level0_without_tiles_respects_v2_profile_limits() -> None:
     image = one("https://s.test/e/info.json", {**v2, "sizes": []})
     assert [urls(lv) for lv in image.levels] == [["https://s.test/e/full/max/0/default.jpg"]]
     assert image.levels[0].size == (1000, 666)
+
+
+def test_a_stated_formats_list_without_jpg_is_believed() -> None:
+    """libvips' ``dzsave --layout iiif --suffix .png``: level 0 (jpg implied) but ``"formats": ["png"]``."""
+    v2 = {"@context": "http://iiif.io/api/image/2/context.json", "@id": "https://f.test/i", "width": 600,
+          "height": 400, "tiles": [{"width": 512, "scaleFactors": [1, 2]}],
+          "profile": ["http://iiif.io/api/image/2/level0.json", {"formats": ["png"], "qualities": ["default"]}]}
+    probe = "https://f.test/i/full/300,/0/default.png"
+    assert formats_run(v2, {probe: b"png"}) == ("png", [probe])
+    assert formats_run(v2) == ("jpg", [probe])  # png refused after all: jpg
+    both = {**v2, "profile": ["http://iiif.io/api/image/2/level0.json", {"formats": ["png", "jpg"]}]}
+    assert formats_run(both) == ("jpg", [])

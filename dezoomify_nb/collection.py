@@ -185,9 +185,11 @@ class CollectionImage(ZoomableImage):
 
     @property
     def size_hint(self) -> tuple[int, int] | None:
-        """``(width, height)``: exact once resolved, else the source's hint (a canvas size) or None."""
+        """``(width, height)`` of what is saved by default (the image, or the region its source paints): exact
+        once resolved, else the source's hint (a canvas size) or None."""
         if self._image is not None:
-            return self._image.levels[0].size
+            region = self._image.region
+            return (region[2], region[3]) if region else self._image.levels[0].size
         return self.entry.size_hint if isinstance(self.entry, ImageRef) else None
 
     def __repr__(self) -> str:

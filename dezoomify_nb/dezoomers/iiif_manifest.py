@@ -32,12 +32,13 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
 
 from ..errors import FetchError, MetadataError, WrongDezoomer
-from ..model import MAX_TILE_SIDE, Image, ImageRef, TemplateLevel, resolve_relative
+from ..model import MAX_SIDE, MAX_TILE_SIDE, Image, ImageRef, TemplateLevel, resolve_relative
 from ._common import load_json, referer
 from .base import Context, Dezoomer
 
@@ -216,7 +217,12 @@ _REGION_RE = re.compile(r"(pct:)?([\d.]+),([\d.]+),([\d.]+),([\d.]+)$")
 
 
 def _box(pct: bool, values: tuple[str, ...], size: tuple[int, int] | None) -> tuple[int, int, int, int] | None:
-    x, y, w, h = (float(v) for v in values)
+    try:
+        x, y, w, h = (float(v) for v in values)
+    except ValueError:  # "1.2.3"
+        return None
+    if not all(0 <= v <= MAX_SIDE for v in (x, y, w, h)):  # inf, 1e400, …: not a region of any image
+        return None
     if pct:
         if size is None:
             return None
@@ -242,7 +248,10 @@ def selection(selectors: list[Any], size: tuple[int, int] | None, where: str) ->
             try:
                 rotation = float(rot.lstrip("!")) % 360
             except ValueError:
-                log.info("%s: rotation %r not understood; ignored", where, rot)
+                rotation = math.nan
+            if not math.isfinite(rotation):
+                log.info("%s: rotation %r not understood; ignored", where, rot[:40])
+                rotation = 0.0
             if rot.startswith("!"):
                 log.info("%s: a mirrored image (rotation %r) is not mirrored here", where, rot)
         elif kind == "FragmentSelector":

@@ -45,6 +45,10 @@ def found(doc: dict, **options: object) -> list[Image | ImageRef]:
     ({"type": "FragmentSelector", "value": "xywh=pixel:10,20,30,40"}, (10, 20, 30, 40), 0),
     ({"type": "FragmentSelector", "value": "xywh=percent:50,50,50,50"}, (500, 350, 500, 350), 0),
     ({"type": "SvgSelector", "value": "<svg/>"}, None, 0),  # not understood: the whole image
+    # hostile: nothing raised, nothing huge
+    ({"type": "ImageApiSelector", "region": "9" * 400 + ",0,10,10", "rotation": "inf"}, None, 0),
+    ({"type": "ImageApiSelector", "region": "1.2.3,0,10,10", "rotation": "nan"}, None, 0),
+    ({"type": "FragmentSelector", "value": "xywh=0,0,0,10"}, None, 0),
 ])
 def test_v3_specific_resource(selector: dict, region, rotation) -> None:
     (ref,) = found(v3_with({"id": "https://m.test/b1", "type": "SpecificResource", "source": source(),
@@ -112,7 +116,7 @@ def test_region_and_rotation_of_a_served_manifest(server, tmp_path, caplog, tran
     assert image.size_hint == (250, 100)
     assert image.region == (300, 200, 250, 100) and (image.width, image.height) == (1000, 700)
     result = image.save(tmp_path / "r.png", progress=False)
-    assert (result.width, result.height) == (250, 100)
+    assert (result.width, result.height) == (250, 100) and image.size_hint == (250, 100)
     np.testing.assert_array_equal(read(result.path), server.level_image("iiif3", 0)[200:300, 300:550])
     assert "turns this image by 90° clockwise; saved as served" in caplog.text
     whole = image.save(tmp_path / "w.png", region=(0, 0, 1000, 700), progress=False)  # asked for: all of it

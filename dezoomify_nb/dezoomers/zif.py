@@ -19,6 +19,12 @@ clipped (Zoomify) or padded (libtiff, tifffile). JPEG tiles that rely on a share
 (abbreviated streams) get the tables spliced in, and RGB JPEG (Photometric 2) tiles without an Adobe
 marker get one saying "no YCbCr transform", in :meth:`ZifLevel.postprocess`.
 
+A ZIF served by a script (``…/DisplayImage?id=42``, ``getimage.php?f=7``: a query string, and a last path
+segment without an extension or with a script's) is recognised by its bytes: the first read (1.) is made
+for such URLs too, and only a TIFF/BigTIFF header (``II*\0``, ``MM\0*``, ``II+\0``, ``MM\0+``) goes on; anything
+else (an HTML page, a server ignoring ``Range``, an error) is "not a ZIF" and the next dezoomer is tried.
+URLs naming another format (``FIF=``, ``IIIF=``, ``.dzi``, ``.json``, …) are not probed.
+
 A server that ignores ``Range`` (answers 200 with the whole file) is reported at once with a
 :class:`~dezoomify_nb.errors.DezoomerError` (not a "try the next dezoomer" error: the others would
 download the whole file for nothing); its hint says to download the file and give its path.
@@ -31,7 +37,7 @@ import os
 import re
 import struct
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
@@ -44,6 +50,13 @@ log = logging.getLogger(__name__)
 
 ZIF_URL = re.compile(r"\.zif(?:[?#&]|$)", re.I)
 _STEM = re.compile(r"([^/\\?#=&]+)\.zif(?:[?#&]|$)", re.I)
+#: a script that may serve a ZIF: its URL has a query and its last segment no extension, or a script's
+_SCRIPT_EXT = re.compile(r"\.(?:php\d?|aspx?|ashx|axd|jsp|jspx|cgi|fcgi|pl|py|do|action|dll|exe|cfm)$", re.I)
+#: a query naming another format (those dezoomers read the URL): no probe
+_OTHER_FORMAT = re.compile(
+    r"(?:^|[&;])(?:FIF|IIIF|Zoomify|DeepZoom)=|\.(?:dzi|xml|json|html?|js|jpe?g|png|gif|webp|txt|ya?ml|pff)(?:[&;#/]|$)",
+    re.I)
+TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
 HEAD_BYTES = 16384
 IFD_GUESS = 1024
 MAX_IFDS = 256
@@ -357,14 +370,30 @@ def zif_title(url: str) -> str | None:
     return unquote(found[-1]) if found else None
 
 
+def may_be_script(url: str) -> bool:
+    """Whether ``url`` may be a script serving a ZIF (its first bytes are read to tell)."""
+    if not url.startswith(("http://", "https://")) or "{{" in url:
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    seg = parts.path.rsplit("/", 1)[-1]
+    if not parts.query or ("." in seg and not _SCRIPT_EXT.search(seg)):
+        return False
+    return not _OTHER_FORMAT.search(unquote(parts.query))
+
+
 class ZifDezoomer(Dezoomer):
     name = "zif"
     description = "Zoomify single-file .zif (BigTIFF) images, read with HTTP Range requests or from a local file"
 
     def images(self, ctx: Context) -> list[Image]:
-        if not ZIF_URL.search(ctx.url):
-            raise WrongDezoomer("not a .zif URL or path")
         url = split_range(ctx.url)[0]  # a byte-range URL (a tile's) leads back to the file
+        if not ZIF_URL.search(url):
+            if not may_be_script(url):
+                raise WrongDezoomer("not a .zif URL or path")
+            self._sniff(ctx, url)
         try:
             return self._images(ctx, url)
         except FetchError as exc:
@@ -375,6 +404,17 @@ class ZifDezoomer(Dezoomer):
                     hint="Download the .zif file itself (e.g. curl -O URL, or your browser) and give its local "
                          "path instead of the URL: it is read from disk the same way.") from None
             raise
+
+    @staticmethod
+    def _sniff(ctx: Context, url: str) -> None:
+        """WrongDezoomer unless the first bytes at ``url`` (the read :class:`_Tiff` starts with) are a TIFF's."""
+        try:
+            head = ctx.get(with_range(url, 0, HEAD_BYTES - 1))
+        except FetchError as exc:
+            why = "it ignores HTTP Range requests" if exc.status == 200 else str(exc)
+            raise WrongDezoomer(f"not read as a ZIF: {why}") from None
+        if head[:4] not in TIFF_MAGIC:
+            raise WrongDezoomer(f"not a ZIF: it starts with {head[:8]!r}, not a TIFF header")
 
     def _images(self, ctx: Context, url: str) -> list[Image]:
         tiff = _Tiff(_File(ctx, url))
@@ -419,7 +459,8 @@ class ZifDezoomer(Dezoomer):
                 groups[-1].append(level)
             else:
                 groups.append([level])
-        stem = zif_title(url) or os.path.basename(url) or None
+        name = urlsplit(url).path if url.startswith(("http://", "https://")) else url  # a script: its name
+        stem = zif_title(url) or os.path.basename(name) or None
         return [
             Image(levels=tuple(g), title=stem if len(groups) == 1 or stem is None else f"{stem} {i + 1}",
                   dezoomer=self.name, url=url)

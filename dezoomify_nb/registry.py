@@ -19,12 +19,14 @@ if TYPE_CHECKING:
 #: Built-in dezoomers, in the order auto-detection tries them (dezoomify-rs's order).
 BUILTIN_DEZOOMERS: dict[str, str] = {
     "custom": "dezoomify_nb.dezoomers.custom_yaml:CustomYamlDezoomer",
-    "zif": "dezoomify_nb.dezoomers.zif:ZifDezoomer",  # by extension (.zif), before anything fetches the file
     "google_arts_and_culture": "dezoomify_nb.dezoomers.google_arts:GoogleArtsDezoomer",
     # JS-only formats known by their URL alone (…/lizardtech/iserv/calcrgn?, …/pageview/<n>): before zoomify,
     # which would probe …/pageview/<n>/ImageProperties.xml
     "lizardtech": "dezoomify_nb.dezoomers.lizardtech:LizardTechDezoomer",
     "vls": "dezoomify_nb.dezoomers.vls:VlsDezoomer",
+    # by extension (.zif), or by its first bytes behind a script (…/DisplayImage?id=42): after the dezoomers
+    # that know a URL by its shape alone, before anything fetches the whole file
+    "zif": "dezoomify_nb.dezoomers.zif:ZifDezoomer",
     "zoomify": "dezoomify_nb.dezoomers.zoomify:ZoomifyDezoomer",
     "iiif_manifest": "dezoomify_nb.dezoomers.iiif_manifest:IIIFManifestDezoomer",
     # JS-only formats recognised by their URL (or by the page iiif_manifest has already fetched): before

@@ -38,15 +38,41 @@ import httpx
 
 from .config import MAX_INFLIGHT_BYTES, MAX_METADATA_BYTES, MAX_TILE_BYTES, NetConfig, user_header_names
 
+#: the longest pacing (seconds between request starts) a server's "slow down" can impose on a host
+MAX_ADAPTIVE_INTERVAL = 5.0
+#: the pacing a "slow down" raises an unpaced host (``-i 0``) to
+MIN_ADAPTIVE_INTERVAL = 0.05
+
 
 @dataclass
 class Limiter:
-    """Concurrency (a semaphore) and pacing (``min_interval`` between request starts) for one host."""
+    """Concurrency (a semaphore) and pacing (``min_interval`` between request starts) for one host.
+
+    Adaptive (additive increase, multiplicative decrease): a 429 or 503 (:meth:`slow_down`) halves the
+    host's concurrency (permits are taken out of the semaphore and held) and doubles its pacing; each
+    round of ``limit`` successes (:meth:`succeeded`, called only while ``reduced``) gives one permit back
+    and shortens the pacing, until the configured ``parallelism`` and ``min_interval`` are back. Requests
+    that started before a decrease do not decrease again (``epoch``): one burst of 429s is one decrease.
+    """
 
     semaphore: asyncio.Semaphore
     min_interval: float
+    parallelism: int = 1
+    base_interval: float = 0.0
+    #: the concurrency now (``parallelism`` minus the permits held back)
+    limit: int = 1
+    #: below ``parallelism`` or above ``base_interval``: successes count towards recovery
+    reduced: bool = False
+    #: bumped at each decrease
+    epoch: int = 0
+    #: (old, new) concurrency of the first decrease, for the one message a run prints
+    first_decrease: tuple[int, int] | None = None
     _next_start: float = 0.0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _owed: int = 0
+    _held: int = 0
+    _successes: int = 0
+    _taker: asyncio.Task[None] | None = None
 
     async def pace(self) -> None:
         if self.min_interval <= 0:
@@ -57,6 +83,64 @@ class Limiter:
             self._next_start = start + self.min_interval
         if start > now:
             await asyncio.sleep(start - now)
+
+    def slow_down(self, epoch: int, wait: float | None) -> tuple[int, int] | None:
+        """The server answered 429/503 to a request started in ``epoch``: halve the concurrency, double the
+        pacing (and, with a ``Retry-After``, start no request before it). Returns ``(old, new)`` concurrency
+        when this is a new decrease, ``None`` when this request's burst was already answered."""
+        now = time.monotonic()
+        if wait:
+            self._next_start = max(self._next_start, now + wait)
+        if epoch != self.epoch:
+            return None
+        self.epoch += 1
+        old = self.limit
+        self.limit = max(1, old // 2)
+        self._withhold(old - self.limit)
+        self.min_interval = min(max(self.min_interval * 2, MIN_ADAPTIVE_INTERVAL), MAX_ADAPTIVE_INTERVAL)
+        self.reduced = True
+        self._successes = 0
+        if self.first_decrease is None:
+            self.first_decrease = (old, self.limit)
+        return old, self.limit
+
+    def succeeded(self) -> None:
+        """One success while reduced: after ``limit`` of them, one more parallel request and shorter pacing."""
+        self._successes += 1
+        if self._successes < self.limit:
+            return
+        self._successes = 0
+        if self.limit < self.parallelism:
+            self.limit += 1
+            self._give_back()
+        if self.min_interval > self.base_interval:
+            self.min_interval = max(self.base_interval, self.min_interval * 0.75)
+            if self.min_interval < MIN_ADAPTIVE_INTERVAL / 4:
+                self.min_interval = self.base_interval
+        self.reduced = self.limit < self.parallelism or self.min_interval > self.base_interval
+
+    def _withhold(self, count: int) -> None:
+        if count <= 0:
+            return
+        self._owed += count
+        if self._taker is None or self._taker.done():
+            self._taker = asyncio.get_running_loop().create_task(self._take())
+
+    async def _take(self) -> None:
+        while self._owed > 0:
+            await self.semaphore.acquire()
+            if self._owed > 0:
+                self._owed -= 1
+                self._held += 1
+            else:  # given back while waiting
+                self.semaphore.release()
+
+    def _give_back(self) -> None:
+        if self._owed > 0:
+            self._owed -= 1
+        elif self._held > 0:
+            self._held -= 1
+            self.semaphore.release()
 
 
 _limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[NetConfig, str], Limiter]] = (
@@ -133,7 +217,7 @@ def _key(config: NetConfig) -> NetConfig:
     not per client: one pool across them. (Memoised: it is looked up for every request.)
     """
     return replace(config, headers=(), referer=None, offline=False, retries=0, retry_delay=0.0, min_interval=0.0,
-                   max_metadata_bytes=MAX_METADATA_BYTES, max_tile_bytes=MAX_TILE_BYTES,
+                   adaptive=True, max_metadata_bytes=MAX_METADATA_BYTES, max_tile_bytes=MAX_TILE_BYTES,
                    max_inflight_bytes=MAX_INFLIGHT_BYTES, local_root=None, header_host=None, header_all_hosts=False)
 
 
@@ -328,7 +412,8 @@ def get_limiter(config: NetConfig, host: str = "") -> Limiter:
     key = (_limiter_key(config), host)
     limiter = per_loop.get(key)
     if limiter is None:
-        limiter = per_loop[key] = Limiter(asyncio.Semaphore(config.parallelism), config.min_interval)
+        limiter = per_loop[key] = Limiter(asyncio.Semaphore(config.parallelism), config.min_interval,
+                                          config.parallelism, config.min_interval, config.parallelism)
     return limiter
 
 

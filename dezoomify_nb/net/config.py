@@ -137,6 +137,9 @@ class NetConfig:
     header_host: str | None = None
     #: send the user's ``headers`` to every host (``--header-all-hosts``)
     header_all_hosts: bool = False
+    #: a 429 or 503 halves the host's parallel requests and doubles its pacing, recovered slowly after
+    #: successes (additive increase, multiplicative decrease); ``False``: a fixed rate
+    adaptive: bool = True
 
     def __post_init__(self) -> None:
         if self.parallelism < 1:

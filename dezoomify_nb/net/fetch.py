@@ -25,6 +25,7 @@ from . import aio, local, loop
 from .body import Body, sync_budget
 from .clients import (
     SCOPE,
+    Limiter,
     cluster_slot,
     count_request,
     deadline,
@@ -203,6 +204,7 @@ async def fetch(
     running = asyncio.get_running_loop()
     executor = get_executor(config)
     last: FetchError | None = None
+    epoch = 0
     for attempt in range(attempts):
         try:
             if limiter is None:
@@ -213,17 +215,22 @@ async def fetch(
             async with limiter.semaphore:
                 if limiter.min_interval > 0:
                     await limiter.pace()
+                epoch = limiter.epoch
                 if config.transport == "aiohttp" and not config.cluster_parallelism:
                     data = await _attempt_aio(url, config, headers, metadata, scope)
                 else:
                     data = await running.run_in_executor(executor, _attempt, url, config, headers, None, metadata,
                                                          scope)
+            if limiter.reduced:
+                limiter.succeeded()
             if check is None:
                 return data
             return await running.run_in_executor(executor, _check, url, check, data)
         except _Attempt as failed:
             last = failed.error
             last.attempts = attempt + 1
+            if limiter is not None and last.status in SLOW_DOWN and config.adaptive:
+                _slow_down(limiter, epoch, failed.wait, host)
             if not failed.retry or attempt + 1 >= attempts:
                 break
             if delay < 0:  # spread retries so they do not come in bursts
@@ -234,6 +241,23 @@ async def fetch(
             delay *= 2
     assert last is not None
     raise last
+
+
+#: the statuses by which a server asks for fewer, slower requests
+SLOW_DOWN = frozenset({429, 503})
+
+
+def _slow_down(limiter: Limiter, epoch: int, wait: float | None, host: str) -> None:
+    """A 429/503 from ``host``: fewer parallel requests, slower pacing; the run says so once."""
+    told = limiter.first_decrease is not None
+    change = limiter.slow_down(epoch, wait)
+    if change is None:
+        return
+    if not told:
+        log.warning("server asks to slow down: %d → %d parallel requests (%s)", change[0], change[1], host)
+    else:
+        log.info("server asks to slow down: %d → %d parallel requests, %.2fs between requests (%s)",
+                 change[0], change[1], limiter.min_interval, host)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -38,6 +38,8 @@ import httpx
 
 from .config import MAX_INFLIGHT_BYTES, MAX_METADATA_BYTES, MAX_TILE_BYTES, NetConfig, user_header_names
 
+#: pacing's sleep (not the retry waits of :mod:`.fetch`, which tests record by patching ``asyncio.sleep``)
+_pace_sleep = asyncio.sleep
 #: the longest pacing (seconds between request starts) a server's "slow down" can impose on a host
 MAX_ADAPTIVE_INTERVAL = 5.0
 #: the pacing a "slow down" raises an unpaced host (``-i 0``) to
@@ -82,15 +84,12 @@ class Limiter:
             start = max(now, self._next_start)
             self._next_start = start + self.min_interval
         if start > now:
-            await asyncio.sleep(start - now)
+            await _pace_sleep(start - now)
 
-    def slow_down(self, epoch: int, wait: float | None) -> tuple[int, int] | None:
+    def slow_down(self, epoch: int) -> tuple[int, int] | None:
         """The server answered 429/503 to a request started in ``epoch``: halve the concurrency, double the
-        pacing (and, with a ``Retry-After``, start no request before it). Returns ``(old, new)`` concurrency
-        when this is a new decrease, ``None`` when this request's burst was already answered."""
-        now = time.monotonic()
-        if wait:
-            self._next_start = max(self._next_start, now + wait)
+        pacing (a ``Retry-After`` is waited by the refused request's retry). Returns ``(old, new)``
+        concurrency when this is a new decrease, ``None`` when this request's burst was already answered."""
         if epoch != self.epoch:
             return None
         self.epoch += 1

@@ -230,7 +230,7 @@ async def fetch(
             last = failed.error
             last.attempts = attempt + 1
             if limiter is not None and last.status in SLOW_DOWN and config.adaptive:
-                _slow_down(limiter, epoch, failed.wait, host)
+                _slow_down(limiter, epoch, host)
             if not failed.retry or attempt + 1 >= attempts:
                 break
             if delay < 0:  # spread retries so they do not come in bursts
@@ -247,10 +247,10 @@ async def fetch(
 SLOW_DOWN = frozenset({429, 503})
 
 
-def _slow_down(limiter: Limiter, epoch: int, wait: float | None, host: str) -> None:
+def _slow_down(limiter: Limiter, epoch: int, host: str) -> None:
     """A 429/503 from ``host``: fewer parallel requests, slower pacing; the run says so once."""
     told = limiter.first_decrease is not None
-    change = limiter.slow_down(epoch, wait)
+    change = limiter.slow_down(epoch)
     if change is None:
         return
     if not told:

@@ -21,6 +21,7 @@ from .lazy.store import OnError, TilePyramidStore
 from .lazy.strips import LevelStrips, strip_bytes, tile_buffers
 from .model import DEFAULT_MAX_PIXELS, Image, Level, check_image_size, check_max_pixels
 from .net import NetConfig, parse_header
+from .net.cookies import CookieSet
 from .net.local import root_of
 from .progress import CancelToken, ProgressCallback, cancellable, track
 from .resolve import resolve_scoped
@@ -374,6 +375,7 @@ def open_all(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     tile_format: str | None = None,
     all_sequences: bool = False,
+    cookies: str | os.PathLike[str] | Mapping[str, str] | None = None,
     **net_options: Any,
 ) -> list[ZoomableImage]:
     """Every image found at ``url`` (one for most formats; several for manifests)."""
@@ -391,6 +393,8 @@ def open_all(
         options["all_sequences"] = True
     tile_cache = TileCache.of(cache)
     net = net or NetConfig(**net_options)
+    if cookies is not None:
+        net = replace(net, cookies=CookieSet.of(cookies))
     extra = _headers(headers)
     if extra:
         net = replace(net, headers=net.headers + extra)
@@ -424,6 +428,7 @@ def open(  # noqa: A001 - the natural name, like builtins.open / zarr.open
     max_pixels: int = DEFAULT_MAX_PIXELS,
     tile_format: str | None = None,
     all_sequences: bool = False,
+    cookies: str | os.PathLike[str] | Mapping[str, str] | None = None,
     **net_options: Any,
 ) -> ZoomableImage | ImageCollection:
     """Open the zoomable image at ``url`` (a URL or a local path). Only metadata is fetched.
@@ -453,9 +458,14 @@ def open(  # noqa: A001 - the natural name, like builtins.open / zarr.open
     ``tile_format`` (IIIF): the format of the tiles to ask for (``"png"``, ``"webp"``…) instead of the
     default (the server's ``preferredFormats``, else ``jpg``); refused (4xx) by the server, jpg is used.
     ``all_sequences`` (IIIF Presentation 2): read every sequence of a manifest, not only the first (default).
+
+    ``cookies``: a Netscape cookies.txt path (as browser extensions export) or a ``{name: value}`` dict; a
+    file's cookies go to the hosts their domain matches (path, secure and expiry rules too), a dict's to
+    the input URL's site like ``headers``.
     """
     images = open_all(url, dezoomer=dezoomer, headers=headers, net=net, mode=mode, cache=cache,
-                      max_pixels=max_pixels, tile_format=tile_format, all_sequences=all_sequences, **net_options)
+                      max_pixels=max_pixels, tile_format=tile_format, all_sequences=all_sequences, cookies=cookies,
+                      **net_options)
     from .collection import CollectionImage, ImageCollection
 
     if image_index is None:

@@ -23,6 +23,7 @@ from ._version import __version__
 from .errors import DezoomifyError, DownloadError, hint_for
 from .model import DEFAULT_MAX_PIXELS, check_max_pixels
 from .net import NetConfig, parse_duration, parse_header, parse_size
+from .net.cookies import CookieSet
 
 if TYPE_CHECKING:  # the API (zarr, dask, …) is imported when a download starts: --help stays fast
     from . import api
@@ -144,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "to the input URL's site (Referer, User-Agent, Accept…: everywhere)")
     net.add_argument("--header-all-hosts", action="store_true",
                      help="send the -H headers (cookies, tokens) to every host, not only the input URL's site")
+    net.add_argument("--cookies", metavar="FILE",
+                     help="send the cookies of a Netscape cookies.txt (as browser extensions export) to the hosts "
+                          "their domain matches")
     net.add_argument("--accept-invalid-certs", action="store_true", help="do not verify TLS certificates")
     net.add_argument("--max-idle-per-host", type=_natural, default=32,
                      help="idle connections kept per host (default 32; 0: a new connection per request)")
@@ -296,6 +300,7 @@ def run(args: argparse.Namespace) -> int:
         offline=args.offline,
         cluster_parallelism=args.cluster_parallelism,
         transport=args.transport,
+        cookies=CookieSet.of(args.cookies) if args.cookies else None,
     )
     if args.offline and not args.tile_cache:
         raise DezoomifyError("--offline needs --tile-cache", hint="Give the cache directory of an earlier run: -c DIR.")

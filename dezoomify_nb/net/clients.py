@@ -216,7 +216,7 @@ def _key(config: NetConfig) -> NetConfig:
     not per client: one pool across them. (Memoised: it is looked up for every request.)
     """
     return replace(config, headers=(), referer=None, offline=False, retries=0, retry_delay=0.0, min_interval=0.0,
-                   adaptive=True, max_metadata_bytes=MAX_METADATA_BYTES, max_tile_bytes=MAX_TILE_BYTES,
+                   adaptive=True, cookies=None, max_metadata_bytes=MAX_METADATA_BYTES, max_tile_bytes=MAX_TILE_BYTES,
                    max_inflight_bytes=MAX_INFLIGHT_BYTES, local_root=None, header_host=None, header_all_hosts=False)
 
 
@@ -224,7 +224,7 @@ def _key(config: NetConfig) -> NetConfig:
 def _limiter_key(config: NetConfig) -> NetConfig:
     """The part of ``config`` a host's limiter depends on (parallelism and pacing)."""
     return replace(config, headers=(), referer=None, offline=False, local_root=None, header_host=None,
-                   header_all_hosts=False)
+                   header_all_hosts=False, cookies=None)
 
 
 # --- the user's headers on redirects ----------------------------------------------------------------

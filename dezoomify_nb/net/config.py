@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from .._version import __version__
 from .codecs import ACCEPT_ENCODING
+from .cookies import CookieSet, cookie_header
 
 USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -140,6 +142,8 @@ class NetConfig:
     #: a 429 or 503 halves the host's parallel requests and doubles its pacing, recovered slowly after
     #: successes (additive increase, multiplicative decrease); ``False``: a fixed rate
     adaptive: bool = True
+    #: cookies to send (``--cookies``), as data: each goes to the hosts its domain matches (see :mod:`.cookies`)
+    cookies: CookieSet | None = None
 
     def __post_init__(self) -> None:
         if self.parallelism < 1:
@@ -166,6 +170,14 @@ class NetConfig:
         (:meth:`sends_user_headers`).
         """
         return dict(_request_headers(self, level_headers, self.sends_user_headers(host)))
+
+    def cookie_header(self, url: str, host: str) -> str | None:
+        """The ``Cookie`` header of a request to ``url`` (whose ``netloc`` is ``host``), if any cookie matches."""
+        if self.cookies is None:
+            return None
+        own = self.header_all_hosts or self.header_host is None or same_site(self.header_host, host)
+        path = urlsplit(url).path or "/"
+        return cookie_header(self.cookies, url.startswith("https:"), _hostname(host), path, own)
 
     def sends_user_headers(self, host: str) -> bool:
         """Do the user's ``headers`` go to ``host``? Yes on the input's site, or with ``header_all_hosts``."""

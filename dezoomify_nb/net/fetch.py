@@ -198,6 +198,10 @@ async def fetch(
     host = _host(url) if is_http(url) else ""
     # the user's headers only on the input's site, also on each hop of a redirect (clients.rescope)
     headers = config.request_headers(level_headers, host)
+    if config.cookies is not None and host:  # each cookie only to the hosts its domain matches
+        cookie = config.cookie_header(split_range(url)[0], host)
+        if cookie is not None:
+            headers["Cookie"] = cookie
     scope = header_scope(config, level_headers) if host else None
     limiter = get_limiter(config, host) if host else None
     delay = -1.0  # the first retry delay, computed on the first failure

@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "to the input URL's site (Referer, User-Agent, Accept…: everywhere)")
     net.add_argument("--header-all-hosts", action="store_true",
                      help="send the -H headers (cookies, tokens) to every host, not only the input URL's site")
+    net.add_argument("--referer", metavar="URL",
+                     help="the Referer of every request (default: the page the image was found in, if any)")
     net.add_argument("--cookies", metavar="FILE",
                      help="send the cookies of a Netscape cookies.txt (as browser extensions export) to the hosts "
                           "their domain matches")
@@ -293,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
         max_inflight_bytes=args.max_inflight_size,
         retries=args.retries,
         retry_delay=args.retry_delay,
-        headers=tuple(args.header),
+        headers=tuple(args.header) + ((("Referer", args.referer),) if args.referer else ()),
         header_all_hosts=args.header_all_hosts,
         accept_invalid_certs=args.accept_invalid_certs,
         max_idle_per_host=args.max_idle_per_host,

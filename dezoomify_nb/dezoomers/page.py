@@ -262,7 +262,7 @@ class PageDezoomer(Dezoomer):
             raise WrongDezoomer("not an HTML page")
         found = extract(doc_url, data)
         if inline:
-            return [self._inline(found, int(inline.group(1)))]
+            return [with_page_referer(self._inline(found, int(inline.group(1))), doc_url)]
         # (candidate, document it was found in, its index there)
         cands = [(c, doc_url, i) for i, c in enumerate(found.candidates)]
         foreign = list(found.foreign_frames)
@@ -289,7 +289,7 @@ class PageDezoomer(Dezoomer):
                 return [image]
             raise NothingInPage(_nothing_message(foreign))
         if len(cands) == 1:
-            return self._open_one(ctx, cands[0][0], found.title)
+            return self._open_one(ctx, cands[0][0], found.title, cands[0][1])
         return [ImageRef(f"{where}#dezoomify-nb-inline={i}" if c.inline else c.url, c.label,
                          "page" if c.inline else c.dezoomer, found_by=self.name) for c, where, i in cands]
 
@@ -299,7 +299,7 @@ class PageDezoomer(Dezoomer):
                                 hint="Open the page URL itself to list what it shows.")
         return open_inline(found.candidates[index])
 
-    def _open_one(self, ctx: Context, cand: Candidate, title: str | None) -> list[Image | ImageRef]:
+    def _open_one(self, ctx: Context, cand: Candidate, title: str | None, page: str) -> list[Image | ImageRef]:
         try:
             found = open_candidate(ctx, cand)
         except (WrongDezoomer, MetadataError, FetchError) as exc:
@@ -311,8 +311,18 @@ class PageDezoomer(Dezoomer):
         log.warning("Found in the page: %s", cand.label)
         if len(found) == 1 and isinstance(found[0], Image) and title and cand.kind != KIND_MANIFEST:
             found = [replace(found[0], title=title)]
-        return [replace(im, metadata=im.metadata + (("found_in_page", ctx.url),)) if isinstance(im, Image) else im
-                for im in found]
+        return [with_page_referer(replace(im, metadata=im.metadata + (("found_in_page", ctx.url),)), page)
+                if isinstance(im, Image) else im for im in found]
+
+
+def with_page_referer(image: Image, page: str) -> Image:
+    """``image`` whose tiles are requested with ``Referer: page`` (the page, or frame, whose viewer shows
+    it: what a browser sends), instead of the level's own (its first tile). A user's Referer still wins."""
+    if not page.startswith(("http://", "https://")):
+        return image
+    levels = tuple(replace(lv, headers=tuple(h for h in lv.headers if h[0].lower() != "referer")
+                           + (("Referer", page),)) for lv in image.levels)
+    return replace(image, levels=levels)
 
 
 __all__ = ["Candidate", "Findings", "NothingInPage", "PageCandidateFailed", "PageDezoomer", "extract"]

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ._version import __version__
-from .errors import DezoomifyError, DownloadError, hint_for
+from .errors import NOTICE, DezoomifyError, DownloadError, hint_for
 from .model import DEFAULT_MAX_PIXELS, check_max_pixels
 from .net import NetConfig, parse_duration, parse_header, parse_size
 from .net.cookies import CookieSet
@@ -179,28 +181,114 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace OUTFILE if it exists (it is replaced only once the new image is complete)")
     out.add_argument("--max-pixels", type=_pixels, default=DEFAULT_MAX_PIXELS, metavar="N",
                      help="refuse metadata declaring more pixels than this (default 1e12)")
-    p.add_argument("--logging", default="warning", choices=["debug", "info", "warning", "error"],
-                   help="log level (default warning)")
+    ui = p.add_argument_group("terminal")
+    ui.add_argument("-q", "--quiet", action="store_true", help="print only errors (no progress, no news)")
+    ui.add_argument("--progress", choices=["auto", "bar", "plain", "none"], default="auto",
+                    help="tile progress: a bar, plain lines every few seconds (for logs), or none; auto (default): "
+                         "a bar when stderr is a terminal, else plain lines")
+    ui.add_argument("--logging", default="notice", choices=["debug", "info", "notice", "warning", "error"],
+                    help="log level (default notice: what was found and warnings)")
     return p
 
 
+#: -q: only errors are printed (set by main)
+_quiet = False
+#: a prompt's line is open on stderr (an interruption first ends it)
+_prompt_open = False
+
+
+def _info(line: str) -> None:
+    """A line of news on stderr (none with -q), written above a progress bar if one is shown."""
+    if not _quiet:
+        _write(line)
+
+
+def _write(line: str) -> None:
+    from tqdm import tqdm
+
+    with contextlib.suppress(OSError, ValueError):
+        if getattr(tqdm, "_instances", None):
+            tqdm.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+class _Format(logging.Formatter):
+    """``warning: …`` for what may be wrong, the bare message for news (NOTICE), ``info name: …`` below."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info and record.levelno <= logging.DEBUG:
+            message += "\n" + self.formatException(record.exc_info)
+        if record.levelno >= logging.WARNING:
+            return f"{record.levelname.lower()}: {message}"
+        if record.levelno >= NOTICE:
+            return message
+        return f"{record.levelname.lower()} {record.name}: {message}"
+
+
+class _BarSafeHandler(logging.Handler):
+    """Log lines go above the progress bar (tqdm.write) while one is shown, never into its line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _write(self.format(record))
+        except Exception:  # logging must never break a download
+            self.handleError(record)
+
+
+def _setup_logging(level: int) -> None:
+    """Log lines on stderr through :class:`_BarSafeHandler`, unless the program calling :func:`main` (or
+    pytest) already configured logging: then only the library's level is set."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _BarSafeHandler)]:
+        root.removeHandler(handler)
+    if not root.handlers:
+        handler = _BarSafeHandler()
+        handler.setFormatter(_Format())
+        root.addHandler(handler)
+        root.setLevel(level)
+
+
 def _ask(prompt: str) -> str:
+    global _prompt_open
     print(prompt, end="", file=sys.stderr, flush=True)
+    _prompt_open = True  # stays set if Ctrl-C interrupts the read
     line = sys.stdin.readline()
+    _prompt_open = False
     if not line:
         raise EOFError
     return line.strip()
 
 
-def _pick(items: Sequence[str], title: str, question: str) -> int:
-    print(title, file=sys.stderr)
-    for i, item in enumerate(items):
-        print(f"{i:>2}. {item}", file=sys.stderr)
+def _ask_index(question: str, count: int, default: int = 0, default_label: str = "") -> int:
+    """``Question [0: largest]: ``: a number in 0..count-1, Enter for the default; anything else asked again
+    with the range."""
+    shown = f"{default}: {default_label}" if default_label else f"{default}"
     while True:
-        answer = _ask(question)
-        if answer.isdigit() and int(answer) < len(items):
+        answer = _ask(f"{question} [{shown}]: ")
+        if not answer:
+            return default
+        if answer.isdigit() and int(answer) < count:
             return int(answer)
-        print(f"'{answer}' is not a valid number", file=sys.stderr)
+        print(f"'{answer}' is not a valid number: enter a number from 0 to {count - 1}, or Enter for {default}",
+              file=sys.stderr)
+
+
+def _level_rows(levels: Sequence[object]) -> list[str]:
+    """``  0   2000 x 1500     48 tiles``: sizes aligned in columns (largest first)."""
+    cells = [(f"{lv.width}", f"{lv.height}", f"{lv.n_tiles}") for lv in levels]  # type: ignore[attr-defined]
+    ws = [max(len(c[k]) for c in cells) for k in range(3)]
+    iw = len(str(len(cells) - 1))
+    return [f"  {i:>{iw}}  {w:>{ws[0]}} x {h:<{ws[1]}}  {n:>{ws[2]}} tile{'s' if n != '1' else ''}"
+            for i, (w, h, n) in enumerate(cells)]
+
+
+def _pick_level(levels: Sequence[object]) -> int:
+    print("Found the following zoom levels:", file=sys.stderr)
+    for row in _level_rows(levels):
+        print(row, file=sys.stderr)
+    return _ask_index("Level", len(levels), 0, "largest")
 
 
 def _interactive() -> bool:
@@ -232,11 +320,38 @@ def _choose_image(images: Sequence[api.ZoomableImage], image_index: int | None) 
     print("Found the following images:", file=sys.stderr)
     for i, image in enumerate(images):
         print(_image_line(i, image), file=sys.stderr)
-    while True:
-        answer = _ask("Which image do you want to download? ")
-        if answer.isdigit() and int(answer) < len(images):
-            return images[int(answer)]
-        print(f"'{answer}' is not a valid image number", file=sys.stderr)
+    return images[_ask_index("Image", len(images))]
+
+
+_QUOTES = "'\"\u2018\u2019\u201c\u201d\u00ab\u00bb`"
+_SCHEMES = ("http", "https", "file")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):(/*)")
+
+
+def check_input(url: str | None, what: str = "INPUT_URI") -> None:
+    """Refuse, with a precise message, an input pasted with its quotes or with a mistyped scheme
+    (``htp://``, ``http:/host``), which would otherwise be looked for as a local file."""
+    if not url:
+        return
+    text = url.strip()
+    if text[:1] in _QUOTES or text[-1:] in _QUOTES:
+        bare = text.strip(_QUOTES + " ")
+        raise DezoomifyError(f"{what} is wrapped in quotes: {text[:200]}",
+                             hint=f"Remove the quotes that were pasted with it: dezoomify-nb '{bare[:200]}'")
+    m = _SCHEME.match(text)
+    if not m:
+        return
+    scheme, slashes = m.group(1).lower(), m.group(2)
+    rest = text[m.end():]
+    if scheme in ("http", "https") and len(slashes) != 2:
+        raise DezoomifyError(f"{what} {text[:200]!r}: '{scheme}:' must be followed by two slashes",
+                             hint=f"Write it {scheme}://{rest[:200]}")
+    if scheme in _SCHEMES or not slashes:
+        return
+    close = difflib.get_close_matches(scheme, ["http", "https"], n=1, cutoff=0.5)
+    suggestion = f"Did you mean {close[0]}://{rest[:200]} ?" if close else (
+        "dezoomify-nb reads http:// and https:// URLs and local paths (or file:// URLs).")
+    raise DezoomifyError(f"unknown URL scheme '{scheme}:' in {text[:200]}", hint=suggestion)
 
 
 def _cluster(args: argparse.Namespace) -> object | None:
@@ -266,11 +381,11 @@ def run_bulk(args: argparse.Namespace, net: NetConfig, outfile: str | None) -> i
     for image in images:
         if isinstance(image, CollectionImage) and args.image_index is not None:
             image.image_index = args.image_index  # an entry that is itself a manifest: which of its images
-    print(f"Bulk mode: {len(images)} image(s) from {args.bulk}", file=sys.stderr)
+    _info(f"Bulk mode: {len(images)} image(s) from {args.bulk}")
     summary = bulk.save_all(
         images, outfile=outfile, max_width=args.max_width, max_height=args.max_height, zoom_level=args.zoom_level,
         compression=args.compression, progress=True, overwrite=args.overwrite,
-        report=lambda line: print(line, file=sys.stderr), client=_cluster(args),
+        report=_info, client=_cluster(args),
     )
     return 0 if summary.ok else 1
 
@@ -280,10 +395,13 @@ def run(args: argparse.Namespace) -> int:
         raise DezoomifyError("OUTFILE and --outfile both given", hint="Give the output file once.")
     outfile = args.outfile_opt or args.outfile
     url = args.input_uri
+    check_input(url)
+    check_input(args.bulk, "--bulk")
     if not url and not args.bulk:
         if not _interactive():
             raise DezoomifyError("no INPUT_URI given", hint="dezoomify-nb URL [OUTFILE]; see dezoomify-nb --help")
-        url = _ask("Enter an URL or a path to the image metadata: ")
+        url = _ask("Enter a URL or a path to the image metadata: ")
+    check_input(url)
     net = NetConfig(
         parallelism=args.parallelism,
         min_interval=args.min_interval,
@@ -318,12 +436,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if level is None:
         if _interactive() and len(image.levels) > 1:
-            level = _pick([lv.describe() for lv in image.levels], "Found the following zoom levels:",
-                          "Which level do you want to download? ")
+            level = _pick_level(image.levels)
         else:
             level = 0
             lv = image.levels[0]
-            print(f"No level chosen: downloading the largest ({lv.width}x{lv.height}).", file=sys.stderr)
+            _info(f"No level chosen: downloading the largest ({lv.width}x{lv.height}).")
     try:
         result = image.save(outfile, level=level, compression=args.compression, progress=True,
                             overwrite=args.overwrite, format=args.out_format, region=args.region,
@@ -334,7 +451,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"hint: {hint_for(exc)}", file=sys.stderr)
             return 1
         raise
-    print(f"Image successfully saved to '{os.path.abspath(result.path)}'", file=sys.stderr)
+    _info(f"Image successfully saved to '{os.path.abspath(result.path)}'")
     return 0
 
 
@@ -390,12 +507,43 @@ def _say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
+def _lone_h(argv: Sequence[str]) -> bool:
+    """``-h`` given without its number (the help habit of other tools)."""
+    args = list(argv)
+    return "-h" in args and (args[-1] == "-h" or not args[args.index("-h") + 1].isdigit())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command; ``argv`` None: the process's own arguments (then it may end the process at once)."""
+    from . import progress
+
+    previous = progress.get_mode()
+    try:
+        return _main(argv)
+    finally:
+        progress.set_mode(previous)  # main([...]) called by a program leaves the API as it was
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    global _quiet
     parser = build_parser()
+    raw = sys.argv[1:] if argv is None else list(argv)
+    if _lone_h(raw):
+        print("error: -h is --max-height PX (as in dezoomify-rs) and needs a number of pixels", file=sys.stderr)
+        print("hint: for help use --help or -?", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
-    level = getattr(logging, args.logging.upper())
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    _quiet = args.quiet
+    level = logging.ERROR if args.quiet else NOTICE if args.logging == "notice" else getattr(logging,
+                                                                                              args.logging.upper())
+    _setup_logging(level)
     logging.getLogger("dezoomify_nb").setLevel(level)
+    from . import progress
+
+    mode = "none" if args.quiet else args.progress
+    if mode == "auto":
+        mode = "bar" if sys.stderr.isatty() else "plain"
+    progress.set_mode(mode)
     if level > logging.DEBUG:
         for noisy in ("httpx", "httpcore", "aiohttp"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -405,6 +553,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(args)
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
+        if _prompt_open:
+            _say("")  # Ctrl-C at a prompt: the error on its own line
         _say("error: interrupted" if signum == signal.SIGINT else f"error: stopped by {signal.Signals(signum).name}")
         if own_process:  # the output is cleaned up: do not wait for requests still blocked in worker threads
             for stream in (sys.stdout, sys.stderr):

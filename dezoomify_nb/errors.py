@@ -25,6 +25,7 @@ default of its class when a raise site set none, so every ``error:`` line has it
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 
@@ -168,6 +169,16 @@ LOCAL_TILES_HINT = ("Some tiles are local files or non-http(s) URLs, which were 
                     "http(s) may only point to http(s) URLs, and a local input only to files in its own folder.")
 
 
+#: The hint of tiles the server says do not exist (404, 410: never retried, so retries will not help).
+NOT_FOUND_HINT = ("The server says these tiles do not exist (HTTP 404/410), so retrying will not help: the "
+                  "image may have fewer tiles than its metadata claims; try another level (--zoom-level) or "
+                  "--dezoomer.")
+_HTTP_GONE = re.compile(r"\bHTTP 40[4]\b|\bHTTP 410\b")
+#: log level of information the user should see (the CLI prints it plainly, ``-q`` hides it); not a warning
+NOTICE = logging.INFO + 5
+logging.addLevelName(NOTICE, "NOTICE")
+
+
 def hint_for_failures(reasons: Sequence[str]) -> str | None:
     """:data:`REFERER_HINT` when some of these failure messages are an HTTP 401/403,
     :data:`NOT_AN_IMAGE_HINT` when tiles were refused for their format, :data:`TILE_CAP_HINT` when some
@@ -180,6 +191,8 @@ def hint_for_failures(reasons: Sequence[str]) -> str | None:
         return TILE_CAP_HINT
     if any(r.startswith("refusing ") or ": refusing " in r for r in reasons):
         return LOCAL_TILES_HINT
+    if reasons and all(_HTTP_GONE.search(r) for r in reasons):
+        return NOT_FOUND_HINT
     return None
 
 

@@ -9,6 +9,7 @@ tiles still being fetched ahead are cancelled).
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -18,6 +19,98 @@ from .lazy import events
 
 #: progress(done: int, failed: int, total: int) — called after every tile
 ProgressCallback = Callable[[int, int, int], None]
+
+#: how ``progress=True`` is shown: "auto" (tqdm.auto: a widget in a notebook, a bar elsewhere), "bar" (a
+#: terminal bar), "plain" (a line every few seconds, for logs) or "none"; the CLI sets it (``--progress``)
+MODES = ("auto", "bar", "plain", "none")
+_mode = "auto"
+
+
+def get_mode() -> str:
+    """How ``progress=True`` is shown now (see :func:`set_mode`)."""
+    return _mode
+
+
+def set_mode(mode: str) -> None:
+    """How ``progress=True`` is shown from now on (one of :data:`MODES`)."""
+    global _mode
+    if mode not in MODES:
+        raise ValueError(f"progress mode {mode!r}: expected one of {', '.join(MODES)}")
+    _mode = mode
+
+
+def format_duration(seconds: float) -> str:
+    """``45s``, ``1m10s``, ``2h05m``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+class PlainProgress:
+    """Progress as whole lines every ``every`` seconds (and one at the end), for a stderr that is no terminal
+    (CI logs, ``nohup``, a notebook ``!`` cell): ``tiles 1200/4096 (29 %) 41 tiles/s ETA 1m10s``."""
+
+    def __init__(self, total: int, desc: str = "tiles", every: float = 5.0, file: Any = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.desc, self.every = total, desc, every
+        self.file = file if file is not None else sys.stderr
+        self.clock = clock
+        self.n = 0
+        self.failed = 0
+        self.start = self.last = clock()
+        self.closed = False
+
+    def line(self) -> str:
+        elapsed = max(self.clock() - self.start, 1e-9)
+        rate = self.n / elapsed
+        pct = 100 * self.n // self.total if self.total else 100
+        text = f"{self.desc} {self.n}/{self.total} ({pct} %)"
+        if self.failed:
+            text += f" {self.failed} failed"
+        text += f" {rate:.0f} tiles/s" if rate >= 10 else f" {rate:.1f} tiles/s"
+        if self.n < self.total and rate > 0:
+            text += f" ETA {format_duration((self.total - self.n) / rate)}"
+        elif self.n >= self.total:
+            text += f" in {format_duration(elapsed)}"
+        return text
+
+    def _say(self) -> None:
+        try:
+            print(self.line(), file=self.file, flush=True)
+        except (OSError, ValueError):  # stderr gone (the terminal closed)
+            pass
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = self.clock()
+        if now - self.last >= self.every:
+            self.last = now
+            self._say()
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        if text.endswith(" failed"):
+            self.failed = int(text.split()[0])
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._say()
+
+
+def _default_bar(total: int, desc: str) -> Any:
+    mode = _mode
+    if mode == "none":
+        return None
+    if mode == "plain":
+        return PlainProgress(total, desc)
+    if mode == "bar":
+        from tqdm import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit="tile", file=sys.stderr, dynamic_ncols=True, leave=True)
 
 
 @contextmanager
@@ -32,9 +125,7 @@ def track(token: str, total: int, progress: bool | ProgressCallback | Any = True
     bar = None
     callback: ProgressCallback | None = None
     if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc=desc, unit="tile", file=sys.stderr, dynamic_ncols=True, leave=True)
+        bar = _default_bar(total, desc)
     elif callable(progress):
         callback = progress
     elif progress not in (False, None) and hasattr(progress, "update"):

@@ -40,7 +40,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
-from ..errors import FetchError, MetadataError, WrongDezoomer
+from ..errors import NOTICE, FetchError, MetadataError, WrongDezoomer
 from ..model import MAX_TILE_SIDE, Image, ImageRef, TemplateLevel
 from . import _html, deepzoom, iiif
 from ._html import absolute
@@ -308,7 +308,7 @@ class PageDezoomer(Dezoomer):
                 hint=getattr(exc, "hint", "") or "Open that URL directly to see what it serves.") from None
         if not found:
             raise PageCandidateFailed(f"the page shows a {cand.label}, which holds no image")
-        log.warning("Found in the page: %s", cand.label)
+        log.log(NOTICE, "Found in the page: %s", cand.label)  # news, not a warning
         if len(found) == 1 and isinstance(found[0], Image) and title and cand.kind != KIND_MANIFEST:
             found = [replace(found[0], title=title)]
         return [with_page_referer(replace(im, metadata=im.metadata + (("found_in_page", ctx.url),)), page)

@@ -7,10 +7,14 @@ Unavailable for URL`` and the decision to retry do not depend on the transport.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import re
+import socket
 import time
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 from ..errors import FetchError
 from .config import format_size
@@ -24,6 +28,18 @@ _HINT_429 = "The server limits the request rate: try -n 2 -i 500ms --retries 5 -
 _HINT_SLOW = "The server is slow: try a longer --timeout, fewer parallel requests (-n 4) and --retries 3."
 _HINT_REDIRECTS = "The server redirects in a loop; the URL may need a login (-H 'Cookie: ...') or be wrong."
 _HINT_CONNECT = "Check the host name and your connection (and proxies); --logging debug shows details."
+_HINT_DNS = "Check the host name in the URL (a typo?) and your connection (DNS, proxies)."
+#: errno -> the plain words of a connection failure
+_CONNECT_WORDS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.ETIMEDOUT: "timed out",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.EADDRNOTAVAIL: "address not available",
+}
+_DNS_WORDS = ("Name or service not known", "nodename nor servname", "getaddrinfo failed",
+              "No address associated", "Temporary failure in name resolution", "Name does not resolve")
 
 
 class _Attempt(Exception):
@@ -109,12 +125,12 @@ def network_failure(url: str, kind: str, detail: object) -> _Attempt:
     A TLS failure (the detail names the certificate error) gets :data:`~dezoomify_nb.errors.TLS_HINT`
     from :class:`FetchError` itself. Everything but a redirect loop is retried.
     """
+    if kind == "ConnectError":
+        return _connect_failure(url, detail)
     if "Timeout" in kind:
         hint: str | None = _HINT_SLOW
     elif kind == "TooManyRedirects":
         hint = _HINT_REDIRECTS
-    elif kind == "ConnectError":
-        hint = _HINT_CONNECT
     else:
         hint = None
     return _Attempt(FetchError(url, f"{kind} while fetching {url}: {detail}", hint=hint),
@@ -124,3 +140,56 @@ def network_failure(url: str, kind: str, detail: object) -> _Attempt:
 def invalid_url(url: str, exc: Exception) -> _Attempt:
     """A URL the client cannot even send: no retry helps."""
     return _Attempt(FetchError(url, f"invalid URL {url[:200]}: {exc}"), retry=False)
+
+
+def _os_error(detail: object) -> OSError | None:
+    """The operating system's error under a transport's connection error (aiohttp: ``os_error``; httpx:
+    the cause/context chain), or None."""
+    seen: set[int] = set()
+    todo: list[object] = [detail]
+    while todo:
+        exc = todo.pop(0)
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        if isinstance(exc, socket.gaierror) or (type(exc) in (OSError, ConnectionRefusedError, ConnectionResetError,
+                                                              TimeoutError) and exc.errno is not None):
+            return exc
+        todo += [getattr(exc, "os_error", None), getattr(exc, "__cause__", None), getattr(exc, "__context__", None)]
+    return None
+
+
+def _host_port(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = parts.hostname or "?"
+    except ValueError:
+        return url[:200]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _connect_failure(url: str, detail: object) -> _Attempt:
+    """``could not connect to HOST:PORT: connection refused (URL)``, in plain words whichever transport
+    failed. A host name that does not resolve is final (no retry helps within seconds)."""
+    os_error = _os_error(detail)
+    text = str(detail)
+    where = _host_port(url)
+    if isinstance(os_error, socket.gaierror) or any(w in text for w in _DNS_WORDS):
+        host = where.rsplit(":", 1)[0]
+        return _Attempt(FetchError(url, f"could not connect to {where}: the host name {host} does not resolve "
+                                        f"(DNS) ({url})", hint=_HINT_DNS), retry=False)
+    if os_error is not None and os_error.errno in _CONNECT_WORDS:
+        words = _CONNECT_WORDS[os_error.errno]
+        if os_error.strerror and os_error.strerror != os.strerror(os_error.errno) and not any(
+                t in os_error.strerror for t in ("Connect call failed", "Multiple exceptions")):
+            words += f" ({os_error.strerror[:200]})"  # a proxy's or a test router's own words
+    elif "Connect call failed" in text or "Connection refused" in text:
+        words = "connection refused"
+    elif os_error is not None and os_error.strerror:
+        words = os_error.strerror[:1].lower() + os_error.strerror[1:]
+    else:
+        words = text[:200] or "connection failed"
+    hint = (f"Nothing answers at {where}: check that the server runs and the port is right."
+            if words == "connection refused" else _HINT_CONNECT)
+    return _Attempt(FetchError(url, f"could not connect to {where}: {words} ({url})", hint=hint), retry=True)

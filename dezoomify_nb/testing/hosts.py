@@ -75,7 +75,8 @@ class _RewriteTransport(httpx.BaseTransport):
         try:
             target = self._router.route(request.url.host, request.url.raw_path.decode("ascii"))
         except _Unmapped as refused:
-            raise httpx.ConnectError(str(refused), request=request) from None
+            raise httpx.ConnectError(str(refused), request=request) from ConnectionRefusedError(
+                errno.ECONNREFUSED, str(refused))
         if target is not None:
             request.url = httpx.URL(target)
             request.headers["Host"] = self._router.netloc

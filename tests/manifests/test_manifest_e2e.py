@@ -151,7 +151,7 @@ def test_cli_interactive_image_picker(server, manifests, capsys, tmp_path, monke
     assert code == 0, err
     assert "[0] Book 1 - Page 1 (1000 x 700 pixels)" in err
     assert "[1] Book 1 - Page 2 (500 x 350 pixels)" in err
-    assert "'7' is not a valid image number" in err
+    assert "'7' is not a valid number: enter a number from 0 to 1" in err
     assert_same_pixels(read(tmp_path / "x.png"), server.level_image("iiif3", 0), "iiif3")
     fake2 = io.StringIO("1\n")
     fake2.isatty = lambda: True

@@ -15,7 +15,7 @@ from dezoomify_nb.dezoomers.page import (
     PageCandidateFailed,
     PageDezoomer,
 )
-from dezoomify_nb.errors import MetadataError, NeedsData, WrongDezoomer
+from dezoomify_nb.errors import NOTICE, MetadataError, NeedsData, WrongDezoomer
 from dezoomify_nb.model import Image, ImageRef
 
 from .page_helpers import SITE, Driver, read
@@ -45,14 +45,16 @@ def test_not_a_page() -> None:
 def test_one_candidate_is_opened_by_its_format_and_titled_from_the_page(caplog) -> None:
     page = html('<script>OpenSeadragon({tileSources: "/tiles/duomo.dzi"})</script>', "<title>Duomo</title>")
     driver = Driver({"http://h/p": page, "http://h/tiles/duomo.dzi": DZI})
-    with caplog.at_level(logging.WARNING, logger="dezoomify_nb"):
+    with caplog.at_level(NOTICE, logger="dezoomify_nb"):
         (image,) = driver.run(PAGE, "http://h/p")
     assert isinstance(image, Image)
     assert image.title == "Duomo" and image.dezoomer == "deepzoom" and image.url == "http://h/tiles/duomo.dzi"
     assert image.levels[0].tile_url(0, 0) == "http://h/tiles/duomo_files/10/0_0.png"
     assert ("found_in_page", "http://h/p") in image.metadata
     assert driver.requests == ["http://h/p", "http://h/tiles/duomo.dzi"]
-    assert "Found in the page: Deep Zoom http://h/tiles/duomo.dzi" in caplog.text
+    (found,) = [r for r in caplog.records if r.getMessage().startswith("Found in the page:")]
+    assert found.getMessage() == "Found in the page: Deep Zoom http://h/tiles/duomo.dzi"
+    assert found.levelno == NOTICE  # news, not a warning
 
 
 def test_a_manifest_of_one_canvas_gives_that_image() -> None:

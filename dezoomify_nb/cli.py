@@ -252,8 +252,8 @@ def _setup_logging(level: int) -> None:
 
 def _ask(prompt: str) -> str:
     global _prompt_open
+    _prompt_open = True  # set before the prompt is shown; stays set if Ctrl-C interrupts the read
     print(prompt, end="", file=sys.stderr, flush=True)
-    _prompt_open = True  # stays set if Ctrl-C interrupts the read
     line = sys.stdin.readline()
     _prompt_open = False
     if not line:

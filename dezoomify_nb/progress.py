@@ -8,6 +8,7 @@ tiles still being fetched ahead are cancelled).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -86,7 +87,7 @@ class PlainProgress:
     def update(self, n: int = 1) -> None:
         self.n += n
         now = self.clock()
-        if now - self.last >= self.every:
+        if now - self.last >= self.every and self.n < self.total:  # the last line is close()'s
             self.last = now
             self._say()
 
@@ -100,12 +101,21 @@ class PlainProgress:
             self._say()
 
 
+def _plain_every() -> float:
+    """Seconds between two plain progress lines: ``$DEZOOMIFY_NB_PROGRESS_EVERY`` (default 5)."""
+    try:
+        every = float(os.environ.get("DEZOOMIFY_NB_PROGRESS_EVERY", "5"))
+    except ValueError:
+        return 5.0
+    return every if every >= 0 else 5.0
+
+
 def _default_bar(total: int, desc: str) -> Any:
     mode = _mode
     if mode == "none":
         return None
     if mode == "plain":
-        return PlainProgress(total, desc)
+        return PlainProgress(total, desc, every=_plain_every())
     if mode == "bar":
         from tqdm import tqdm
     else:

@@ -190,5 +190,7 @@ def test_cli_as_a_program(site, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "dezoomify_nb", "--largest", "-i", "0ms", url(site, "zoomify.html"),
                            str(out)], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert f"Found in the page: Zoomify {site.base_url}/zoomify/ImageProperties.xml" in proc.stderr
+    # news on a line of its own, not a warning (no "WARNING dezoomify_nb.dezoomers.page:")
+    assert f"Found in the page: Zoomify {site.base_url}/zoomify/ImageProperties.xml" in proc.stderr.splitlines()
+    assert "WARNING" not in proc.stderr and "warning:" not in proc.stderr
     assert_same_pixels(read(out), site.level_image("zoomify", 0), "zoomify")

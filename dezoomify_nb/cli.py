@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -23,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .errors import NOTICE, DezoomifyError, DownloadError, hint_for
+from .inputs import check_input
 from .model import DEFAULT_MAX_PIXELS, check_max_pixels
 from .net import NetConfig, parse_duration, parse_header, parse_size
 from .net.cookies import CookieSet
@@ -181,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace OUTFILE if it exists (it is replaced only once the new image is complete)")
     out.add_argument("--max-pixels", type=_pixels, default=DEFAULT_MAX_PIXELS, metavar="N",
                      help="refuse metadata declaring more pixels than this (default 1e12)")
+    see = p.add_argument_group("see before you fetch (only metadata is fetched)")
+    see.add_argument("--list", action="store_true",
+                     help="list every image of the input (or of --bulk) with its levels: index, size, tiles, tile "
+                          "format, dezoomer, title; download nothing")
+    see.add_argument("--json", action="store_true", help="the same as --list, as JSON on standard output")
+    see.add_argument("--list-dezoomers", action="store_true",
+                     help="list the dezoomers: name, what each accepts, an example URL (with --json: as JSON)")
     ui = p.add_argument_group("terminal")
     ui.add_argument("-q", "--quiet", action="store_true", help="print only errors (no progress, no news)")
     ui.add_argument("--progress", choices=["auto", "bar", "plain", "none"], default="auto",
@@ -323,37 +329,6 @@ def _choose_image(images: Sequence[api.ZoomableImage], image_index: int | None) 
     return images[_ask_index("Image", len(images))]
 
 
-_QUOTES = "'\"\u2018\u2019\u201c\u201d\u00ab\u00bb`"
-_SCHEMES = ("http", "https", "file")
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):(/*)")
-
-
-def check_input(url: str | None, what: str = "INPUT_URI") -> None:
-    """Refuse, with a precise message, an input pasted with its quotes or with a mistyped scheme
-    (``htp://``, ``http:/host``), which would otherwise be looked for as a local file."""
-    if not url:
-        return
-    text = url.strip()
-    if text[:1] in _QUOTES or text[-1:] in _QUOTES:
-        bare = text.strip(_QUOTES + " ")
-        raise DezoomifyError(f"{what} is wrapped in quotes: {text[:200]}",
-                             hint=f"Remove the quotes that were pasted with it: dezoomify-nb '{bare[:200]}'")
-    m = _SCHEME.match(text)
-    if not m:
-        return
-    scheme, slashes = m.group(1).lower(), m.group(2)
-    rest = text[m.end():]
-    if scheme in ("http", "https") and len(slashes) != 2:
-        raise DezoomifyError(f"{what} {text[:200]!r}: '{scheme}:' must be followed by two slashes",
-                             hint=f"Write it {scheme}://{rest[:200]}")
-    if scheme in _SCHEMES or not slashes:
-        return
-    close = difflib.get_close_matches(scheme, ["http", "https"], n=1, cutoff=0.5)
-    suggestion = f"Did you mean {close[0]}://{rest[:200]} ?" if close else (
-        "dezoomify-nb reads http:// and https:// URLs and local paths (or file:// URLs).")
-    raise DezoomifyError(f"unknown URL scheme '{scheme}:' in {text[:200]}", hint=suggestion)
-
-
 def _cluster(args: argparse.Namespace) -> object | None:
     """The dask.distributed client of ``--scheduler``, or None."""
     if not args.scheduler:
@@ -381,6 +356,8 @@ def run_bulk(args: argparse.Namespace, net: NetConfig, outfile: str | None) -> i
     for image in images:
         if isinstance(image, CollectionImage) and args.image_index is not None:
             image.image_index = args.image_index  # an entry that is itself a manifest: which of its images
+    if args.list or args.json:
+        return _list(args, args.bulk, images)
     _info(f"Bulk mode: {len(images)} image(s) from {args.bulk}")
     summary = bulk.save_all(
         images, outfile=outfile, max_width=args.max_width, max_height=args.max_height, zoom_level=args.zoom_level,
@@ -390,10 +367,29 @@ def run_bulk(args: argparse.Namespace, net: NetConfig, outfile: str | None) -> i
     return 0 if summary.ok else 1
 
 
+def _list(args: argparse.Namespace, source: str, images: Sequence[api.ZoomableImage]) -> int:
+    """``--list`` / ``--json``: every image with its levels on standard output; exit 1 if one failed."""
+    from . import listing
+
+    if args.image_index is not None and not args.bulk:
+        images = [images[min(args.image_index, len(images) - 1)]]
+    recs = listing.records(images)
+    print(listing.as_json(source, recs) if args.json else listing.as_text(recs))
+    failed = [r for r in recs if r.get("error")]
+    if failed:
+        _info(f"{len(failed)} of {len(recs)} image(s) could not be read")
+    return 1 if failed else 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.outfile and args.outfile_opt:
         raise DezoomifyError("OUTFILE and --outfile both given", hint="Give the output file once.")
     outfile = args.outfile_opt or args.outfile
+    if args.list_dezoomers:
+        from . import listing
+
+        print(listing.dezoomers_json() if args.json else listing.dezoomers_text())
+        return 0
     url = args.input_uri
     check_input(url)
     check_input(args.bulk, "--bulk")
@@ -427,6 +423,12 @@ def run(args: argparse.Namespace) -> int:
     if args.bulk:
         return run_bulk(args, net, outfile)
     from . import api
+
+    if args.list or args.json:
+        images = api.open_all(url, dezoomer=args.dezoomer, net=net, mode=args.mode, cache=args.tile_cache,
+                              max_pixels=args.max_pixels, tile_format=args.tile_format,
+                              all_sequences=args.all_sequences)
+        return _list(args, url, images)
 
     images = api.open_all(url, dezoomer=args.dezoomer, net=net, mode=args.mode, cache=args.tile_cache,
                           max_pixels=args.max_pixels, tile_format=args.tile_format, all_sequences=args.all_sequences)

@@ -173,3 +173,59 @@ def test_missing_tiles_are_not_told_to_retry(server, capsys, tmp_path):
     assert "hint: The server says these tiles do not exist (HTTP 404/410), so retrying will not help" in err
     assert "--retries" not in err
     assert (read(tmp_path / "f.png")[256:512, 256:512] == 0).all() and np.any(read(tmp_path / "f.png"))
+
+
+# --- see before you fetch ----------------------------------------------------------------------------------
+
+def _tile_requests(server) -> list[str]:
+    return [r for r in server.requests if not r.endswith((".xml", ".dzi", "info.json", ".json", ".txt"))]
+
+
+def test_list_shows_every_image_and_level_and_fetches_no_tile(server, manifest, capsys):
+    server.reset_requests()
+    assert main(["--list", manifest]) == 0
+    out = capsys.readouterr().out
+    assert _tile_requests(server) == []
+    blocks = out.strip().split("\n\n")
+    assert len(blocks) == 3
+    assert blocks[1].splitlines() == [
+        "[1] Book - Page 2",
+        f"    iiif  {server.base_url}/iiif3/info.json",
+        "    level        size  tiles  tile     format",
+        "        0  1000 x 700      4  512x512  png",
+        "        1   500 x 350      1  512x512  png",
+    ]
+
+
+def test_json_for_an_image_and_for_bulk(server, capsys, tmp_path):
+    server.reset_requests()
+    assert main(["--json", server.url("zoomify")]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (image,) = doc["images"]
+    assert doc["input"] == server.url("zoomify") and image["dezoomer"] == "zoomify"
+    assert (image["width"], image["height"]) == (1000, 700)
+    assert [(lv["width"], lv["height"], lv["tiles"], lv["tile_format"]) for lv in image["levels"]] == [
+        (1000, 700, 12, "jpg"), (500, 350, 4, "jpg")]
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{server.url('dzi-png')} First\n{server.base_url}/nowhere/image.dzi Broken\n")
+    assert main(["--bulk", str(listing), "--json"]) == 1  # one entry cannot be read: said, and exit 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [im["title"] for im in doc["images"]] == ["First", "Broken"]
+    assert doc["images"][0]["levels"][0]["tile_format"] == "png" and doc["images"][0]["dezoomer"] == "deepzoom"
+    assert "404" in doc["images"][1]["error"] and doc["images"][1]["levels"] == []
+    assert _tile_requests(server) == []
+
+
+def test_list_dezoomers(capsys):
+    assert main(["--list-dezoomers"]) == 0
+    out = capsys.readouterr().out
+    from dezoomify_nb.registry import list_dezoomers
+
+    names = list(list_dezoomers())
+    lines = out.splitlines()
+    for name in names:  # each with what it accepts and an example
+        (i,) = [k for k, ln in enumerate(lines) if ln.split("  ")[0] == name]
+        assert len(lines[i]) > len(name) + 10 and lines[i + 1].strip().startswith("e.g. "), (name, lines[i:i + 2])
+    assert main(["--list-dezoomers", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [d["name"] for d in doc] == names and all(d["accepts"] and d["example"] for d in doc)

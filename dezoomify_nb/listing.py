@@ -1,0 +1,137 @@
+"""See before you fetch: what ``--list``, ``--json`` and ``--list-dezoomers`` print.
+
+``--list`` (like ``yt-dlp -F``) shows every image of the input with its levels — index, size, tiles, tile size
+and format — its dezoomer and title; only metadata is fetched. ``--json`` gives the same records as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import DezoomifyError
+
+#: an example input of each built-in dezoomer (``<…>``: a part to fill in)
+EXAMPLES: dict[str, str] = {
+    "custom": "tiles.yaml (a local file: url_template, x/y ranges, variables)",
+    "google_arts_and_culture": "https://artsandculture.google.com/asset/<name>/<id>",
+    "lizardtech": "https://example.org/lizardtech/iserv/calcrgn?cat=<catalog>&item=<image>.sid",
+    "vls": "https://example.org/content/pageview/<id>",
+    "zif": "https://example.org/images/<image>.zif",
+    "zoomify": "https://example.org/tiles/<image>/ImageProperties.xml",
+    "iiif_manifest": "https://example.org/iiif/<book>/manifest.json",
+    "hungaricana": "https://static-cdn.hungaricana.hu/tile/imagesize/<path>.ecw",
+    "topviewer": "https://images.memorix.nl/<server>/topviewjson/memorix/<uuid>",
+    "xlimage": "https://example.org/<image>.imgi?cmd=info",
+    "wmts": "https://example.org/wmts/1.0.0/WMTSCapabilities.xml#layer=<name>",
+    "pnav": "https://catalog.shm.ru/entity/OBJECT/2117418",
+    "iiif": "https://example.org/iiif/<identifier>/info.json",
+    "deepzoom": "https://example.org/tiles/<image>.dzi",
+    "generic": "https://example.org/tiles/<image>/tile_{{X}}_{{Y}}.jpg",
+    "pff": "https://example.org/zoomify/servlet?file=/images/<image>.pff&requestType=1",
+    "krpano": "https://example.org/tour/tour.xml",
+    "IIPImage": "https://example.org/fcgi-bin/iipsrv.fcgi?FIF=<image>.tif",
+    "nypl": "https://digitalcollections.nypl.org/items/<uuid>",
+    "fsi": "https://example.org/fsi/server?type=info&source=<image>.tif",
+    "micrio": "https://example.org/api/getTilesInfo?object_id=<id>",
+    "mnesys": "https://example.org/datas/playlists/<id>.xml",
+    "page": "https://example.org/collection/object/<id> (a web page with a zoomable image viewer)",
+    "bulk_text": "images.txt (one 'URL [title]' per line; with --bulk)",
+}
+
+_FORMATS = {"jpg": "jpg", "jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "tif": "tif", "tiff": "tif",
+            "jp2": "jp2", "bmp": "bmp", "avif": "avif", "jxl": "jxl"}
+
+
+def tile_format(level: Any) -> str:
+    """The format of a level's tiles: the level's own ``format``, else the extension of its first tile URL
+    (IIPImage's JTL: jpg), else ``?``."""
+    fmt = getattr(level, "format", None)
+    if isinstance(fmt, str) and fmt:
+        return _FORMATS.get(fmt.lower(), fmt.lower())
+    try:
+        url = level.tile_url(0, 0)
+    except Exception:  # a level whose tiles are not plain URLs (ranges of a file, …)
+        return "?"
+    if not isinstance(url, str):
+        return "?"
+    parts = urlsplit(url)
+    if "JTL=" in parts.query.upper():
+        return "jpg"
+    ext = parts.path.rsplit("/", 1)[-1].rpartition(".")[2].lower()
+    return _FORMATS.get(ext, "?")
+
+
+def image_record(index: int, image: Any) -> dict[str, Any]:
+    """One image as a JSON-ready record; its metadata is fetched if not yet (a failure is the ``error``)."""
+    record: dict[str, Any] = {"index": index, "title": image.title, "dezoomer": image.dezoomer, "url": image.url}
+    try:
+        levels = image.levels
+    except DezoomifyError as exc:
+        record.update(error=str(exc), levels=[])
+        return record
+    record.update(url=image.url, dezoomer=image.dezoomer, title=image.title,
+                  width=levels[0].width, height=levels[0].height)
+    record["levels"] = [
+        {"index": i, "width": lv.width, "height": lv.height, "tiles": lv.n_tiles, "tile_width": lv.tile_width,
+         "tile_height": lv.tile_height, "tile_format": tile_format(lv)}
+        for i, lv in enumerate(levels)
+    ]
+    return record
+
+
+def records(images: Iterable[Any]) -> list[dict[str, Any]]:
+    return [image_record(i, image) for i, image in enumerate(images)]
+
+
+def as_json(source: str, recs: Sequence[dict[str, Any]]) -> str:
+    return json.dumps({"input": source, "images": list(recs)}, indent=2, ensure_ascii=False)
+
+
+def as_text(recs: Sequence[dict[str, Any]]) -> str:
+    """``--list``: a block per image, its levels in aligned columns."""
+    out: list[str] = []
+    for rec in recs:
+        title = rec["title"] or f"Image {rec['index'] + 1}"
+        out.append(f"[{rec['index']}] {title}")
+        out.append(f"    {rec['dezoomer']}  {rec['url']}")
+        if rec.get("error"):
+            out.append(f"    error: {rec['error']}")
+            out.append("")
+            continue
+        head = ("level", "size", "tiles", "tile", "format")
+        ww = max(len(str(lv["width"])) for lv in rec["levels"])
+        hw = max(len(str(lv["height"])) for lv in rec["levels"])
+        rows = [(str(lv["index"]), f"{lv['width']:>{ww}} x {lv['height']:<{hw}}", str(lv["tiles"]),
+                 f"{lv['tile_width']}x{lv['tile_height']}", lv["tile_format"]) for lv in rec["levels"]]
+        widths = [max(len(r[k]) for r in [head, *rows]) for k in range(5)]
+        for r in [head, *rows]:
+            cells = [r[0].rjust(widths[0]), r[1].rjust(widths[1]), r[2].rjust(widths[2]), r[3].ljust(widths[3]), r[4]]
+            out.append("    " + "  ".join(cells).rstrip())
+        out.append("")
+    return "\n".join(out).rstrip("\n")
+
+
+def dezoomers_text() -> str:
+    """``--list-dezoomers``: name, what it accepts, an example input; in auto-detection order."""
+    from .registry import list_dezoomers
+
+    found = list_dezoomers()
+    width = max(len(n) for n in found)
+    out = [f"{len(found)} dezoomers, in the order --dezoomer auto tries them:", ""]
+    for name, dz in found.items():
+        out.append(f"{name:<{width}}  {dz.description or '(no description)'}")
+        example = EXAMPLES.get(name) or getattr(dz, "example", "")
+        if example:
+            out.append(f"{'':<{width}}  e.g. {example}")
+    return "\n".join(out)
+
+
+def dezoomers_json() -> str:
+    from .registry import list_dezoomers
+
+    return json.dumps([{"name": name, "accepts": dz.description, "example": EXAMPLES.get(name)
+                        or getattr(dz, "example", None)} for name, dz in list_dezoomers().items()],
+                      indent=2, ensure_ascii=False)

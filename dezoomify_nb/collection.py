@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, overload
 from .api import ZoomableImage
 from .errors import MetadataError
 from .lazy.decode import channels_of
-from .model import DEFAULT_MAX_PIXELS, Image, ImageRef, check_image_size, url_stem
+from .model import DEFAULT_MAX_PIXELS, Image, ImageRef, check_image_size, url_stem, with_page_referer
 from .net import NetConfig
 from .registry import list_dezoomers
 from .resolve import resolve_scoped
@@ -85,7 +85,7 @@ def resolve_ref_scoped(
             check_image_size(current, max_pixels)
             if ref.region is not None or ref.rotation:  # a manifest painting a part of the image
                 current = replace(current, region=ref.region, rotation=ref.rotation)
-            return current, net
+            return with_page_referer(current, ref.page), net
     raise MetadataError(f"{ref.url} points to lists of images nested more than {MAX_HOPS} deep")
 
 

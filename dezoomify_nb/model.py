@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote, urljoin, urlsplit
 
 #: Sanity caps applied to untrusted metadata before anything is allocated from it.
@@ -177,12 +177,24 @@ class ImageRef:
     #: given to the :class:`Image` it resolves to (see :attr:`Image.region`, :attr:`Image.rotation`)
     region: tuple[int, int, int, int] | None = None
     rotation: float = 0
+    #: the web page it was found in: the image it resolves to is fetched with it as Referer
+    page: str | None = None
 
     @property
     def size_hint(self) -> tuple[int, int] | None:
         if self.width and self.height:
             return (self.width, self.height)
         return None
+
+
+def with_page_referer(image: Image, page: str | None) -> Image:
+    """``image`` whose tiles are requested with ``Referer: page`` (the web page, or frame, whose viewer shows
+    it: what a browser sends) instead of the level's own (its first tile). A user's Referer still wins."""
+    if not page or not page.startswith(("http://", "https://")):
+        return image
+    levels = tuple(replace(lv, headers=tuple(h for h in lv.headers if h[0].lower() != "referer")
+                           + (("Referer", page),)) for lv in image.levels)
+    return replace(image, levels=levels)
 
 
 def check_max_pixels(value: object) -> int:

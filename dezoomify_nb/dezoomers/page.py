@@ -41,7 +41,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 from ..errors import NOTICE, FetchError, MetadataError, WrongDezoomer
-from ..model import MAX_TILE_SIDE, Image, ImageRef, TemplateLevel
+from ..model import MAX_TILE_SIDE, Image, ImageRef, TemplateLevel, with_page_referer
 from . import _html, deepzoom, iiif
 from ._html import absolute
 from ._page_scan import KIND_MANIFEST, Candidate, scan
@@ -291,7 +291,7 @@ class PageDezoomer(Dezoomer):
         if len(cands) == 1:
             return self._open_one(ctx, cands[0][0], found.title, cands[0][1])
         return [ImageRef(f"{where}#dezoomify-nb-inline={i}" if c.inline else c.url, c.label,
-                         "page" if c.inline else c.dezoomer, found_by=self.name) for c, where, i in cands]
+                         "page" if c.inline else c.dezoomer, found_by=self.name, page=where) for c, where, i in cands]
 
     def _inline(self, found: Findings, index: int) -> Image:
         if index >= len(found.candidates) or not found.candidates[index].inline:
@@ -312,17 +312,7 @@ class PageDezoomer(Dezoomer):
         if len(found) == 1 and isinstance(found[0], Image) and title and cand.kind != KIND_MANIFEST:
             found = [replace(found[0], title=title)]
         return [with_page_referer(replace(im, metadata=im.metadata + (("found_in_page", ctx.url),)), page)
-                if isinstance(im, Image) else im for im in found]
-
-
-def with_page_referer(image: Image, page: str) -> Image:
-    """``image`` whose tiles are requested with ``Referer: page`` (the page, or frame, whose viewer shows
-    it: what a browser sends), instead of the level's own (its first tile). A user's Referer still wins."""
-    if not page.startswith(("http://", "https://")):
-        return image
-    levels = tuple(replace(lv, headers=tuple(h for h in lv.headers if h[0].lower() != "referer")
-                           + (("Referer", page),)) for lv in image.levels)
-    return replace(image, levels=levels)
+                if isinstance(im, Image) else replace(im, page=im.page or page) for im in found]
 
 
 __all__ = ["Candidate", "Findings", "NothingInPage", "PageCandidateFailed", "PageDezoomer", "extract"]

@@ -59,3 +59,15 @@ def test_cli_referer_option(site, capsys, tmp_path, monkeypatch):
     assert code == 0, capsys.readouterr().err
     assert _referers(site, "TileGroup") == {"https://museum.example/item/1"}
     assert _referers(site, "zoomify.html") == {"https://museum.example/item/1"}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_images_listed_by_a_page_carry_it_as_referer(site, transport):
+    """A page with several candidates, or a manifest of several canvases: each item, resolved later, too."""
+    for name, index, tiles in (("multi.html", 1, "dzi-jpg/"), ("mirador.html", 1, "/default.")):
+        site.reset_requests()
+        page = f"{site.base_url}/site/{name}"
+        items = dz.open(page, transport=transport, min_interval=0.0, retry_delay=0.01)
+        assert isinstance(items, dz.ImageCollection)
+        items[index].to_dask(items[index].levels.__len__() - 1).compute()
+        assert _referers(site, tiles) == {page}, (name, _referers(site, tiles))

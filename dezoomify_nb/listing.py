@@ -114,18 +114,24 @@ def as_text(recs: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out).rstrip("\n")
 
 
-def dezoomers_text() -> str:
-    """``--list-dezoomers``: name, what it accepts, an example input; in auto-detection order."""
+def dezoomers_text(width: int | None = None) -> str:
+    """``--list-dezoomers``: each name, then what it accepts and an example input (indented, wrapped to the
+    terminal's width); in auto-detection order."""
+    import shutil
+    import textwrap
+
     from .registry import list_dezoomers
 
+    width = width or max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
     found = list_dezoomers()
-    width = max(len(n) for n in found)
-    out = [f"{len(found)} dezoomers, in the order --dezoomer auto tries them:", ""]
+    out = [f"{len(found)} dezoomers, in the order --dezoomer auto tries them:"]
     for name, dz in found.items():
-        out.append(f"{name:<{width}}  {dz.description or '(no description)'}")
+        out += ["", name]
+        out += textwrap.wrap(dz.description or "(no description)", width - 1, initial_indent="    ",
+                             subsequent_indent="    ")
         example = EXAMPLES.get(name) or getattr(dz, "example", "")
         if example:
-            out.append(f"{'':<{width}}  e.g. {example}")
+            out.append(f"    e.g. {example}")
     return "\n".join(out)
 
 

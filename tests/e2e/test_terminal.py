@@ -223,9 +223,12 @@ def test_list_dezoomers(capsys):
 
     names = list(list_dezoomers())
     lines = out.splitlines()
-    for name in names:  # each with what it accepts and an example
-        (i,) = [k for k, ln in enumerate(lines) if ln.split("  ")[0] == name]
-        assert len(lines[i]) > len(name) + 10 and lines[i + 1].strip().startswith("e.g. "), (name, lines[i:i + 2])
+    entries = out.split("\n\n")[1:]
+    assert [e.splitlines()[0] for e in entries] == names  # each with what it accepts and an example
+    for entry in entries:
+        head, *about, example = entry.splitlines()
+        assert about and all(ln.startswith("    ") and len(ln) < 120 for ln in about), entry
+        assert example.startswith("    e.g. "), entry
     assert main(["--list-dezoomers", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [d["name"] for d in doc] == names and all(d["accepts"] and d["example"] for d in doc)

@@ -222,7 +222,6 @@ def test_list_dezoomers(capsys):
     from dezoomify_nb.registry import list_dezoomers
 
     names = list(list_dezoomers())
-    lines = out.splitlines()
     entries = out.split("\n\n")[1:]
     assert [e.splitlines()[0] for e in entries] == names  # each with what it accepts and an example
     for entry in entries:
@@ -232,3 +231,15 @@ def test_list_dezoomers(capsys):
     assert main(["--list-dezoomers", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [d["name"] for d in doc] == names and all(d["accepts"] and d["example"] for d in doc)
+
+
+def test_readme_option_table_lists_every_option():
+    from dezoomify_nb.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Command line", 1)[1].split("\n## ", 1)[0]
+    table = "\n".join(ln for ln in section.splitlines() if ln.startswith("| `"))
+    documented = set(re.findall(r"(?<![\w-])(--?[\w?][\w-]*)", " ".join(re.findall(r"^\| ([^|]*)\|", table, re.M))))
+    options = {s for a in build_parser()._actions for s in a.option_strings}
+    assert options - documented == set(), "options missing from README's Command line table"
+    assert "caps a host at ~20 tiles/s" in section and "use `-i 0`" in section

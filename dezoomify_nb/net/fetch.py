@@ -233,14 +233,17 @@ async def fetch(
         except _Attempt as failed:
             last = failed.error
             last.attempts = attempt + 1
-            if limiter is not None and last.status in SLOW_DOWN and config.adaptive:
+            slowed = limiter is not None and last.status in SLOW_DOWN and config.adaptive
+            if slowed and limiter is not None:
                 _slow_down(limiter, epoch, host)
             if not failed.retry or attempt + 1 >= attempts:
                 break
             if delay < 0:  # spread retries so they do not come in bursts
                 delay = config.retry_delay * (1 + (zlib.crc32(url.encode()) % 100) / 100)
             wait = delay if failed.wait is None else max(failed.wait, 0.0)
-            log.warning("%s. Retrying in %.2fs (attempt %d of %d).", last, wait, attempt + 2, attempts)
+            # a "slow down" answered by the host's limiter is said once (_slow_down), its retries only in --logging info
+            log.log(logging.INFO if slowed else logging.WARNING, "%s. Retrying in %.2fs (attempt %d of %d).", last, wait,
+                    attempt + 2, attempts)
             await asyncio.sleep(wait)
             delay *= 2
     assert last is not None

@@ -141,4 +141,5 @@ def test_cli_says_so_once(origin, tmp_path):
         door.close()
     assert run.returncode == 0, run.stderr
     assert run.stderr.count("server asks to slow down: 16 → 8 parallel requests") == 1, run.stderr
+    assert "Retrying" not in run.stderr  # the retries of a slow-down are not one line each
     assert np.array_equal(np.asarray(PIL.Image.open(out).convert("RGB")), image)

@@ -42,6 +42,7 @@ def _info(tiles: str) -> bytes:
         "@context": "http://iiif.io/api/image/2/context.json", "@id": tiles, "protocol": "http://iiif.io/api/image",
         "width": 300, "height": 200, "tiles": [{"width": 256, "scaleFactors": [1]}],
         "profile": ["http://iiif.io/api/image/2/level0.json", {"formats": ["png"]}],
+        "preferredFormats": ["png"],  # taken as it is: no probe tile (this test counts the tile requests)
     }).encode()
 
 

@@ -256,11 +256,29 @@ def _setup_logging(level: int) -> None:
         root.setLevel(level)
 
 
+def _read_line() -> str:
+    """A line of standard input ("" at its end). On a terminal, waited for in short slices: a Ctrl-C that the
+    kernel delivered to another thread (the network's) is only handled when the main thread runs Python code,
+    never while it is blocked in read(). A terminal in canonical mode gives one line per read."""
+    try:
+        fd = sys.stdin.fileno()
+        tty = os.name != "nt" and os.isatty(fd)
+    except (AttributeError, OSError, ValueError):  # a stand-in stdin (tests, notebooks)
+        tty = False
+    if not tty:
+        return sys.stdin.readline()
+    import select
+
+    while not select.select([fd], [], [], 0.1)[0]:
+        pass
+    return os.read(fd, 65536).decode(sys.stdin.encoding or "utf-8", "replace")
+
+
 def _ask(prompt: str) -> str:
     global _prompt_open
     _prompt_open = True  # set before the prompt is shown; stays set if Ctrl-C interrupts the read
     print(prompt, end="", file=sys.stderr, flush=True)
-    line = sys.stdin.readline()
+    line = _read_line()
     _prompt_open = False
     if not line:
         raise EOFError

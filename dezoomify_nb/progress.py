@@ -61,6 +61,8 @@ class PlainProgress:
         self.clock = clock
         self.n = 0
         self.failed = 0
+        #: bytes of the tiles so far (set by :func:`track`)
+        self.nbytes = 0
         self.start = self.last = clock()
         self.closed = False
 
@@ -69,6 +71,8 @@ class PlainProgress:
         rate = self.n / elapsed
         pct = 100 * self.n // self.total if self.total else 100
         text = f"{self.desc} {self.n}/{self.total} ({pct} %)"
+        if self.nbytes:
+            text += f" {self.nbytes / 1e6:.1f} MB"
         if self.failed:
             text += f" {self.failed} failed"
         text += f" {rate:.0f} tiles/s" if rate >= 10 else f" {rate:.1f} tiles/s"
@@ -143,6 +147,8 @@ def track(token: str, total: int, progress: bool | ProgressCallback | Any = True
 
     def listener(ok: bool, url: str, error: Exception | None) -> None:
         counts[0 if ok else 1] += 1
+        if isinstance(bar, PlainProgress):
+            bar.nbytes = events.stats(token).nbytes
         if bar is not None:
             bar.update(1)
             if not ok and hasattr(bar, "set_postfix_str"):

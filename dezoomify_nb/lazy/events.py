@@ -15,6 +15,8 @@ class TileStats:
     done: int = 0
     #: of ``done``, tiles read from the tile cache instead of the network
     cached: int = 0
+    #: bytes of the tiles of ``done`` as served (network or cache)
+    nbytes: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (url, reason)
     listeners: list[Listener] = field(default_factory=list)
 
@@ -51,6 +53,7 @@ def reset(token: str) -> None:
         if s is not None:
             s.done = 0
             s.cached = 0
+            s.nbytes = 0
             s.failed.clear()
 
 
@@ -60,12 +63,14 @@ def forget(token: str) -> None:
         _stats.pop(token, None)
 
 
-def emit(token: str, ok: bool, url: str, error: Exception | None = None, *, cached: bool = False) -> None:
+def emit(token: str, ok: bool, url: str, error: Exception | None = None, *, cached: bool = False,
+         nbytes: int = 0) -> None:
     s = stats(token)
     with _lock:
         if ok:
             s.done += 1
             s.cached += cached
+            s.nbytes += nbytes
         else:
             s.failed.append((url, str(error)))
         listeners = list(s.listeners)

@@ -242,7 +242,7 @@ class TilePyramidStore(Store):
             else:
                 if from_memo and cache is not None:
                     await cache.set_tile(self.source, k, col, row, served)
-                events.emit(self.token, True, url, cached=not from_memo)
+                events.emit(self.token, True, url, cached=not from_memo, nbytes=len(served))
                 return data, arr
         try:
             served, (data, arr) = await fetch(url, self.net, level_headers=lv.headers, check=lambda b: (b, check(b)))
@@ -252,7 +252,7 @@ class TilePyramidStore(Store):
             return self._failed(url, exc)
         if cache is not None:
             await cache.set_tile(self.source, k, col, row, served)
-        events.emit(self.token, True, url)
+        events.emit(self.token, True, url, nbytes=len(served))
         return data, arr
 
     async def peek(self, k: int, col: int = 0, row: int = 0) -> bytes | None:

@@ -10,10 +10,12 @@ import re
 import subprocess
 import sys
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+import dezoomify_nb as dz
 from dezoomify_nb.cli import main
 from dezoomify_nb.progress import PlainProgress, format_duration
 
@@ -110,8 +112,11 @@ def test_a_log_gets_plain_progress_lines_not_carriage_returns(server, tmp_path):
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("tiles ")]
     assert len(lines) >= 3, proc.stderr  # 12 tiles at ~10/s: one line every 0.3 s, and the last
     for ln in lines[:-1]:
-        assert re.fullmatch(r"tiles \d+/12 \(\d+ %\) [\d.]+ tiles/s ETA \d+s", ln), ln
-    assert re.fullmatch(r"tiles 12/12 \(100 %\) [\d.]+ tiles/s in \d+s", lines[-1]), lines[-1]
+        assert re.fullmatch(r"tiles \d+/12 \(\d+ %\) \d+\.\d MB [\d.]+ tiles/s ETA \d+s", ln), ln
+    assert re.fullmatch(r"tiles 12/12 \(100 %\) \d+\.\d MB [\d.]+ tiles/s in \d+s", lines[-1]), lines[-1]
+    level = dz.open(server.url("zoomify")).levels[0]  # the MB are the tiles' bytes as served
+    served = sum(len(httpx.get(level.tile_url(c, r)).content) for c, r in level.tile_positions())
+    assert lines[-1].split()[4] == f"{served / 1e6:.1f}"
     done = [int(ln.split()[1].split("/")[0]) for ln in lines]
     assert done == sorted(done) and 0 < done[0] < 12
 
@@ -133,10 +138,11 @@ def test_plain_progress_line_format():
     out = io.StringIO()
     bar = PlainProgress(4096, every=5, file=out, clock=lambda: now[0])
     now[0] += 29.0
+    bar.nbytes = 18_200_000
     bar.update(1200)
     now[0] += 1
     bar.update(1)  # within 5 s of the last line: nothing
-    assert out.getvalue().splitlines() == ["tiles 1200/4096 (29 %) 41 tiles/s ETA 1m10s"]
+    assert out.getvalue().splitlines() == ["tiles 1200/4096 (29 %) 18.2 MB 41 tiles/s ETA 1m10s"]
     assert [format_duration(s) for s in (0.4, 59, 61, 3600 + 5 * 60)] == ["0s", "59s", "1m01s", "1h05m"]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import socket
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +61,16 @@ def serve(server):
         return server.serve_files(prefix, files, content_type)
 
     return _serve
+
+
+def self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for 127.0.0.1 (key, cert), made with the openssl CLI (skips
+    the test when openssl is missing)."""
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    try:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                        "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"openssl CLI unavailable: {exc}")
+    return key, cert

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import ssl
-import subprocess
 import threading
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 import dezoomify_nb as dz
 from dezoomify_nb.testing.tileserver import Response
 
-from .conftest import DZI, FAST_API, cli_error, free_port
+from .conftest import DZI, FAST_API, cli_error, free_port, self_signed_cert
 
 #: the network failures below read the same through either HTTP transport
 TRANSPORTS = ["aiohttp", "httpx"]
@@ -134,13 +133,7 @@ def test_403_tile_read_through_dask_carries_status(server):
 def https_server(tmp_path_factory):
     """HTTPS on loopback with a throwaway self-signed certificate (made with the openssl CLI)."""
     d = tmp_path_factory.mktemp("tls")
-    key, cert = d / "key.pem", d / "cert.pem"
-    try:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                        "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
-                       check=True, capture_output=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as exc:
-        pytest.skip(f"openssl CLI unavailable: {exc}")
+    key, cert = self_signed_cert(d)
     body = DZI.format(w=300, h=200).encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):

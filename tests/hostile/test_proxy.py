@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from .conftest import self_signed_cert
+
 TRANSPORTS = ["aiohttp", "httpx"]
 _HOP = {"connection", "proxy-connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host"}
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -98,13 +100,7 @@ def proxy():
 def https_origin(_server, tmp_path_factory):
     """The shared tile server behind TLS (a throwaway self-signed certificate, made with openssl)."""
     d = tmp_path_factory.mktemp("proxy-tls")
-    key, cert = d / "key.pem", d / "cert.pem"
-    try:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                        "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
-                       check=True, capture_output=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as exc:
-        pytest.skip(f"openssl CLI unavailable: {exc}")
+    key, cert = self_signed_cert(d)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802

@@ -4,10 +4,7 @@ class raised without a hint (the class's default, the last resort)."""
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import io
-import os
 import re
 
 import pytest
@@ -15,10 +12,9 @@ import pytest
 import dezoomify_nb as dz
 from dezoomify_nb import errors
 from dezoomify_nb.dezoomers import generic
-from dezoomify_nb.writers import pillow as pillow_writers
 
 from .conftest import DZI, FAST_API, cli_error
-from .test_output import _mount_tmpfs, _umount
+from .test_output import full_disk_folder
 
 TRANSPORTS = ["aiohttp", "httpx"]
 
@@ -64,39 +60,8 @@ def test_specific_hints_win_over_the_defaults():
 
 @pytest.fixture(params=["real", "patched"])
 def full_disk(request, tmp_path, monkeypatch):
-    """A folder whose disk is full after 64 KiB: a 64 KiB tmpfs (root); else (and for "patched") the Pillow
-    writer's output file raises ENOSPC past 64 KiB (a file object without ``fileno``, so that Pillow's
-    encoders write through it rather than to the descriptor)."""
-    d = tmp_path / "full"
-    if request.param == "real" and _mount_tmpfs(d, "size=64k"):
-        yield d, "tmpfs"
-        _umount(d)
-        return
-    d.mkdir()
-    real = pillow_writers.atomic_output
-
-    class Full:
-        def __init__(self, f):
-            self.f, self.n = f, 0
-
-        def write(self, data):
-            self.n += len(data)
-            if self.n > 65536:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            return self.f.write(data)
-
-        def __getattr__(self, name):
-            if name == "fileno":
-                raise AttributeError(name)
-            return getattr(self.f, name)
-
-    @contextlib.contextmanager
-    def atomic(path):
-        with real(path) as f:
-            yield Full(f)
-
-    monkeypatch.setattr(pillow_writers, "atomic_output", atomic)
-    yield d, "patched"
+    """A full disk for the Pillow writer (see :func:`.test_output.full_disk_folder`)."""
+    yield from full_disk_folder(request, tmp_path, monkeypatch, hide_fileno=True)
 
 
 def test_pillow_writer_on_a_full_disk(server, capsys, full_disk):

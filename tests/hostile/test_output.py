@@ -61,10 +61,10 @@ def readonly_dir(request, tmp_path, monkeypatch):
         yield d, "patched"
 
 
-@pytest.fixture(params=["real", "patched"])
-def full_disk(request, tmp_path, monkeypatch):
+def full_disk_folder(request, tmp_path, monkeypatch, *, hide_fileno: bool = False):
     """A folder whose disk is full after 64 KiB: a 64 KiB tmpfs (root); the "patched" variant (and the
-    fallback) makes the writers' output file raise ENOSPC past 64 KiB."""
+    fallback) makes the writers' output file raise ENOSPC past 64 KiB. ``hide_fileno``: that file has no
+    ``fileno`` (Pillow's encoders then write through it rather than to the descriptor)."""
     d = tmp_path / "full"
     if request.param == "real" and _mount_tmpfs(d, "size=64k"):
         yield d, "tmpfs"
@@ -84,6 +84,8 @@ def full_disk(request, tmp_path, monkeypatch):
             return self.f.write(data)
 
         def __getattr__(self, name):
+            if hide_fileno and name == "fileno":
+                raise AttributeError(name)
             return getattr(self.f, name)
 
     import contextlib
@@ -98,6 +100,11 @@ def full_disk(request, tmp_path, monkeypatch):
         if getattr(mod, "__name__", "").startswith("dezoomify_nb.writers.") and hasattr(mod, "atomic_output"):
             monkeypatch.setattr(mod, "atomic_output", atomic)
     yield d, "patched"
+
+
+@pytest.fixture(params=["real", "patched"])
+def full_disk(request, tmp_path, monkeypatch):
+    yield from full_disk_folder(request, tmp_path, monkeypatch)
 
 
 def test_missing_directory(server, capsys, tmp_path):

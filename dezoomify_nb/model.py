@@ -126,6 +126,33 @@ class TemplateLevel(Level):
 
 
 @dataclass(frozen=True)
+class GeoRef:
+    """Where an image lies on Earth (map sources: WMTS, XYZ/TMS, TileJSON, ArcGIS; IIIF georeferencing).
+
+    ``crs``: the coordinate reference system, as ``"EPSG:<code>"`` when there is one, else WKT.
+    ``transform``: the GDAL geotransform of the **full-resolution** level, ``(c, a, b, f, d, e)`` with
+    ``X = c + a·col + b·row`` and ``Y = f + d·col + e·row`` for the pixel corner ``(col, row)`` (north-up:
+    ``b = d = 0``, ``e < 0``); None when only ground control points are known. ``gcps``: ground control
+    points ``(col, row, X, Y)`` in full-resolution pixels and ``crs`` units (a IIIF Georeference
+    Annotation), which a GIS warps with.
+    """
+
+    crs: str
+    transform: tuple[float, float, float, float, float, float] | None = None
+    gcps: tuple[tuple[float, float, float, float], ...] = ()
+
+    def for_level(self, level: Level, full: Level) -> GeoRef:
+        """This georeference for ``level`` (a reduction of ``full``): pixel sizes and GCP pixels scaled."""
+        sx, sy = full.width / level.width, full.height / level.height
+        transform = None
+        if self.transform is not None:
+            c, a, b, f, d, e = self.transform
+            transform = (c, a * sx, b * sy, f, d * sx, e * sy)
+        gcps = tuple((col / sx, row / sy, x, y) for col, row, x, y in self.gcps)
+        return GeoRef(self.crs, transform, gcps)
+
+
+@dataclass(frozen=True)
 class Image:
     """What a dezoomer found: levels sorted **largest first** (``levels[0]`` is full resolution)."""
 
@@ -139,6 +166,8 @@ class Image:
     region: tuple[int, int, int, int] | None = None
     #: clockwise degrees the source says to turn the image by (noted, not applied to the pixels)
     rotation: float = 0
+    #: where the image lies on Earth (map sources), for ``levels[0]``; see :meth:`GeoRef.for_level`
+    georef: GeoRef | None = None
 
     def __post_init__(self) -> None:
         from .errors import MetadataError

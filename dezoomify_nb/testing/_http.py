@@ -12,13 +12,21 @@ import socketserver
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .tileserver import TileServer
+
+class _Served(Protocol):
+    """What the request handler calls on the server it serves (the TileServer; a protocol, so that this
+    module does not import the server that imports it)."""
+
+    def _enter(self, path: str, headers: Iterable[tuple[str, str]]) -> None: ...
+
+    def _respond(self, raw_path: str, headers: Mapping[str, str]) -> Response: ...
+
+    def _leave(self) -> None: ...
 
 
 class _BadRequest(Exception):
@@ -77,10 +85,6 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-#: handler(server, raw_path_with_query, request_headers) -> Response
-Route = Callable[["TileServer", str, Mapping[str, str]], Response]
-
-
 def _guess_type(path: str) -> str:
     return mimetypes.guess_type(path)[0] or "application/octet-stream"
 
@@ -89,7 +93,7 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], tileserver: TileServer) -> None:
+    def __init__(self, address: tuple[str, int], tileserver: _Served) -> None:
         self.tileserver = tileserver
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()

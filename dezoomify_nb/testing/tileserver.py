@@ -29,31 +29,9 @@ so a PNG tile equals ``level_image(kind, k)[tile box]`` exactly.  Level images
 are cached by size and shared between kinds (Deep Zoom and IIIF both use
 ``ceil(W / 2**k)``).
 
-* Zoomify (``zoomify``): the zoomify.js method -- sizes ``floor(W / 2**k)``
-  while the level is larger than one tile; the one-tile level is *not* served
-  (an image that fits in one tile is served as a single level).  ``NUMTILES``
-  is the sum of the tile counts, so a client using the zoomify.js method finds
-  exactly these levels.  ``z`` in tile URLs counts from the smallest level.
-* Zoomify (``zoomify-even``): the Zoomify-converter method -- ``(W // 2**k,
-  H // 2**k)`` with odd components rounded up to even, down to and including
-  the level that fits in one tile; ``NUMTILES`` is their tile count (which the
-  zoomify.js method never reproduces, so clients fall back to this method).
-* Deep Zoom: ``max_level = ceil(log2(max(W, H)))``, level ``L`` has size
-  ``ceil(W / 2**(max_level - L))``, down to 1x1.  Tiles carry ``Overlap``
-  extra pixels on every side that touches a neighbour.
-* IIIF: scale factors 1, 2, 4, ... up to the first at which the image fits in
-  one tile; the level for scale factor ``s`` has size ``ceil(W / s)``.
-* Generic: one level, the full image.
-
-IIIF image requests are answered like a real server: the region is cropped
-at full resolution and scaled to the requested size.  When the region maps to a
-whole-pixel box of a power-of-two level (``x``, ``y`` multiples of ``s``, the far
-edge a multiple of ``s`` or the image edge) and the requested size is
-``rw / s`` (ceil or floor at the image edge), the pixels are cut from that level
-image (truncated by one pixel for floor-rounded edge tiles).  Any other request
-is cropped from the full image and resized with ``BOX`` to the requested size.
-Every IIIF ``info.json`` says ``"preferredFormats": ["png"]`` (lossless tiles, so downloads compare
-exactly; clients ask for jpg by default); jpg is served as well.
+The level sizes, URLs and answers of each protocol are in :mod:`dezoomify_nb.testing.protocols` (one
+module per protocol: ``zoomify``, ``deepzoom``, ``iiif``, ``generic``); this module holds what they share:
+the images, the HTTP server, request accounting, fault injection and custom routes.
 """
 
 from __future__ import annotations
@@ -67,73 +45,23 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
 from PIL import Image
 
-from ._http import _LRU, Response, Route, _BadRequest, _guess_type, _Headers, _HTTPServer, _not_found
-from .iiif_request import parse_region, parse_size
+from ._http import _LRU, Response, _BadRequest, _guess_type, _Headers, _HTTPServer, _not_found
+from .protocols import PROTOCOLS
+from .protocols._base import CONTENT_TYPES, JPEG_QUALITY, LEVEL_FILTER, PNG_COMPRESS_LEVEL, Geometry
 
 __all__ = ["JPEG_QUALITY", "KINDS", "LEVEL_FILTER", "PNG_COMPRESS_LEVEL", "Response", "TileServer"]
 
-KINDS: tuple[str, ...] = (
-    "zoomify",
-    "zoomify-even",
-    "dzi-png",
-    "dzi-jpg",
-    "iiif2",
-    "iiif3",
-    "iiif2-notiles",
-    "generic",
-    "generic-jpg",
-)
+KINDS: tuple[str, ...] = tuple(PROTOCOLS)
 
-#: Pillow filter used to build every lower level from the full image.
-LEVEL_FILTER = Image.Resampling.BOX
-JPEG_QUALITY = 90
-PNG_COMPRESS_LEVEL = 1
+#: handler(server, raw_path_with_query, request_headers) -> Response
+Route = Callable[["TileServer", str, Mapping[str, str]], Response]
 
-_DZI_NS = {
-    "dzi-png": "http://schemas.microsoft.com/deepzoom/2009",
-    "dzi-jpg": "http://schemas.microsoft.com/deepzoom/2008",
-}
-_IIIF_KINDS = ("iiif2", "iiif3", "iiif2-notiles")
-_CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
-
-
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-@dataclass(frozen=True)
-class _Geometry:
-    """Level sizes (largest first) and tiling of one kind."""
-
-    sizes: tuple[tuple[int, int], ...]
-    tile_w: int
-    tile_h: int
-    overlap: int = 0
-    fmt: str = "png"
-
-    def grid(self, k: int) -> tuple[int, int]:
-        w, h = self.sizes[k]
-        return _ceil_div(w, self.tile_w), _ceil_div(h, self.tile_h)
-
-    def box(self, k: int, col: int, row: int) -> tuple[int, int, int, int]:
-        w, h = self.sizes[k]
-        o = self.overlap
-        x0 = col * self.tile_w - (o if col > 0 else 0)
-        y0 = row * self.tile_h - (o if row > 0 else 0)
-        x1 = min((col + 1) * self.tile_w + o, w)
-        y1 = min((row + 1) * self.tile_h + o, h)
-        return x0, y0, x1, y1
-
-    def tile_count(self, k: int) -> int:
-        cols, rows = self.grid(k)
-        return cols * rows
 
 
 @dataclass
@@ -211,7 +139,8 @@ class TileServer:
         self._levels: dict[tuple[int, int], Image.Image] = {(self.width, self.height): self._full}
         self._level_locks: dict[tuple[int, int], threading.Lock] = {}
         self._tiles = _LRU(cache_bytes)
-        self._geometry = {kind: self._make_geometry(kind) for kind in KINDS}
+        self._geometry = {kind: proto.geometry(kind, self.width, self.height, self.tile_size)
+                          for kind, proto in PROTOCOLS.items()}
 
         self._lock = threading.Lock()
         self._requests: list[str] = []
@@ -288,17 +217,10 @@ class TileServer:
     @staticmethod
     def path(kind: str) -> str:
         """Like :meth:`url`, without the scheme and host."""
-        if kind in ("zoomify", "zoomify-even"):
-            return f"/{kind}/ImageProperties.xml"
-        if kind in _DZI_NS:
-            return f"/{kind}/image.dzi"
-        if kind in _IIIF_KINDS:
-            return f"/{kind}/info.json"
-        if kind == "generic":
-            return "/generic/tile_{{X}}_{{Y}}.png"
-        if kind == "generic-jpg":
-            return "/generic-jpg/tile_{{X}}_{{Y}}.jpg"
-        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        proto = PROTOCOLS.get(kind)
+        if proto is None:
+            raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        return str(proto.path(kind))
 
     def urls(self) -> dict[str, str]:
         return {kind: self.url(kind) for kind in KINDS}
@@ -335,21 +257,8 @@ class TileServer:
         IIIF tiles use ``x,y,w,h`` regions with the exact level box as ``w,h``
         size and ``default.{fmt}`` (png unless ``fmt`` is given).
         """
-        g = self._geom(kind)
         self.tile_box(kind, k, col, row)  # bounds check
-        n = len(g.sizes)
-        if kind in ("zoomify", "zoomify-even"):
-            z = n - 1 - k
-            return f"{self.base_url}/{kind}/TileGroup{self._zoomify_group(kind, z, col, row)}/{z}-{col}-{row}.jpg"
-        if kind in _DZI_NS:
-            return f"{self.base_url}/{kind}/image_files/{n - 1 - k}/{col}_{row}.{g.fmt}"
-        if kind in _IIIF_KINDS:
-            s = 2**k
-            x, y = col * g.tile_w * s, row * g.tile_h * s
-            rw, rh = min(g.tile_w * s, self.width - x), min(g.tile_h * s, self.height - y)
-            x0, y0, x1, y1 = g.box(k, col, row)
-            return f"{self.base_url}/{kind}/{x},{y},{rw},{rh}/{x1 - x0},{y1 - y0}/0/default.{fmt or 'png'}"
-        return f"{self.base_url}/{kind}/tile_{col}_{row}.{g.fmt}"
+        return self.base_url + str(PROTOCOLS[kind].tile_path(self, kind, k, col, row, fmt))
 
     def level_image(self, kind: str, k: int) -> np.ndarray:
         """The exact pixels of level ``k`` of ``kind`` (0 = full resolution).
@@ -392,58 +301,11 @@ class TileServer:
         g = self._geom(kind)
         return sum(g.tile_count(k) for k in range(len(g.sizes)))
 
-    def _geom(self, kind: str) -> _Geometry:
+    def _geom(self, kind: str) -> Geometry:
         try:
             return self._geometry[kind]
         except KeyError:
             raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}") from None
-
-    def _make_geometry(self, kind: str) -> _Geometry:
-        W, H, ts = self.width, self.height, self.tile_size
-        if kind == "zoomify":
-            sizes = []
-            w, h = W, H
-            while w > ts or h > ts:  # zoomify.js: halve floats, truncate; == W >> k
-                sizes.append((w, h))
-                w, h = w // 2, h // 2
-            return _Geometry(tuple(sizes) or ((W, H),), ts, ts, fmt="jpg")
-        if kind == "zoomify-even":
-            sizes = [(W, H)]
-            k = 1
-            while sizes[-1][0] > ts or sizes[-1][1] > ts:
-                w, h = W // 2**k, H // 2**k
-                sizes.append((w + w % 2, h + h % 2))
-                k += 1
-            return _Geometry(tuple(sizes), ts, ts, fmt="jpg")
-        if kind in _DZI_NS:
-            max_level = (max(W, H) - 1).bit_length()
-            sizes = [(_ceil_div(W, 2**k), _ceil_div(H, 2**k)) for k in range(max_level + 1)]
-            if kind == "dzi-png":
-                return _Geometry(tuple(sizes), ts - 2, ts - 2, overlap=1, fmt="png")
-            return _Geometry(tuple(sizes), ts, ts, overlap=0, fmt="jpg")
-        if kind in _IIIF_KINDS:
-            tile = 2 * ts if kind == "iiif3" else ts
-            return _Geometry(tuple(self._iiif_sizes(tile)), tile, tile, fmt="png")
-        if kind in ("generic", "generic-jpg"):
-            return _Geometry(((W, H),), ts, ts, fmt="png" if kind == "generic" else "jpg")
-        raise ValueError(kind)
-
-    def _iiif_sizes(self, tile: int) -> list[tuple[int, int]]:
-        sizes = []
-        s = 1
-        while True:
-            w, h = _ceil_div(self.width, s), _ceil_div(self.height, s)
-            sizes.append((w, h))
-            if w <= tile and h <= tile:
-                return sizes
-            s *= 2
-
-    def _zoomify_group(self, kind: str, z: int, col: int, row: int) -> int:
-        g = self._geom(kind)
-        n = len(g.sizes)
-        before = sum(g.tile_count(n - 1 - zz) for zz in range(z))
-        cols, _ = g.grid(n - 1 - z)
-        return (before + col + row * cols) // 256
 
     # ------------------------------------------------------------------ accounting
 
@@ -621,13 +483,8 @@ class TileServer:
         kind, _, rest = path.lstrip("/").partition("/")
         if kind not in self._geometry:
             return _not_found()
-        if kind in ("zoomify", "zoomify-even"):
-            return self._zoomify(kind, rest)
-        if kind in _DZI_NS:
-            return self._dzi(kind, rest)
-        if kind in _IIIF_KINDS:
-            return self._iiif(kind, rest)
-        return self._generic(kind, rest)
+        resp: Response = PROTOCOLS[kind].route(self, kind, rest)
+        return resp
 
     def _tile_response(self, kind: str, k: int, col: int, row: int) -> Response:
         g = self._geom(kind)
@@ -636,160 +493,20 @@ class TileServer:
             return _not_found()
         size = g.sizes[k]
         box = g.box(k, col, row)
-        key = ("tile", size, box, g.fmt)
+        return self._cached(("tile", size, box, g.fmt), g.fmt, lambda: self._level_pil(size).crop(box))
+
+    def _cached(self, key: tuple[object, ...], fmt: str, make: Callable[[], Image.Image]) -> Response:
+        """The encoded ``make()`` from the tile cache (encoded and kept on a miss)."""
         cached = self._tiles.get(key)
         if cached is None:
-            cached = self._encode(self._level_pil(size).crop(box), g.fmt)
+            cached = self._encode(make(), fmt)
             self._tiles.put(key, cached)
         return Response(200, cached[0], cached[1])
-
-    def _zoomify(self, kind: str, rest: str) -> Response:
-        g = self._geom(kind)
-        if rest == "ImageProperties.xml":
-            body = (
-                f'<IMAGE_PROPERTIES WIDTH="{self.width}" HEIGHT="{self.height}" '
-                f'NUMTILES="{self.numtiles(kind)}" NUMIMAGES="1" VERSION="1.8" '
-                f'TILESIZE="{self.tile_size}" />'
-            )
-            return Response(200, body.encode(), "application/xml")
-        m = re.fullmatch(r"TileGroup(\d+)/(\d+)-(\d+)-(\d+)\.jpg", rest)
-        if not m:
-            return _not_found()
-        group, z, col, row = (int(v) for v in m.groups())
-        n = len(g.sizes)
-        if z >= n:
-            return _not_found()
-        cols, rows = g.grid(n - 1 - z)
-        if col >= cols or row >= rows or group != self._zoomify_group(kind, z, col, row):
-            return _not_found()
-        return self._tile_response(kind, n - 1 - z, col, row)
-
-    def _dzi(self, kind: str, rest: str) -> Response:
-        g = self._geom(kind)
-        if rest == "image.dzi":
-            body = (
-                '<?xml version="1.0" encoding="UTF-8"?>\n'
-                f'<Image xmlns="{_DZI_NS[kind]}" Format="{g.fmt}" Overlap="{g.overlap}" '
-                f'TileSize="{g.tile_w}">\n'
-                f'  <Size Width="{self.width}" Height="{self.height}"/>\n'
-                "</Image>\n"
-            )
-            return Response(200, body.encode(), "application/xml")
-        m = re.fullmatch(r"image_files/(\d+)/(\d+)_(\d+)\.(\w+)", rest)
-        if not m or m.group(4) != g.fmt:
-            return _not_found()
-        level, col, row = (int(v) for v in m.groups()[:3])
-        n = len(g.sizes)
-        if level >= n:
-            return _not_found()
-        return self._tile_response(kind, n - 1 - level, col, row)
-
-    def _generic(self, kind: str, rest: str) -> Response:
-        g = self._geom(kind)
-        m = re.fullmatch(r"tile_(\d+)_(\d+)\.(\w+)", rest)
-        if not m or m.group(3) != g.fmt:
-            return _not_found()
-        return self._tile_response(kind, 0, int(m.group(1)), int(m.group(2)))
-
-    # ------------------------------------------------------------------ IIIF
-
-    def _iiif_info(self, kind: str) -> dict[str, Any]:
-        g = self._geom(kind)
-        base_id = f"{self.base_url}/{kind}"
-        scale_factors = [2**k for k in range(len(g.sizes))]
-        sizes = [{"width": w, "height": h} for w, h in reversed(g.sizes)]
-        if kind == "iiif3":
-            return {
-                "@context": "http://iiif.io/api/image/3/context.json",
-                "id": base_id,
-                "type": "ImageService3",
-                "protocol": "http://iiif.io/api/image",
-                "profile": "level1",
-                "width": self.width,
-                "height": self.height,
-                "sizes": sizes,
-                "tiles": [{"width": g.tile_w, "scaleFactors": scale_factors}],
-                "extraFormats": ["png"],
-                "preferredFormats": ["png"],
-                "extraQualities": ["color"],
-                "extraFeatures": ["sizeByPct", "sizeByConfinedWh", "sizeUpscaling"],
-            }
-        info: dict[str, Any] = {
-            "@context": "http://iiif.io/api/image/2/context.json",
-            "@id": base_id,
-            "protocol": "http://iiif.io/api/image",
-            "width": self.width,
-            "height": self.height,
-            "sizes": sizes,
-            "preferredFormats": ["png"],  # not in v2, but read by OpenSeadragon, dezoomify-rs and us
-        }
-        if kind == "iiif2":
-            info["tiles"] = [{"width": g.tile_w, "height": g.tile_h, "scaleFactors": scale_factors}]
-        info["profile"] = [
-            "http://iiif.io/api/image/2/level2.json",
-            {
-                "formats": ["jpg", "png"],
-                "qualities": ["default", "color"],
-                "supports": [
-                    "regionByPx",
-                    "regionSquare",
-                    "sizeByW",
-                    "sizeByH",
-                    "sizeByWh",
-                    "sizeByPct",
-                    "sizeByConfinedWh",
-                    "sizeByForcedWh",
-                ],
-            },
-        ]
-        return info
-
-    def _iiif(self, kind: str, rest: str) -> Response:
-        if rest == "":
-            return Response(303, b"", headers={"Location": f"{self.base_url}/{kind}/info.json"})
-        if rest == "info.json":
-            body = json.dumps(self._iiif_info(kind), indent=1).encode()
-            return Response(200, body, "application/json")
-        parts = rest.split("/")
-        if len(parts) != 4:
-            return _not_found()
-        region_s, size_s, rotation_s, tail = parts
-        quality, dot, fmt = tail.rpartition(".")
-        if not dot or fmt not in _CONTENT_TYPES:
-            raise _BadRequest(f"unsupported format {fmt!r}")
-        if quality not in ("default", "color"):
-            raise _BadRequest(f"unsupported quality {quality!r}")
-        if rotation_s != "0":
-            raise _BadRequest(f"unsupported rotation {rotation_s!r}")
-        version = 3 if kind == "iiif3" else 2
-        region = parse_region(region_s, self.width, self.height)
-        size = parse_size(size_s, region[2], region[3], version, self.width, self.height)
-        key = ("iiif", region, size, fmt)
-        cached = self._tiles.get(key)
-        if cached is None:
-            cached = self._encode(self._iiif_pixels(region, size), fmt)
-            self._tiles.put(key, cached)
-        return Response(200, cached[0], cached[1])
-
-    def _iiif_pixels(self, region: tuple[int, int, int, int], size: tuple[int, int]) -> Image.Image:
-        x, y, rw, rh = region
-        sw, sh = size
-        W, H = self.width, self.height
-        for sf in sorted({rw // sw, _ceil_div(rw, sw), rh // sh, _ceil_div(rh, sh)}):
-            if sf < 1 or sf & (sf - 1) or x % sf or y % sf:
-                continue
-            if (x + rw) % sf and x + rw != W:
-                continue
-            if (y + rh) % sf and y + rh != H:
-                continue
-            if sw not in (rw // sf, _ceil_div(rw, sf)) or sh not in (rh // sf, _ceil_div(rh, sf)):
-                continue
-            level = self._level_pil((_ceil_div(W, sf), _ceil_div(H, sf)))
-            return level.crop((x // sf, y // sf, x // sf + sw, y // sf + sh))
-        crop = self._full.crop((x, y, x + rw, y + rh))
-        return crop if (sw, sh) == (rw, rh) else crop.resize((sw, sh), LEVEL_FILTER)
 
     # ------------------------------------------------------------------ pixels
+
+    def _full_pil(self) -> Image.Image:
+        return self._full
 
     def _level_pil(self, size: tuple[int, int]) -> Image.Image:
         img = self._levels.get(size)
@@ -808,8 +525,8 @@ class TileServer:
         buf = io.BytesIO()
         if fmt == "png" or self.lossless:
             img.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL)
-            return buf.getvalue(), _CONTENT_TYPES["png"]
+            return buf.getvalue(), CONTENT_TYPES["png"]
         if img.mode == "RGBA":
             img = img.convert("RGB")
         img.save(buf, "JPEG", quality=JPEG_QUALITY)
-        return buf.getvalue(), _CONTENT_TYPES["jpg"]
+        return buf.getvalue(), CONTENT_TYPES["jpg"]

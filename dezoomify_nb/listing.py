@@ -29,6 +29,7 @@ EXAMPLES: dict[str, str] = {
     "pnav": "https://catalog.shm.ru/entity/OBJECT/2117418",
     "iiif": "https://example.org/iiif/<identifier>/info.json",
     "deepzoom": "https://example.org/tiles/<image>.dzi",
+    "tile_url": "https://example.org/tiles/<image>/TileGroup3/5-12-7.jpg (any tile a viewer requested)",
     "generic": "https://example.org/tiles/<image>/tile_{{X}}_{{Y}}.jpg",
     "pff": "https://example.org/zoomify/servlet?file=/images/<image>.pff&requestType=1",
     "krpano": "https://example.org/tour/tour.xml",

@@ -39,6 +39,8 @@ BUILTIN_DEZOOMERS: dict[str, str] = {
     "pnav": "dezoomify_nb.dezoomers.pnav:PnavDezoomer",
     "iiif": "dezoomify_nb.dezoomers.iiif:IIIFDezoomer",
     "deepzoom": "dezoomify_nb.dezoomers.deepzoom:DeepZoomDezoomer",
+    # a tile URL whose own format did not take it (metadata elsewhere, or none: krpano, …/{z}/{x}/{y})
+    "tile_url": "dezoomify_nb.dezoomers.tile_url:TileUrlDezoomer",
     "generic": "dezoomify_nb.dezoomers.generic:GenericDezoomer",
     "pff": "dezoomify_nb.dezoomers.pff:PffDezoomer",
     "krpano": "dezoomify_nb.dezoomers.krpano:KrpanoDezoomer",

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import math
 import os
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -50,10 +51,27 @@ class SaveResult:
     height: int
     tiles: int
     failed: list[tuple[str, str]] = field(default_factory=list)
+    #: how long the download took (seconds), when known
+    seconds: float | None = None
 
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    def __repr__(self) -> str:
+        return (f"SaveResult(path={str(self.path)!r}, level={self.level}, size={self.width}x{self.height}, "
+                f"tiles={self.tiles}, failed={len(self.failed)})")
+
+    def __str__(self) -> str:
+        from .reprs import save_result_text
+
+        return save_result_text(self)
+
+    def _repr_html_(self) -> str:
+        """The file (a link), its size, level, tiles and time, a small preview, and the failed tiles if any."""
+        from .reprs import save_result_html
+
+        return save_result_html(self)
 
 
 def _headers(headers: Mapping[str, str] | Sequence[str] | None) -> tuple[tuple[str, str], ...]:
@@ -252,6 +270,7 @@ class ZoomableImage:
         from .lazy.raw import peek_metadata
         from .writers import Output, naming, writer_for, writer_named
 
+        t0 = time.monotonic()
         if level is None:
             level = self.level_index(largest=largest, max_width=max_width, max_height=max_height, zoom_level=zoom_level)
             level = 0 if level is None else level
@@ -329,7 +348,7 @@ class ZoomableImage:
                 failed=len(failed), total=total, hint=hint_for_failures([r for _, r in failed]),
             )
         out = target.publish()
-        result = SaveResult(out, level, out_w, out_h, total, failed)
+        result = SaveResult(out, level, out_w, out_h, total, failed, seconds=time.monotonic() - t0)
         if failed and not allow_partial:
             raise DownloadError(
                 f"Only {total - len(failed)} tiles out of {total} could be downloaded. "

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import DezoomifyError, hint_for
+from .progress import BulkProgress
 
 if TYPE_CHECKING:
     from .api import ZoomableImage
@@ -36,7 +38,27 @@ class BulkItem:
 
 @dataclass
 class BulkSummary:
+    """Every image of a bulk run (:class:`BulkItem`), in order; ``print(summary)`` lists them, a notebook
+    shows them as a table."""
+
     items: list[BulkItem] = field(default_factory=list)
+    #: how long the run took (seconds), when known
+    seconds: float | None = None
+
+    def __repr__(self) -> str:
+        from .reprs import bulk_repr
+
+        return bulk_repr(self)
+
+    def __str__(self) -> str:
+        from .reprs import bulk_text
+
+        return bulk_text(self)
+
+    def _repr_html_(self) -> str:
+        from .reprs import bulk_html
+
+        return bulk_html(self)
 
     def _count(self, status: str) -> int:
         return sum(1 for it in self.items if it.status == status)
@@ -101,31 +123,39 @@ def save_all(
         return save_all_on_cluster(images, client, outfile=outfile, directory=directory, max_width=max_width,
                                    max_height=max_height, zoom_level=zoom_level, compression=compression,
                                    overwrite=overwrite, report=say)
+    t0 = time.monotonic()
     summary = BulkSummary()
     total = len(images)
     largest = max_width is None and max_height is None and zoom_level is None
-    for i, image in enumerate(images):
-        title = image.title or f"Image {i + 1}"
-        say(f"[{i + 1}/{total}] {title}")
-        path = numbered_path(outfile, i + 1) if outfile else None
-        try:
-            level = image.level_index(largest=largest, max_width=max_width, max_height=max_height,
-                                      zoom_level=zoom_level)
-            extra = {"overwrite": True} if overwrite else {}
-            result = image.save(path, level=level or 0, compression=compression, progress=progress,
-                                allow_partial=True, directory=directory, **extra)
-        except (DezoomifyError, OSError) as exc:
-            message = str(exc)
-            hint = hint_for(exc)
-            say(f"[{i + 1}/{total}] failed: {message}" + (f" (hint: {hint})" if hint else ""))
-            summary.items.append(BulkItem(i, title, "failed", None, message))
-            continue
-        if result.failed:
-            message = f"only {result.tiles - len(result.failed)} tiles out of {result.tiles} could be downloaded"
-            say(f"[{i + 1}/{total}] partial: {message}; saved to '{result.path}'")
-            summary.items.append(BulkItem(i, title, "partial", result.path, message))
-        else:
-            say(f"[{i + 1}/{total}] saved to '{result.path}'")
-            summary.items.append(BulkItem(i, title, "done", result.path))
+    bars = BulkProgress(total, progress)
+    try:
+        for i, image in enumerate(images):
+            title = image.title or f"Image {i + 1}"
+            say(f"[{i + 1}/{total}] {title}")
+            path = numbered_path(outfile, i + 1) if outfile else None
+            try:
+                level = image.level_index(largest=largest, max_width=max_width, max_height=max_height,
+                                          zoom_level=zoom_level)
+                extra = {"overwrite": True} if overwrite else {}
+                result = image.save(path, level=level or 0, compression=compression, progress=bars.image(title),
+                                    allow_partial=True, directory=directory, **extra)
+            except (DezoomifyError, OSError) as exc:
+                bars.image_done(False)
+                message = str(exc)
+                hint = hint_for(exc)
+                say(f"[{i + 1}/{total}] failed: {message}" + (f" (hint: {hint})" if hint else ""))
+                summary.items.append(BulkItem(i, title, "failed", None, message))
+                continue
+            bars.image_done(True)
+            if result.failed:
+                message = f"only {result.tiles - len(result.failed)} tiles out of {result.tiles} could be downloaded"
+                say(f"[{i + 1}/{total}] partial: {message}; saved to '{result.path}'")
+                summary.items.append(BulkItem(i, title, "partial", result.path, message))
+            else:
+                say(f"[{i + 1}/{total}] saved to '{result.path}'")
+                summary.items.append(BulkItem(i, title, "done", result.path))
+    finally:
+        bars.close()
+    summary.seconds = time.monotonic() - t0
     say(summary.describe())
     return summary

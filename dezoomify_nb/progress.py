@@ -220,3 +220,84 @@ def cancellable(source: Any, cancel: CancelToken | None) -> Any:
 
         source.pyramid = pyramid
     return source
+
+
+class ImageBar:
+    """The current image's tile bar of a bulk run: a ``save(progress=...)`` callback that makes its bar (a
+    tqdm, ``tqdm.auto``: a widget in a notebook) on the first tile, when the total is known."""
+
+    def __init__(self, desc: str, make: Callable[[int, str], Any]) -> None:
+        self.desc, self._make = desc, make
+        self.bar: Any = None
+        self._seen = 0
+
+    def __call__(self, done: int, failed: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = self._make(total, self.desc)
+        count = done + failed
+        if count > self._seen:
+            self.bar.update(count - self._seen)
+            self._seen = count
+        if failed:
+            self.bar.set_postfix_str(f"{failed} failed", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class BulkProgress:
+    """Progress of a bulk run: one overall bar (images done / total) and the current image's bar (tiles),
+    with ``tqdm.auto`` (ipywidgets in a notebook, text bars in a terminal), when ``progress is True`` and the
+    mode (:func:`set_mode`) is ``auto`` or ``bar``. Otherwise each image gets ``progress`` as given (plain
+    lines, nothing, or the caller's callback)."""
+
+    def __init__(self, total: int, progress: bool | ProgressCallback | Any = True) -> None:
+        self.progress = progress
+        self.bars = progress is True and _mode in ("auto", "bar")
+        self.overall: Any = None
+        self.current: ImageBar | None = None
+        self.failed = 0
+        if self.bars:
+            tqdm = self._tqdm()
+            self.overall = tqdm(total=total, desc="images", unit="image", file=sys.stderr, dynamic_ncols=True,
+                                position=0, leave=True)
+
+    @staticmethod
+    def _tqdm() -> Any:
+        if _mode == "bar":
+            from tqdm import tqdm
+        else:
+            from tqdm.auto import tqdm
+        return tqdm
+
+    def _image_bar(self, total: int, desc: str) -> Any:
+        return self._tqdm()(total=total, desc=desc, unit="tile", file=sys.stderr, dynamic_ncols=True,
+                            position=1, leave=False)
+
+    def image(self, title: str) -> bool | ProgressCallback | Any:
+        """What ``save(progress=...)`` gets for the next image (called before each)."""
+        if not self.bars:
+            return self.progress
+        short = title if len(title) <= 32 else title[:31] + "…"
+        self.current = ImageBar(short, self._image_bar)
+        return self.current
+
+    def image_done(self, ok: bool) -> None:
+        """The current image ended (``ok``: saved, possibly partial; else failed)."""
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+        if self.overall is not None:
+            self.failed += not ok
+            if self.failed:
+                self.overall.set_postfix_str(f"{self.failed} failed", refresh=False)
+            self.overall.update(1)
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+        if self.overall is not None:
+            self.overall.close()
+            self.overall = None

@@ -6,12 +6,16 @@ of an :class:`~dezoomify_nb.collection.ImageCollection` without fetching any of 
 
 In a live kernel, :func:`image_bundle` / :func:`collection_bundle` (the ``_repr_mimebundle_`` hooks) add
 the interactive picker (:func:`~dezoomify_nb.widgets.picker.widget`) to the HTML, so evaluating ``img``
-in a cell shows the widget where widgets render and the HTML elsewhere (nbconvert, GitHub).
+in a cell shows the widget where widgets render and the HTML elsewhere (nbconvert, GitHub: they skip a
+widget view whose state is not saved in the notebook and show the ``text/html`` of the same output).
+:func:`picker_html` is that fallback for a picker shown on its own (``dz.widget(url)``). The summaries of
+results (saved files, bulk runs) are in :mod:`dezoomify_nb.reprs`.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -111,26 +115,64 @@ def in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def _bundle(obj: Any, html: str, make_widget: Any) -> dict[str, Any]:
-    bundle: dict[str, Any] = {"text/plain": repr(obj), "text/html": html}
+#: seconds the rich display of a picker waits for its image (and preview) to be read, so that its HTML fallback
+#: (what nbconvert and GitHub show, without widget state) describes it; on a slow server it says "opening"
+STATIC_WAIT = 1.5
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def picker_html(picker: Any) -> str:
+    """What a static renderer shows for a picker: its collection or image summary (as far as read after
+    :data:`STATIC_WAIT`), the last download, and a note that the interactive picker needs a kernel."""
+    try:
+        picker.wait(STATIC_WAIT)
+    except TimeoutError:
+        pass
+    parts = []
+    if picker.collection is not None:
+        parts.append(collection_html(picker.collection))
+    if picker.image is not None:
+        parts.append(image_html(picker.image, thumbnail=False))
+    elif picker.url_box.value:
+        parts.append(f"<div>Opening {_link(picker.url_box.value)}</div>")
+    if picker.result is not None:
+        from ..reprs import save_result_html
+
+        parts.append(save_result_html(picker.result))
+    note = ('<div style="color: #777; font-style: italic; margin-top: 6px;">dezoomify_nb picker: interactive '
+            "in a running notebook (run the cell to use it).</div>")
+    return f'<div class="dezoomify-nb-picker" style="{_STYLE}">{"".join(parts)}{note}</div>'
+
+
+def picker_bundle(picker: Any, view: dict[str, Any]) -> dict[str, Any]:
+    """The picker's ``_repr_mimebundle_``: its widget view (``view``, from ipywidgets) plus
+    :func:`picker_html` as the ``text/html`` a renderer without the widget state shows instead."""
+    return {**view, "text/html": picker_html(picker)}
+
+
+def _bundle(obj: Any, html: Callable[[], str], make_widget: Any) -> dict[str, Any]:
+    bundle: dict[str, Any] = {"text/plain": repr(obj)}
     if in_kernel():
-        view = make_widget()._repr_mimebundle_()
-        if view:
-            bundle.update({k: v for k, v in view.items() if k != "text/plain"})
+        picker = make_widget()
+        view = picker._repr_mimebundle_()
+        if view and WIDGET_VIEW in view:
+            bundle[WIDGET_VIEW] = view[WIDGET_VIEW]
+            bundle["text/html"] = view.get("text/html") or html()
+            return bundle
+    bundle["text/html"] = html()
     return bundle
 
 
 def image_bundle(img: ZoomableImage) -> dict[str, Any]:
-    """The rich display of an image: the picker in a kernel, plus the HTML summary (its preview only if
-    already fetched: the picker fetches it in the background)."""
+    """The rich display of an image: the picker in a kernel, plus the HTML summary (its preview fetched by
+    the picker, waited for a moment: see :func:`picker_html`)."""
     from .picker import widget
 
-    live = in_kernel()
-    return _bundle(img, image_html(img, thumbnail=not live), lambda: widget(image=img))
+    return _bundle(img, lambda: image_html(img), lambda: widget(image=img))
 
 
 def collection_bundle(coll: ImageCollection) -> dict[str, Any]:
     """The rich display of a collection: the picker (image dropdown) in a kernel, plus the HTML list."""
     from .picker import widget
 
-    return _bundle(coll, collection_html(coll), lambda: widget(image=coll))
+    return _bundle(coll, lambda: collection_html(coll), lambda: widget(image=coll))

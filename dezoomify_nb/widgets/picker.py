@@ -136,6 +136,12 @@ class ImagePicker(W.VBox):
         elif url:
             self.url_box.value = url  # opens it
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The widget, with an HTML summary for renderers without widget state (nbconvert, GitHub)."""
+        from .html import picker_bundle
+
+        return picker_bundle(self, super()._repr_mimebundle_(**kwargs) or {})
+
     # --- helpers -----------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _quiet(self) -> Iterator[None]:

@@ -1,11 +1,10 @@
-"""Small helpers of the picker: output formats, free file names, header lines, errors in plain words."""
+"""Small helpers of the picker: output formats, free file names, header lines."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from ..errors import DezoomifyError
 from ..writers import naming
 
 #: (label, save(format=...), extension)
@@ -33,16 +32,6 @@ def parse_headers(text: str) -> list[str]:
         if not sep or not _TOKEN.fullmatch(name.strip()):
             raise ValueError(f"The header line {line!r} is not of the form 'Name: value' (e.g. 'Referer: https://…').")
     return lines
-
-
-def message_of(exc: BaseException) -> str:
-    """An exception in plain words, with its hint: what the status line shows (never a traceback)."""
-    if isinstance(exc, DezoomifyError):
-        text = str(exc) or type(exc).__name__
-        return f"{text}\nHint: {exc.hint}" if exc.hint else text
-    if isinstance(exc, (ValueError, OSError)) and str(exc):  # e.g. a bad header line, a full disk
-        return str(exc)
-    return f"Unexpected error ({type(exc).__name__}): {exc}"
 
 
 def free_name(directory: Path, title: str | None, size: tuple[int, int], fmt: str = "") -> str:

@@ -1,10 +1,16 @@
 """The notebook picker: paste a URL, see the image, choose what to download, watch it come.
 
-``dz.widget(url=None)`` returns an :class:`ImagePicker` (an ``ipywidgets.VBox``) with a URL box (and an
-optional HTTP headers box), an image dropdown when the source holds several images (manifest pages by
-title), a level dropdown (size, megapixels, tiles), a thumbnail, the deep-zoom :class:`TileViewer`
-where a region can be drawn, the output file name and format, Download and Cancel buttons, a
-progress bar (tiles done / total, rate, ETA) and a status line that shows errors in plain words.
+``dz.widget(url=None)`` returns an :class:`ImagePicker` (an ``ipywidgets.VBox``), compact and centred on
+the deep-zoom :class:`TileViewer`: a URL row (HTTP headers behind a toggle); the viewer, with a strip
+of page thumbnails on its left when the source holds several images, and a side panel on its right (the
+image and level menus, the region's x/y/w/h fields bound to the viewer, the output's size and estimates);
+then the file name, format, Download and Cancel, the same download as one line of code, and one status
+area. Without a viewer (``viewer=False``) a 256 px thumbnail takes its place.
+
+The picker is always in one of :data:`~dezoomify_nb.widgets.cards.STATES` (:attr:`ImagePicker.state`,
+also a ``dz-state-…`` CSS class): ``empty``, ``opening``, ``ready``, ``downloading``, ``cancelled``,
+``done``, ``failed``; each has its own look, and nothing of a previous state (an old tile count, a
+dead viewer) stays on screen. Errors are one sentence, advice in a notebook's words and a details section.
 
 Network work (opening, thumbnails, downloads) runs on background threads, so the kernel stays free;
 widget updates from those threads are made under one lock. :meth:`ImagePicker.wait` waits for them
@@ -15,29 +21,57 @@ widget updates from those threads are made under one lock. :meth:`ImagePicker.wa
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from html import escape
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
+import traitlets
 
 from .. import api
 from ..collection import ImageCollection
 from ..errors import DezoomifyError, DownloadCancelled
+from . import cards
+from .advice import error_parts
 from .bar import ProgressBar, duration
-from .common import EXTENSIONS, FORMATS, free_name, message_of, parse_headers
+from .common import EXTENSIONS, FORMATS, free_name, parse_headers
 from .html import megapixels
-from .thumbnail import thumbnail_png
+from .outputs import file_bytes, file_preview
+from .plan import Throughput, code_line, estimate, file_size
+from .region import RegionFields
+from .thumbnail import thumbnail_array, thumbnail_level, to_png
 from .viewer import TileViewer
 
 log = logging.getLogger("dezoomify_nb")
 
+#: height of the deep-zoom view (the picker fits a 1280 × 800 window in JupyterLab)
+VIEWER_HEIGHT = "380px"
+
+
+@functools.cache
+def _style() -> str:
+    return "<style>" + resources.files(__package__).joinpath("static/picker.css").read_text("utf-8") + "</style>"
+
+
+def _format_of(name: str, chosen: str) -> str:
+    if chosen:
+        return chosen
+    ext = Path(name).suffix.lower()
+    return {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff",
+            ".iiif": "iiif", ".zarr": "ome-zarr"}.get(ext, "jpeg")
+
+
 class ImagePicker(W.VBox):
     """See the module docstring. Build it with :func:`widget`."""
+
+    #: one of :data:`~dezoomify_nb.widgets.cards.STATES`
+    state = traitlets.Unicode("empty")
 
     def __init__(
         self,
@@ -58,7 +92,7 @@ class ImagePicker(W.VBox):
         self.image: api.ZoomableImage | None = None
         #: the last download's :class:`~dezoomify_nb.api.SaveResult`
         self.result: api.SaveResult | None = None
-        #: seconds from the URL entry to ``opened`` (metadata) and ``thumbnail`` (preview shown)
+        #: seconds from the URL entry to ``opened`` (metadata) and ``thumbnail`` (preview made)
         self.timings: dict[str, float] = {}
         self._lock = threading.RLock()
         self._local = threading.local()
@@ -67,68 +101,95 @@ class ImagePicker(W.VBox):
         self._t_open = 0.0
         self._cancel: threading.Event | None = None
         self._user_named = False
+        self._opened_url: str | None = None
+        self._preview: Any = None  # the thumbnail's pixels (estimates)
+        self._measured: dict[int, Throughput] = {}  # per image object id
 
-        full = W.Layout(width="100%")
-        self.url_box = W.Text(description="URL", continuous_update=False, layout=W.Layout(flex="1"),
+        self.url_box = W.Text(continuous_update=False, layout=W.Layout(flex="1"),
                               placeholder="Paste the URL of a zoomable image: info.json, .dzi, "
                                           "ImageProperties.xml, a IIIF manifest, a museum page…")
-        self.open_button = W.Button(description="Open", tooltip="Open (or reload) the URL")
-        self.headers_box = W.Textarea(placeholder="Referer: https://museum.example/viewer\nCookie: …",
-                                      layout=W.Layout(width="100%", height="4em"))
-        headers_panel = W.Accordion([self.headers_box], selected_index=None, layout=full)
-        headers_panel.set_title(0, "HTTP headers (optional: one 'Name: value' per line)")
-        self.image_select = W.Dropdown(description="Image", options=[], layout=W.Layout(width="100%",
-                                                                                       display="none"))
-        self.level_select = W.Dropdown(description="Level", options=[], layout=W.Layout(width="100%"))
-        self.thumb = W.Image(format="png", layout=W.Layout(max_width="256px", max_height="256px",
-                                                            display="none", border="1px solid #ccc",
-                                                            margin="0 16px 0 0"))
+        self.open_button = W.Button(description="Open", tooltip="Open (or reload) the URL", button_style="primary",
+                                    layout=W.Layout(width="auto"))
+        self.headers_toggle = W.ToggleButton(description="Headers", value=False, icon="",
+                                             tooltip="HTTP headers to send (Referer, Cookie…)",
+                                             layout=W.Layout(width="auto"))
+        self.headers_box = W.Textarea(placeholder="HTTP headers, one 'Name: value' per line, e.g.\n"
+                                                  "Referer: https://museum.example/viewer",
+                                      layout=W.Layout(width="100%", height="4.5em", display="none"))
+        self.image_select = W.Dropdown(options=[], layout=W.Layout(width="100%", display="none"),
+                                       tooltip="The image of the source (also: the strip on the left)")
+        self.level_select = W.Dropdown(options=[], layout=W.Layout(width="100%"), tooltip="Level (size) to download")
+        self.thumb = W.Image(format="png", layout=W.Layout(max_width="256px", max_height="256px", display="none",
+                                                           margin="auto"))
         self.info = W.HTML(value="")
-        self.viewer: TileViewer | None = TileViewer(height="400px") if viewer else None
-        self.region_text = W.Label(value="Region: whole image")
-        self.clear_region = W.Button(description="Whole image", tooltip="Forget the drawn region")
-        self.file_box = W.Text(description="File", layout=W.Layout(flex="1"))
-        self.format_select = W.Dropdown(description="Format", options=[(lbl, n) for lbl, n, _ in FORMATS],
-                                        value="", layout=W.Layout(width="18em"))
-        self.download_button = W.Button(description="Download", button_style="primary", disabled=True)
-        self.cancel_button = W.Button(description="Cancel", button_style="warning", disabled=True)
+        self.placeholder = W.HTML(value=cards.placeholder_empty(), layout=W.Layout(width="100%"))
+        self.viewer: TileViewer | None = TileViewer(height=VIEWER_HEIGHT) if viewer else None
+        self.region_fields = RegionFields()
+        self.plan = W.HTML(value="")
+        self.file_box = W.Text(description="File", layout=W.Layout(flex="1 1 auto", min_width="12em"),
+                               style={"description_width": "32px"})
+        self.format_select = W.Dropdown(options=[(lbl, n) for lbl, n, _ in FORMATS], value="",
+                                        tooltip="Output format", layout=W.Layout(width="12em"))
+        self.download_button = W.Button(description="Download", button_style="primary", disabled=True,
+                                        icon="download", layout=W.Layout(width="auto", min_width="8em"))
+        self.cancel_button = W.Button(description="Cancel", disabled=True, layout=W.Layout(width="auto"))
+        self.code = W.HTML(value="")
         self.progress = ProgressBar()
-        self.status = W.HTML(value="Paste a URL and press Enter.")
+        self.status = W.HTML(value="")
         for w, cls in ((self.url_box, "dz-url"), (self.open_button, "dz-open"), (self.headers_box, "dz-headers"),
-                       (self.image_select, "dz-image"), (self.level_select, "dz-level"), (self.thumb, "dz-thumb"),
-                       (self.info, "dz-info"), (self.region_text, "dz-region"), (self.clear_region, "dz-clear-region"),
-                       (self.file_box, "dz-file"), (self.format_select, "dz-format"),
-                       (self.download_button, "dz-download"), (self.cancel_button, "dz-cancel"),
+                       (self.headers_toggle, "dz-headers-toggle"), (self.image_select, "dz-image"),
+                       (self.level_select, "dz-level"), (self.thumb, "dz-thumb"), (self.info, "dz-info"),
+                       (self.placeholder, "dz-placeholder"), (self.plan, "dz-plan"), (self.file_box, "dz-file"),
+                       (self.format_select, "dz-format"), (self.download_button, "dz-download"),
+                       (self.cancel_button, "dz-cancel"), (self.code, "dz-code"), (self.progress, "dz-progress"),
                        (self.status, "dz-status")):
             w.add_class(cls)
 
-        rows: list[W.Widget] = [
-            W.HBox([self.url_box, self.open_button], layout=full), headers_panel, self.image_select,
-            self.level_select, W.HBox([self.thumb, self.info]),
-        ]
+        head = functools.partial(W.HTML, layout=W.Layout(margin="0"))
+        self.side = W.VBox([self.info, self.image_select, head(value='<div class="dz-side-head">Level</div>'),
+                            self.level_select, head(value='<div class="dz-side-head">Region (full-resolution px)</div>'),
+                            self.region_fields, head(value='<div class="dz-side-head">Output</div>'), self.plan],
+                           layout=W.Layout(display="none"))
+        self.side.add_class("dz-side")
+        centre_items: list[W.Widget] = [self.placeholder]
         if self.viewer is not None:
             self.viewer.add_class("dz-viewer")
-            rows += [self.viewer, W.HBox([self.region_text, self.clear_region])]
-        rows += [W.HBox([self.file_box, self.format_select], layout=full),
-                 W.HBox([self.download_button, self.cancel_button]), self.progress, self.status]
-        super().__init__(rows, layout=full)
+            self.viewer.layout.display = "none"
+            self.region_unlink = self.region_fields.link(self.viewer)
+            centre_items.append(self.viewer)
+        else:
+            centre_items.append(self.thumb)
+        self.centre = W.VBox(centre_items)
+        self.centre.add_class("dz-centre")
+        self.stage = W.HBox([self.centre, self.side])
+        self.stage.add_class("dz-stage")
+        self.actions = W.HBox([self.file_box, self.format_select, self.download_button, self.cancel_button],
+                              layout=W.Layout(display="none"))
+        self.actions.add_class("dz-actions")
+        top = W.HBox([self.url_box, self.open_button, self.headers_toggle])
+        top.add_class("dz-top")
+        self.progress.layout.display = "none"
+        self.code.layout.display = "none"
+        super().__init__([W.HTML(_style(), layout=W.Layout(display="none")), top, self.headers_box, self.stage,
+                          self.actions, self.code, self.progress, self.status], layout=W.Layout(width="100%"))
         self.add_class("dz-picker")
+        self.add_class("dz-state-empty")
 
         self.url_box.observe(self._on_url, names="value")
         self.open_button.on_click(lambda _: self.open_url(self.url_box.value))
+        self.headers_toggle.observe(self._on_headers_toggle, names="value")
         self.image_select.observe(self._on_image, names="value")
-        self.level_select.observe(self._on_level, names="value")
+        self.level_select.observe(self._on_choice, names="value")
         self.format_select.observe(self._on_format, names="value")
         self.file_box.observe(self._on_file, names="value")
+        self.region_fields.observe(self._on_choice, names="value")
         self.download_button.on_click(lambda _: self.download())
         self.cancel_button.on_click(lambda _: self.cancel())
-        self.clear_region.on_click(lambda _: self._clear_region())
-        if self.viewer is not None:
-            self.viewer.observe(self._on_region, names="region")
 
         if headers:
             items = headers.items() if isinstance(headers, Mapping) else (h.split(":", 1) for h in headers)
             self.headers_box.value = "\n".join(f"{k.strip()}: {v.strip()}" for k, v in items)
+            self.headers_toggle.value = True
         if image is not None:
             with self._quiet():
                 self.url_box.value = image.url
@@ -175,19 +236,53 @@ class ImagePicker(W.VBox):
                 raise TimeoutError("the picker is still busy")
             alive[0].join(left)
 
-    def _set_status(self, text: str, *, error: bool = False) -> None:
-        body = "<br>".join(escape(line) for line in text.splitlines())
+    def _current(self, gen: int) -> bool:
         with self._lock:
-            self.status.value = f'<span style="color: #b00020;">{body}</span>' if error else body
+            return gen == self._gen
+
+    def _on_headers_toggle(self, change: dict[str, Any]) -> None:
+        self.headers_box.layout.display = "flex" if change["new"] else "none"
+
+    # --- states ------------------------------------------------------------------------------------
+    def _enter(self, state: str, card: str = "") -> None:
+        """Show ``state``: which parts are visible, the buttons, the status card; nothing of the last state."""
+        assert state in cards.STATES, state
+        with self._lock:
+            image, collection = self.image, self.collection
+            many = collection is not None and len(collection) > 1
+            shown = image is not None or many  # the viewer area has something to show (or is switching)
+            if self.viewer is not None:
+                centre_card = not shown
+                self.viewer.layout.display = "none" if centre_card else "flex"
+                thumb_shown = False
+            else:
+                thumb_shown = image is not None and bool(self.thumb.value) and state != "opening"
+                centre_card = not thumb_shown
+                self.thumb.layout.display = "block" if thumb_shown else "none"
+            if centre_card:  # no image: the card takes the viewer's place
+                self.placeholder.value = card or cards.placeholder_empty()
+                self.status.value = ""
+            else:
+                self.status.value = card
+            self.placeholder.layout.display = "flex" if centre_card else "none"
+            self.side.layout.display = "flex" if shown else "none"
+            self.stage.layout.min_height = VIEWER_HEIGHT if shown and self.viewer is not None else ""
+            self.actions.layout.display = "flex" if image is not None else "none"
+            self.code.layout.display = "block" if image is not None and state != "downloading" else "none"
+            self.progress.layout.display = "flex" if state == "downloading" else "none"
+            self.download_button.disabled = image is None or state in ("downloading", "opening")
+            self.cancel_button.disabled = state != "downloading"
+            for w in (self.level_select, self.format_select, self.file_box):
+                w.disabled = state == "downloading"
+            with self.hold_sync():  # last: who watches the state sees its whole look
+                self.remove_class(f"dz-state-{self.state}")
+                self.add_class(f"dz-state-{state}")
+                self.state = state
 
     def _fail(self, exc: BaseException) -> None:
         if not isinstance(exc, DezoomifyError):
             log.debug("widget error", exc_info=exc)
-        self._set_status(message_of(exc), error=True)
-
-    def _current(self, gen: int) -> bool:
-        with self._lock:
-            return gen == self._gen
+        self._enter("failed", cards.error(error_parts(exc)))
 
     # --- opening -----------------------------------------------------------------------------------
     def _on_url(self, change: dict[str, Any]) -> None:
@@ -213,23 +308,26 @@ class ImagePicker(W.VBox):
             self.timings = {}
             self.collection = None
             self.image = None
+            self._preview = None
+            self._opened_url = url
             with self._quiet():
                 self.image_select.options = []
                 self.image_select.layout.display = "none"
                 self.level_select.options = []
-                self.thumb.layout.display = "none"
+                self.thumb.value = b""
                 self.info.value = ""
-                self.download_button.disabled = True
+                self.plan.value = ""
+                self.code.value = ""
         if self.viewer is not None:
             self.viewer.show(None)
-        self._set_status(f"Opening {url}…" if url else "Reading the image…")
+        self._enter("opening", cards.opening(f"Opening {url}…" if url else "Reading the image…"))
         self._spawn(self._open_task, gen, url, given, self.headers_box.value)
 
     def _open_task(self, gen: int, url: str | None, given: Any, headers: str) -> None:
         try:
             opened = given if given is not None else api.open(url, headers=parse_headers(headers),
                                                               **self.open_options)
-        except Exception as exc:  # noqa: BLE001 - shown in the status line
+        except Exception as exc:  # noqa: BLE001 - shown in the status card
             if self._current(gen):
                 self._fail(exc)
             return
@@ -243,7 +341,8 @@ class ImagePicker(W.VBox):
                 self.image_select.layout.display = "flex" if len(opened) > 1 else "none"
                 self.image_select.value = 0 if len(opened) else None
             if not len(opened):
-                self._set_status("This source lists no image.", error=True)
+                self._fail(DezoomifyError("This source lists no image.",
+                                          hint="Check that the URL is the manifest or page of an image."))
                 return
             self._show_image(gen, opened[0])
         else:
@@ -252,23 +351,33 @@ class ImagePicker(W.VBox):
     def _on_image(self, change: dict[str, Any]) -> None:
         if self._is_quiet() or change["new"] is None or self.collection is None:
             return
+        self.select_image(int(change["new"]))
+
+    def select_image(self, index: int) -> None:
+        """Show image ``index`` of the collection (what the menu and the strip do)."""
+        if self.collection is None or not 0 <= index < len(self.collection):
+            raise IndexError(index)
         with self._lock:
             self._gen += 1
             gen = self._gen
             self._t_open = time.monotonic()
             self.image = None
-            self.download_button.disabled = True
-        self._set_status("Reading the image…")
-        self._spawn(self._show_image, gen, self.collection[change["new"]])
+            self._preview = None
+            if self.image_select.value != index:
+                with self._quiet():
+                    self.image_select.value = index
+        self._enter("opening", cards.opening(f"Reading image {index + 1}…"))
+        self._spawn(self._show_image, gen, self.collection[index])
 
     def _show_image(self, gen: int, img: api.ZoomableImage) -> None:
-        """Levels, info, file name, viewer, then the thumbnail (runs on a background thread)."""
+        """Levels, info, file name, the viewer, then the preview (on a background thread)."""
         try:
             levels = img.levels  # a collection image's metadata is fetched here
         except Exception as exc:  # noqa: BLE001
             if self._current(gen):
                 self._fail(exc)
             return
+        full = levels[0]
         with self._lock:
             if gen != self._gen:
                 return
@@ -278,33 +387,40 @@ class ImagePicker(W.VBox):
                     (f"{k}: {lv.width} × {lv.height} px · {megapixels(lv.width, lv.height)} MP · "
                      f"{lv.n_tiles} tile{'s' if lv.n_tiles != 1 else ''}", k) for k, lv in enumerate(levels)]
                 self.level_select.value = 0
-            full = levels[0]
-            self.info.value = (f"<b>{escape(img.title or 'Untitled image')}</b><br>{escape(img.dezoomer)} · "
-                               f"{full.width} × {full.height} px · {len(levels)} levels")
-            self.download_button.disabled = False
+                self.region_fields.reset((full.width, full.height))
+            self.info.value = (f'<div class="dz-title">{escape(img.title or "Untitled image")}</div>'
+                               f'<div class="dz-muted">{escape(img.dezoomer)} · {full.width} × {full.height} px · '
+                               f"{len(levels)} level{'s' if len(levels) != 1 else ''}</div>")
             self._update_name()
-        self._update_region_text()
-        self._set_status("Loading the preview…")
+            if self.viewer is not None:
+                self.viewer.show(img)
+            self._enter("ready", cards.quiet("Ready: choose a level, draw a region in the viewer if you want "
+                                             "only a part, then Download."))
+            self._update_plan()
+        self._load_preview(gen, img)
+
+    def _load_preview(self, gen: int, img: api.ZoomableImage) -> None:
+        """The thumbnail (shown without a viewer) and the throughput it measured (the estimates)."""
+        t0 = time.monotonic()
         try:
-            png = thumbnail_png(img)  # before the viewer asks for its tiles
-        except Exception as exc:  # noqa: BLE001
-            png = None
-            if self._current(gen):
-                self._fail(exc)
+            k = thumbnail_level(img)
+            arr = thumbnail_array(img) if k is not None else None
+        except Exception as exc:  # noqa: BLE001 - the image itself may still download; say why no preview
+            log.debug("no preview", exc_info=exc)
+            return
         with self._lock:
             if gen != self._gen:
                 return
-            if png is not None:
-                self.thumb.value = png
-                self.thumb.layout.display = "block"
+            if k is not None:
+                self._measured.setdefault(id(img), Throughput(img.levels[k].n_tiles, time.monotonic() - t0,
+                                                              img.net.parallelism))
+            self._preview = arr
+            if arr is not None:
+                self.thumb.value = to_png(arr)
                 self.timings["thumbnail"] = time.monotonic() - self._t_open
-        if self.viewer is not None:
-            self.viewer.show(img)
-        if png is not None:
-            self._set_status(f"Ready (preview in {self.timings['thumbnail']:.1f} s): choose a level, "
-                             "draw a region in the viewer if you want only a part, then Download.")
-        elif "thumbnail" not in self.timings and self._current(gen) and "color" not in self.status.value:
-            self._set_status("Ready (this source has no small level to preview).")
+            if self.viewer is None and self.state == "ready":
+                self._enter("ready", self.status.value)
+            self._update_plan()
 
     # --- choices -----------------------------------------------------------------------------------
     @property
@@ -314,46 +430,40 @@ class ImagePicker(W.VBox):
 
     @property
     def region(self) -> tuple[int, int, int, int] | None:
-        """The drawn region ``(x, y, w, h)`` in full-resolution pixels, or None (whole image)."""
-        r = self.viewer.region if self.viewer is not None else []
+        """The chosen region ``(x, y, w, h)`` in full-resolution pixels, or None (whole image)."""
+        r = self.region_fields.value
         return (r[0], r[1], r[2], r[3]) if len(r) == 4 else None
 
     @region.setter
     def region(self, value: Sequence[int] | None) -> None:
-        if self.viewer is None:
-            raise AttributeError("this picker has no viewer (viewer=False)")
-        self.viewer.region = list(value) if value else []
+        if self.image is None:
+            raise RuntimeError("no image is open yet")
+        self.region_fields.value = list(value) if value else []
 
-    def _clear_region(self) -> None:
-        if self.viewer is not None:
-            self.viewer.region = []
-
-    def _on_level(self, change: dict[str, Any]) -> None:
+    def _on_choice(self, change: dict[str, Any]) -> None:
         if not self._is_quiet():
             self._update_name()
-            self._update_region_text()
-
-    def _on_region(self, change: dict[str, Any]) -> None:
-        self._update_name()
-        self._update_region_text()
+            self._update_plan()
 
     def _on_file(self, change: dict[str, Any]) -> None:
         if not self._is_quiet():
             self._user_named = bool(change["new"].strip())
             if not self._user_named:
                 self._update_name()
+            self._update_plan()
 
     def _on_format(self, change: dict[str, Any]) -> None:
         ext = EXTENSIONS.get(change["new"])
-        if self._is_quiet() or not ext:
+        if self._is_quiet():
             return
-        if not self._user_named:
+        if ext and self._user_named:
+            name = self.file_box.value.strip()
+            suffix = Path(name).suffix
+            with self._quiet():
+                self.file_box.value = (name[: -len(suffix)] if suffix else name) + ext
+        elif ext:
             self._update_name()
-            return
-        name = self.file_box.value.strip()
-        suffix = Path(name).suffix
-        with self._quiet():
-            self.file_box.value = (name[: -len(suffix)] if suffix else name) + ext
+        self._update_plan()
 
     def output_size(self) -> tuple[int, int]:
         """Width and height of what Download writes (the region, or the whole level)."""
@@ -378,16 +488,52 @@ class ImagePicker(W.VBox):
             with self._quiet():
                 self.file_box.value = name
 
-    def _update_region_text(self) -> None:
-        img, region = self.image, self.region
-        if img is None or region is None:
-            text = "Region: whole image (draw one in the viewer with 'Select region')"
-        else:
-            x, y, w, h = region
-            ow, oh = self.output_size()
-            text = f"Region: x {x}, y {y}, {w} × {h} px at full resolution → {ow} × {oh} px at level {self.level}"
+    def target_path(self) -> Path:
+        """Where Download writes: the file box's name in :attr:`directory` (unless absolute)."""
+        path = Path(self.file_box.value.strip() or "dezoomified").expanduser()
+        return path if path.is_absolute() or self.directory == Path(".") else self.directory / path
+
+    def code_line(self) -> str:
+        """The line of code doing what Download would do now (``import dezoomify_nb as dz`` included)."""
+        img = self.image
+        if img is None:
+            return ""
+        url = self._opened_url or img.url
+        index = None
+        if self.collection is not None:
+            index = int(self.image_select.value or 0)
+        try:
+            headers = parse_headers(self.headers_box.value)
+        except ValueError:
+            headers = []
+        return "import dezoomify_nb as dz; " + code_line(
+            url, image_index=index, headers=headers, open_options=self.open_options, path=self.target_path(),
+            level=self.level, region=self.region, fmt=self.format_select.value)
+
+    def _update_plan(self) -> None:
+        """The output's size, the estimates and the code line, for the current choices."""
+        img = self.image
+        if img is None:
+            return
         with self._lock:
-            self.region_text.value = text
+            fmt = _format_of(self.file_box.value, self.format_select.value)
+            try:
+                est = estimate(img, self.level, self.region, fmt=fmt, measured=self._measured.get(id(img)),
+                               preview=self._preview)
+            except (DezoomifyError, ValueError, IndexError) as exc:
+                self.plan.value = f'<div class="dz-muted">{escape(str(exc))}</div>'
+                return
+            size = f"≈ {file_size(est.size_bytes)}" if est.size_bytes is not None else "size unknown yet"
+            how = "measured" if est.measured else "guessed"
+            net = img.net
+            pace = f", ≥ {net.min_interval:g} s apart" if net.min_interval > 0 else ""
+            self.plan.value = (
+                f"<div><b>{est.width} × {est.height} px</b> · {megapixels(est.width, est.height)} MP</div>"
+                f"<div>{size} as {escape(fmt.upper())} · {est.tiles} tile{'s' if est.tiles != 1 else ''}</div>"
+                f"<div>≈ {duration(est.seconds) if est.seconds >= 1 else '1 s'} "
+                f'<span class="dz-muted">({how} rate, {net.parallelism} at a time{pace})</span></div>')
+            self.code.value = (f'<span title="Click the code to select it, then copy it into a cell">Same in code: '
+                               f"</span><code>{escape(self.code_line())}</code>")
 
     # --- downloading -------------------------------------------------------------------------------
     @property
@@ -398,21 +544,19 @@ class ImagePicker(W.VBox):
         """Start downloading the chosen image, level and region to the file box's path; returns self."""
         img = self.image
         if img is None:
-            self._set_status("Open an image first.", error=True)
+            self._enter("failed" if self.state != "opening" else self.state,
+                        cards.error(error_parts(DezoomifyError("Open an image first.",
+                                                               hint="Paste its URL above and press Enter."))))
             return self
         with self._lock:
             if self._cancel is not None:
                 return self
             self._cancel = cancel = threading.Event()
-            self.download_button.disabled = True
-            self.cancel_button.disabled = False
-        name = self.file_box.value.strip() or "dezoomified"
-        path = Path(name).expanduser()
-        if not path.is_absolute():
-            path = self.directory / path
+            self._update_name()  # the proposed name may have been taken meanwhile
+        path = self.target_path()
         options = {"level": self.level, "region": self.region, "format": self.format_select.value or None}
         self.progress.start()
-        self._set_status(f"Downloading to {path}…")
+        self._enter("downloading", cards.quiet(f"Downloading to {path}…"))
         self._spawn(self._download_task, img, path, options, cancel)
         return self
 
@@ -421,34 +565,37 @@ class ImagePicker(W.VBox):
         with self._lock:
             if self._cancel is not None:
                 self._cancel.set()
-        self._set_status("Cancelling…")
+                self.status.value = cards.quiet("Cancelling…")
 
     def _download_task(self, img: api.ZoomableImage, path: Path, options: dict[str, Any],
                        cancel: threading.Event) -> None:
         t0 = time.monotonic()
+        state, card = "failed", ""
         try:
             result = img.save(path, progress=self.progress, cancel=cancel, allow_partial=True, **options)
         except DownloadCancelled:
-            self.progress.finish("")
-            self._set_status("Cancelled: nothing was written.")
+            state, card = "cancelled", cards.cancelled()
         except Exception as exc:  # noqa: BLE001 - shown in plain words
-            self.progress.finish("danger")
-            self._fail(exc)
+            if not isinstance(exc, DezoomifyError):
+                log.debug("download error", exc_info=exc)
+            card = cards.error(error_parts(exc))
         else:
+            seconds = time.monotonic() - t0
             self.result = result
-            self.progress.finish("success")
-            text = (f"Saved {result.path} ({result.width} × {result.height} px, level {result.level}) "
-                    f"in {duration(time.monotonic() - t0)}.")
-            if result.failed:
-                text += f" {len(result.failed)} of {result.tiles} tiles failed and were left black."
-            text += f"\nLazy array: picker.image.to_dask({result.level}); the file: picker.result.path"
-            self._set_status(text, error=bool(result.failed))
+            if result.tiles and seconds > 0:
+                self._measured[id(img)] = Throughput(result.tiles, seconds, img.net.parallelism)
+            state = "done"
+            card = cards.done(path=result.path, href=cards.link_href(result.path), size=(result.width, result.height),
+                              level=result.level, seconds=f"{seconds:.1f} s" if seconds < 10 else duration(seconds), file_bytes=file_size(file_bytes(result.path)),
+                              tiles=result.tiles, failed=len(result.failed), preview_png=file_preview(result.path))
         finally:
             with self._lock:
                 self._cancel = None
-                self.cancel_button.disabled = True
-                self.download_button.disabled = self.image is None
-            self._update_name()
+        with self._lock:
+            if img is self.image:
+                self._enter(state, card)
+                self._update_name()
+                self._update_plan()
 
     @property
     def path(self) -> Path | None:

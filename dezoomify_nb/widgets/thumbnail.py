@@ -53,12 +53,12 @@ def level_array(img: ZoomableImage, k: int) -> np.ndarray:
     return np.concatenate(list(LevelStrips(store, k).strips()), axis=0)
 
 
-def thumbnail_array(img: ZoomableImage, box: int = BOX) -> np.ndarray | None:
+def thumbnail_array(img: ZoomableImage, box: int = BOX, min_side: int = MIN_SIDE) -> np.ndarray | None:
     """A preview fitting ``box`` × ``box`` pixels as an ``(h, w, C)`` uint8 array, or None (see
     :func:`thumbnail_level`)."""
     from PIL import Image
 
-    k = thumbnail_level(img)
+    k = thumbnail_level(img, min_side)
     if k is None:
         return None
     arr = level_array(img, k)
@@ -70,7 +70,6 @@ def thumbnail_array(img: ZoomableImage, box: int = BOX) -> np.ndarray | None:
 
 def thumbnail_png(img: ZoomableImage) -> bytes | None:
     """The preview as PNG bytes (fetched once per image object), or None when there is none."""
-    from PIL import Image
 
     with _lock:
         hit = _cache.get(img)
@@ -79,12 +78,19 @@ def thumbnail_png(img: ZoomableImage) -> bytes | None:
     arr = thumbnail_array(img)
     if arr is None:
         return None
-    buf = io.BytesIO()
-    Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(buf, format="PNG")
-    data = buf.getvalue()
+    data = to_png(arr)
     with _lock:
         _cache[img] = data
     return data
+
+
+def to_png(arr: np.ndarray) -> bytes:
+    """An ``(h, w, C)`` uint8 array as PNG bytes."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def cached_png(img: ZoomableImage) -> bytes | None:

@@ -39,7 +39,9 @@ def test_manifest_pages_levels_and_thumbnails(gallery, tmp_path):
     assert p.image_select.layout.display == "flex"
     labels = [label for label, _ in p.level_select.options]
     assert labels[0] == "0: 1200 × 900 px · 1.08 MP · 20 tiles" and labels[-1].endswith("1 tile")
-    assert "Ready" in status_text(p) and "Sample gallery - Page 1" in p.info.value
+    assert "Ready" in status_text(p) and "Sample gallery - Page 1" in p.info.value and p.state == "ready"
+    # the viewer shows the image: no second, 256 px copy of it (the thumbnail is kept for viewer=False)
+    assert p.viewer is not None and p.viewer.layout.display == "flex" and p.thumb.layout.display == "none"
     # the thumbnail: from the smallest level ≥ 256 px (300 × 225 here), scaled to fit 256 px
     thumb = png_rgb(p.thumb.value)
     assert thumb.shape == (192, 256, 3)
@@ -68,12 +70,15 @@ def test_download_level_then_region(gallery, tmp_path):
     np.testing.assert_array_equal(read(p.path), gallery.level_image(1, "dzi-png", 1))
     assert p.progress.bar.value == p.progress.bar.max == p.result.tiles
     assert p.progress.text.value.startswith(f"{p.result.tiles} / {p.result.tiles} tiles")
-    assert "Saved" in status_text(p) and "to_dask(1)" in status_text(p)
+    assert p.state == "done" and p.progress.layout.display == "none"  # the card says it all
+    assert "Saved" in status_text(p) and "to_dask(1)" in status_text(p) and f'href="{p.path.name}"' not in \
+        status_text(p)  # the link is relative to the kernel's folder, not to the picker's directory
+    assert "data:image/png;base64," in status_text(p)  # a preview of the file
     assert p.file_box.value != p.path.name  # the next proposal does not overwrite it
 
     p.region = (100, 50, 300, 200)
-    assert p.region_text.value.startswith("Region: x 100, y 50, 300 × 200 px") and "150 × 100 px at level 1" in \
-        p.region_text.value
+    assert [f.value for f in p.region_fields.fields] == [100, 50, 300, 200] and p.viewer.region == [100, 50, 300, 200]
+    assert "150 × 100 px" in p.plan.value  # at level 1
     p.level_select.value = 0
     p.file_box.value = "crop.png"
     p.download().wait(60)
@@ -82,9 +87,10 @@ def test_download_level_then_region(gallery, tmp_path):
 
     p.file_box.value = "crop.png"  # exists: a plain error, nothing overwritten
     p.download().wait(60)
-    assert "exists" in status_text(p) and "Traceback" not in status_text(p)
-    p.clear_region.click()
-    assert p.region is None and "whole image" in p.region_text.value
+    assert "exists" in status_text(p) and "Traceback" not in status_text(p) and p.state == "failed"
+    assert p.viewer.layout.display == "flex"  # a failed download keeps the image on screen
+    p.region_fields.whole.click()
+    assert p.region is None and p.viewer.region == [] and [f.value for f in p.region_fields.fields] == [0, 0, 1200, 900]
 
 
 def test_cancel_button_stops_and_leaves_nothing(tmp_path):
@@ -99,28 +105,32 @@ def test_cancel_button_stops_and_leaves_nothing(tmp_path):
         assert p.downloading and not p.cancel_button.disabled
         p.cancel_button.click()
         p.wait(60)
-    assert "Cancelled" in status_text(p) and not p.downloading
+    assert "cancelled" in status_text(p) and not p.downloading and p.state == "cancelled"
     assert p.progress.done < p.progress.total
+    assert p.progress.layout.display == "none" and "tiles" not in status_text(p)  # no stale "32 / 48 tiles · ETA"
     assert not (tmp_path / "big.png").exists() and not any(tmp_path.iterdir())
     assert p.cancel_button.disabled and not p.download_button.disabled
 
 
 def test_errors_are_plain_words(gallery, tmp_path):
     p = dz.widget(gallery.servers[0].base_url + "/nothing/here.json", directory=tmp_path, **FAST).wait(60)
-    text = status_text(p)
-    assert "b00020" in text and "Traceback" not in text and "Hint:" in text
-    assert p.image is None and p.download_button.disabled
+    text = p.placeholder.value  # no image: the error takes the viewer's place, the viewer is hidden
+    assert p.state == "failed" and p.viewer.layout.display == "none" and p.status.value == ""
+    assert "dz-card-failed" in text and "Traceback" not in text and "<details" in text and "--" not in text
+    assert p.image is None and p.download_button.disabled and p.actions.layout.display == "none"
     p.download()
-    assert "Open an image first" in status_text(p)
+    assert "Open an image first" in p.placeholder.value
     p.headers_box.value = "Referer https://museum.example/"  # no colon
     p.open_url(gallery.url(0)).wait(60)
-    assert "is not of the form &#x27;Name: value&#x27;" in status_text(p) and "Unexpected" not in status_text(p)
+    text = p.placeholder.value
+    assert "is not of the form &#x27;Name: value&#x27;" in text and "Unexpected" not in text
 
 
 def test_headers_box_is_used(tmp_path):
     with TileServer(make_test_image(600, 400), require_header=("Referer", "https://museum.example/")) as server:
         denied = dz.widget(server.url("iiif2"), directory=tmp_path, **FAST).wait(60)
-        assert "403" in status_text(denied) and "Referer" in status_text(denied)
+        assert "403" in denied.placeholder.value and "Referer" in denied.placeholder.value
+        assert "HTTP headers" in denied.placeholder.value and "-H" not in denied.placeholder.value
         ok = dz.widget(server.url("iiif2"), headers={"Referer": "https://museum.example/"}, directory=tmp_path,
                        **FAST).wait(60)
         assert ok.headers_box.value == "Referer: https://museum.example/"

@@ -1,0 +1,76 @@
+"""The HTML the picker shows for each of its states (styled by ``static/picker.css``).
+
+``empty`` (a hint where the image will be), ``opening`` (what is being read), ``ready`` (one quiet line),
+``downloading`` (where to), ``cancelled`` (nothing written), ``done`` (a link to the file, the time
+taken, a preview when the image is small enough) and ``failed`` (one sentence, advice, details).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from html import escape
+from pathlib import Path
+
+from .advice import ErrorParts
+
+STATES = ("empty", "opening", "ready", "downloading", "cancelled", "done", "failed")
+
+
+def placeholder_empty() -> str:
+    return ('<div class="dz-card dz-card-empty"><div class="dz-card-title">No image yet</div>'
+            "<div>Paste the URL of a zoomable image above and press <kbd>Enter</kbd>: a IIIF <code>info.json</code>"
+            " or manifest, a Deep Zoom <code>.dzi</code>, a Zoomify <code>ImageProperties.xml</code>, or the page "
+            "of a museum's viewer.</div></div>")
+
+
+def opening(what: str) -> str:
+    return (f'<div class="dz-card dz-card-opening"><span class="dz-spinner"></span>'
+            f"<span>{escape(what)}</span></div>")
+
+
+def quiet(text: str) -> str:
+    return f'<div class="dz-line">{escape(text)}</div>'
+
+
+def error(parts: ErrorParts) -> str:
+    advice = f'<div class="dz-advice">{escape(parts.advice)}</div>' if parts.advice else ""
+    details = "\n".join(parts.details)
+    return (f'<div class="dz-card dz-card-failed" role="alert"><div class="dz-card-title">'
+            f'<span class="dz-icon">!</span>{escape(parts.sentence)}</div>{advice}'
+            f'<details class="dz-details"><summary>Details</summary><pre>{escape(details)}</pre></details></div>')
+
+
+def cancelled() -> str:
+    return ('<div class="dz-card dz-card-cancelled"><div class="dz-card-title">Download cancelled</div>'
+            "<div>Nothing was written. Press Download to start again.</div></div>")
+
+
+def link_href(path: Path, cwd: Path | None = None) -> str:
+    """The file's address relative to the kernel's folder (the notebook's): as ``FileLink`` does, a click
+    in JupyterLab opens it there (``/lab/tree/…``)."""
+    cwd = cwd or Path.cwd()
+    try:
+        rel = os.path.relpath(path, cwd)
+    except ValueError:  # another drive
+        rel = str(path)
+    return "/".join(escape(part, quote=True) for part in Path(rel).parts)
+
+
+def done(*, path: Path, href: str, size: tuple[int, int], level: int, seconds: str, file_bytes: str,
+         tiles: int, failed: int, preview_png: bytes | None) -> str:
+    img = ""
+    if preview_png is not None:
+        b64 = base64.b64encode(preview_png).decode("ascii")
+        img = f'<img class="dz-done-preview" src="data:image/png;base64,{b64}" alt="preview of the file"/>'
+    warn = (f'<div class="dz-advice">{failed} of {tiles} tiles failed and were left black: download again to '
+            "fill them.</div>") if failed else ""
+    title = "Saved with missing tiles" if failed else "Saved"
+    return (f'<div class="dz-card dz-card-done{" dz-card-partial" if failed else ""}">{img}<div>'
+            f'<div class="dz-card-title"><span class="dz-icon">{"!" if failed else "✓"}</span>{title} '
+            f'<a class="dz-file-link" href="{href}" target="_blank" title="{escape(str(path), quote=True)}">'
+            f"{escape(path.name)}</a></div>"
+            f"<div>{size[0]} × {size[1]} px · level {level} · {escape(file_bytes)} · {tiles} tile{'s' if tiles != 1 else ''} in "
+            f"{escape(seconds)}</div>{warn}"
+            f'<div class="dz-muted">{escape(str(path))} · lazy array: <code>picker.image.to_dask({level})</code>'
+            "</div></div></div>")

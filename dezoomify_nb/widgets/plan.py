@@ -1,0 +1,135 @@
+"""What a download will be, said before it starts: output size, file size and duration estimates, the code.
+
+:func:`tiles_under` counts the tiles a level's box needs; :class:`Throughput` keeps measured tile rates
+(the preview's fetch, the last download) per image; :func:`estimate` turns them and the network pacing
+(``min_interval``, ``parallelism``) into seconds, and the preview's pixels encoded in the chosen format
+into bytes per pixel. :func:`code_line` is the exact ``dz.open(…).save(…)`` call doing what Download does.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..api import ZoomableImage
+
+#: seconds per tile assumed while nothing was measured (a typical museum server, one request at a time)
+DEFAULT_TILE_SECONDS = 0.25
+#: pyramid outputs (TIFF pyramid, IIIF folder, OME-Zarr) also hold the levels below: ~1/3 more
+PYRAMID_FACTOR = 4 / 3
+_JPEG_QUALITY = 95  # the writers' default: 100 - compression (5)
+
+
+def tiles_under(img: ZoomableImage, level: int, region: tuple[int, int, int, int] | None) -> int:
+    """How many tiles of ``level`` the download fetches (those under the region, else all)."""
+    lv = img.levels[level]
+    if region is None:
+        return lv.n_tiles
+    x, y, w, h = img.region_in_level(region, level)
+    cols = (x + w - 1) // lv.tile_width - x // lv.tile_width + 1
+    rows = (y + h - 1) // lv.tile_height - y // lv.tile_height + 1
+    return cols * rows
+
+
+@dataclass
+class Throughput:
+    """A measured tile rate: ``tiles`` fetched in ``seconds`` with ``parallel`` requests at most in flight."""
+
+    tiles: int = 0
+    seconds: float = 0.0
+    parallel: int = 1
+
+    def tile_seconds(self) -> float | None:
+        """Seconds one request takes (a latency), or None when nothing was measured."""
+        if self.tiles <= 0 or self.seconds <= 0:
+            return None
+        return self.seconds * min(self.parallel, self.tiles) / self.tiles
+
+
+def bytes_per_pixel(preview: np.ndarray | None, fmt: str) -> float | None:
+    """Bytes per pixel of ``preview`` encoded as the writer of ``fmt`` would (JPEG or PNG)."""
+    if preview is None or preview.size == 0:
+        return None
+    from PIL import Image
+
+    arr = preview[:, :, 0] if preview.shape[2] == 1 else preview
+    pil = Image.fromarray(arr)
+    buf = io.BytesIO()
+    if fmt in ("jpeg", "tiff", "iiif") and pil.mode in ("RGB", "L"):
+        pil.save(buf, format="JPEG", quality=_JPEG_QUALITY)
+    else:
+        pil.save(buf, format="PNG", compress_level=6)
+    bpp = buf.tell() / (preview.shape[0] * preview.shape[1])
+    return bpp * (PYRAMID_FACTOR if fmt in ("tiff", "iiif", "ome-zarr") else 1)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    width: int
+    height: int
+    tiles: int
+    seconds: float
+    measured: bool
+    size_bytes: float | None
+
+
+def estimate(img: ZoomableImage, level: int, region: tuple[int, int, int, int] | None, *, fmt: str,
+             measured: Throughput | None, preview: np.ndarray | None) -> Estimate:
+    """Output size, tiles, seconds (pacing and parallelism with the measured latency, else a default) and bytes."""
+    lv = img.levels[level]
+    w, h = (img.region_in_level(region, level)[2:] if region is not None else (lv.width, lv.height))
+    tiles = tiles_under(img, level, region)
+    net = img.net
+    latency = measured.tile_seconds() if measured is not None else None
+    rate = max(1, net.parallelism) / (latency or DEFAULT_TILE_SECONDS)
+    if net.min_interval > 0:
+        rate = min(rate, 1 / net.min_interval)
+    bpp = bytes_per_pixel(preview, fmt)
+    return Estimate(w, h, tiles, tiles / rate, latency is not None, None if bpp is None else bpp * w * h)
+
+
+def file_size(n: float) -> str:
+    """``"830 kB"``, ``"12 MB"``, ``"1.4 GB"`` (powers of 1000)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            v = n / scale
+            return f"{v:.1f} {unit}" if v < 10 else f"{v:.0f} {unit}"
+    return f"{max(1, math.ceil(n))} B"
+
+
+def _py(value: Any) -> str:
+    """A Python literal: strings in double quotes (JSON's escapes are Python's too)."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_py(k)}: {_py(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(_py(v) for v in value)
+        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+    return repr(value)
+
+
+def code_line(url: str, *, image_index: int | None, headers: list[str], open_options: dict[str, Any],
+              path: Path | str, level: int, region: tuple[int, int, int, int] | None, fmt: str) -> str:
+    """``dz.open("…").save("…", level=…, region=…)``: what Download does, as one runnable line
+    (``import dezoomify_nb as dz`` first)."""
+    args = [_py(url)]
+    if image_index is not None:
+        args.append(f"image_index={image_index}")
+    if headers:
+        pairs = dict(line.split(":", 1) for line in headers)
+        args.append(f"headers={_py({k.strip(): v.strip() for k, v in pairs.items()})}")
+    args += [f"{k}={_py(v)}" for k, v in open_options.items()]
+    save = [_py(str(path)), f"level={level}"]
+    if region is not None:
+        save.append(f"region={_py(tuple(region))}")
+    if fmt:
+        save.append(f"format={_py(fmt)}")
+    return f"dz.open({', '.join(args)}).save({', '.join(save)})"

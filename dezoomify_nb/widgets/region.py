@@ -1,0 +1,131 @@
+"""The region's numeric fields: x, y, w, h in full-resolution pixels, bound both ways to the viewer.
+
+:class:`RegionFields` shows the part of the image to download: the whole image (``0, 0, W, H``) until a
+region is drawn in the viewer or typed here. Typing updates the viewer's ``region`` traitlet (which
+clamps it into the image), drawing updates the fields. With *Lock aspect* on, changing ``w`` changes
+``h`` (and the reverse) so the width/height ratio stays what it was when the lock was turned on.
+Without a viewer (``viewer=False``) the fields alone hold the region.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import ipywidgets as W
+import traitlets
+
+
+def clamp(region: Sequence[int], size: tuple[int, int]) -> list[int]:
+    """``[x, y, w, h]`` moved and cut to lie inside an image of ``size`` (at least 1 × 1)."""
+    full_w, full_h = size
+    x, y = min(max(int(region[0]), 0), full_w - 1), min(max(int(region[1]), 0), full_h - 1)
+    w, h = min(max(int(region[2]), 1), full_w - x), min(max(int(region[3]), 1), full_h - y)
+    return [x, y, w, h]
+
+
+class RegionFields(W.VBox):
+    """x / y / w / h fields, a *Lock aspect* box and a *Whole image* button; see the module docstring."""
+
+    #: the chosen region ``[x, y, w, h]`` (full-resolution pixels), ``[]`` for the whole image
+    value = traitlets.List(traitlets.Int())
+
+    def __init__(self) -> None:
+        self.size: tuple[int, int] = (0, 0)
+        self._lock = threading.RLock()
+        self._updating = False
+        self._ratio = 1.0
+        small = {"description_width": "14px"}
+        self.fields = [W.IntText(description=name, value=0, continuous_update=False, style=small,
+                                 layout=W.Layout(width="calc(50% - 4px)", margin="0"))
+                       for name in ("x", "y", "w", "h")]
+        for f, name in zip(self.fields, "xywh", strict=True):
+            f.add_class(f"dz-region-{name}")
+            f.observe(self._on_field, names="value")
+        self.lock_aspect = W.Checkbox(value=False, description="Lock aspect", indent=False,
+                                      layout=W.Layout(width="auto", margin="0 8px 0 0"))
+        self.lock_aspect.add_class("dz-lock-aspect")
+        self.lock_aspect.observe(self._on_lock, names="value")
+        self.whole = W.Button(description="Whole image", tooltip="Forget the region: download all of the image",
+                              layout=W.Layout(width="auto"))
+        self.whole.add_class("dz-clear-region")
+        self.whole.on_click(lambda _: self.clear())
+        grid = W.HBox(self.fields, layout=W.Layout(flex_flow="row wrap", width="100%"))
+        grid.add_class("dz-region-grid")
+        super().__init__([grid, W.HBox([self.lock_aspect, self.whole], layout=W.Layout(align_items="center"))],
+                         layout=W.Layout(width="100%"))
+        self.add_class("dz-region-fields")
+
+    @contextlib.contextmanager
+    def _updating_fields(self) -> Iterator[None]:
+        with self._lock:
+            old, self._updating = self._updating, True
+            try:
+                yield
+            finally:
+                self._updating = old
+
+    def reset(self, size: tuple[int, int]) -> None:
+        """A new image of ``size`` (full resolution): the whole of it, the lock off."""
+        with self._lock:
+            self.size = size
+            self.lock_aspect.value = False
+            self.value = []
+            self._show([])
+
+    def clear(self) -> None:
+        """The whole image."""
+        self.value = []
+
+    def _show(self, region: Sequence[int]) -> None:
+        shown = list(region) if len(region) == 4 else [0, 0, *self.size]
+        with self._updating_fields(), self.hold_sync():
+            for f, v in zip(self.fields, shown, strict=True):
+                f.value = v
+
+    @traitlets.observe("value")
+    def _on_value(self, change: dict[str, Any]) -> None:
+        self._show(change["new"])
+
+    def _on_lock(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            w, h = self.fields[2].value, self.fields[3].value
+            self._ratio = w / h if w > 0 and h > 0 else 1.0
+
+    def _on_field(self, change: dict[str, Any]) -> None:
+        with self._lock:
+            if self._updating or self.size == (0, 0):
+                return
+            x, y, w, h = (f.value for f in self.fields)
+            if self.lock_aspect.value:
+                if change["owner"] is self.fields[2]:
+                    h = max(1, round(w / self._ratio))
+                elif change["owner"] is self.fields[3]:
+                    w = max(1, round(h * self._ratio))
+            region = clamp([x, y, w, h], self.size)
+            whole = region == [0, 0, *self.size]
+            new = [] if whole else region
+            if new == self.value:
+                self._show(new)  # e.g. a value cut back into the image
+            else:
+                self.value = new
+
+    def link(self, viewer: Any) -> Callable[[], None]:
+        """Bind :attr:`value` and ``viewer.region`` both ways; returns the unlink."""
+        def from_viewer(change: dict[str, Any]) -> None:
+            if list(change["new"]) != list(self.value):
+                self.value = list(change["new"])
+
+        def to_viewer(change: dict[str, Any]) -> None:
+            if list(change["new"]) != list(viewer.region):
+                viewer.region = list(change["new"])
+
+        viewer.observe(from_viewer, names="region")
+        self.observe(to_viewer, names="value")
+
+        def unlink() -> None:
+            viewer.unobserve(from_viewer, names="region")
+            self.unobserve(to_viewer, names="value")
+        return unlink

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .body import Body, async_budget
-from .clients import _key, count_client, pid, rescope
+from .common import _key, count_client, pid, rescope
 from .config import NetConfig
 from .failures import deadline_failure, invalid_url, network_failure, range_ignored, status_failure
 
@@ -202,8 +202,8 @@ async def get(url: str, target: str, rng: tuple[int, int] | None, config: NetCon
 
     The whole request (connect, headers, body) ends by ``config.timeout``; the body is decoded by
     :class:`~.body.Body` under its cap and counted in the loop's budget of bytes in flight. ``scope`` (from
-    :func:`.clients.header_scope`): each hop of a redirect gets the user's headers only on the input's site
-    (:func:`.clients.rescope`, applied by a middleware, which sees every hop).
+    :func:`.common.header_scope`): each hop of a redirect gets the user's headers only on the input's site
+    (:func:`.common.rescope`, applied by a middleware, which sees every hop).
     """
     import aiohttp
 
@@ -245,7 +245,7 @@ async def get(url: str, target: str, rng: tuple[int, int] | None, config: NetCon
 
 
 def _scoper(scope: tuple[Any, ...]) -> Any:
-    """An aiohttp client middleware applying :func:`.clients.rescope` to each request it sends."""
+    """An aiohttp client middleware applying :func:`.common.rescope` to each request it sends."""
 
     async def middleware(request: Any, handler: Any) -> Any:
         # ``original_url``: the URL before dezoomify_nb.testing.hosts rewrote it to the loopback server

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import codecs
-from .clients import pid
+from .common import pid
 from .failures import decode_failure, too_large, unsupported_encoding
 
 

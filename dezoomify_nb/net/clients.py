@@ -36,7 +36,8 @@ from typing import Any
 import httpcore
 import httpx
 
-from .config import MAX_INFLIGHT_BYTES, MAX_METADATA_BYTES, MAX_TILE_BYTES, NetConfig, user_header_names
+from .common import SCOPE, _key, count_client, counts, pid, rescope
+from .config import NetConfig
 
 #: pacing's sleep (not the retry waits of :mod:`.fetch`, which tests record by patching ``asyncio.sleep``)
 _pace_sleep = asyncio.sleep
@@ -148,34 +149,14 @@ _limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[NetCo
 _clients: dict[NetConfig, httpx.Client] = {}
 _executors: dict[NetConfig, ThreadPoolExecutor] = {}
 _semaphores: dict[tuple[str, int], Any] = {}
-_created = 0
-_requests = 0
 _lock = threading.Lock()
 _pid = os.getpid()
-#: this process's id, kept up to date in a forked child (``os.getpid()`` is a system call; this is
-#: looked up for every request)
-_this_pid = _pid
-
-
-def _forked() -> None:
-    global _this_pid
-    _this_pid = os.getpid()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forked)
-
-
-def pid() -> int:
-    """This process's id, without a system call (see :data:`_this_pid`)."""
-    return _this_pid
 
 
 def _check_fork() -> None:
-    global _limiters, _clients, _executors, _semaphores, _created, _requests, _lock, _pid
-    if _this_pid != _pid:  # forked: never reuse the parent's clients, threads or locks
+    global _limiters, _clients, _executors, _semaphores, _lock, _pid
+    if pid() != _pid:  # forked: never reuse the parent's clients, threads or locks
         _limiters, _clients, _executors, _semaphores = weakref.WeakKeyDictionary(), {}, {}, {}
-        _created = _requests = 0
         _lock = threading.Lock()
         _pid = os.getpid()
 
@@ -190,34 +171,9 @@ def stats() -> dict[str, int]:
     from . import aio
 
     _check_fork()
-    return {"pid": os.getpid(), "clients_created": _created, "requests": _requests,
+    created, requests = counts()
+    return {"pid": os.getpid(), "clients_created": created, "requests": requests,
             "clients_open": sum(not c.is_closed for c in _clients.values()) + aio.open_sessions()}
-
-
-def count_request() -> None:
-    global _requests
-    with _lock:
-        _requests += 1
-
-
-def count_client() -> None:
-    """One more client built in this process (an httpx client here, an aiohttp session in :mod:`.aio`)."""
-    global _created
-    _check_fork()
-    with _lock:
-        _created += 1
-
-
-@functools.lru_cache(maxsize=256)
-def _key(config: NetConfig) -> NetConfig:
-    """The part of ``config`` a client (httpx client, aiohttp session) depends on.
-
-    headers (and their scope), referer, offline, local files, retries, pacing and body caps are per request,
-    not per client: one pool across them. (Memoised: it is looked up for every request.)
-    """
-    return replace(config, headers=(), referer=None, offline=False, retries=0, retry_delay=0.0, min_interval=0.0,
-                   adaptive=True, cookies=None, max_metadata_bytes=MAX_METADATA_BYTES, max_tile_bytes=MAX_TILE_BYTES,
-                   max_inflight_bytes=MAX_INFLIGHT_BYTES, local_root=None, header_host=None, header_all_hosts=False)
 
 
 @functools.lru_cache(maxsize=256)
@@ -227,41 +183,7 @@ def _limiter_key(config: NetConfig) -> NetConfig:
                    header_all_hosts=False, cookies=None)
 
 
-# --- the user's headers on redirects ----------------------------------------------------------------
-#: the request extension (httpx) naming the ``(config, level_headers)`` a request was made with
-SCOPE = "dezoomify_nb.scope"
-
-
-@functools.lru_cache(maxsize=256)
-def _scoped_names(config: NetConfig) -> tuple[str, ...]:
-    return tuple(sorted(user_header_names(config)))
-
-
-def header_scope(config: NetConfig, level_headers: tuple[tuple[str, str], ...]) -> tuple[Any, ...] | None:
-    """What a redirect needs to give each hop the headers :meth:`NetConfig.request_headers` gives its host,
-    or None when the user's headers go everywhere (none given, ``header_all_hosts``)."""
-    if config.header_all_hosts or config.header_host is None or not _scoped_names(config):
-        return None
-    return (config, level_headers)
-
-
-def rescope(headers: Any, host: str, scope: tuple[Any, ...]) -> None:
-    """Set the user's headers in ``headers`` (an httpx ``Headers`` or a multidict) for a hop to ``host``:
-    their values on the input's site, else what the request would carry without them.
-
-    Both clients follow redirects themselves, each with its own rule (httpx drops Cookie on every redirect
-    and Authorization across origins; aiohttp drops both across origins and keeps any other header): this
-    makes every hop follow :meth:`NetConfig.sends_user_headers`."""
-    config, level_headers = scope
-    wanted = {k.lower(): v for k, v in config.request_headers(level_headers, host).items()}
-    for name in _scoped_names(config):
-        value = wanted.get(name)
-        if value is not None:
-            headers[name] = value
-        elif name in headers:
-            del headers[name]
-
-
+# --- the user's headers on redirects (SCOPE, header_scope, rescope: in .common) ------------------------
 def _scope_hook(request: httpx.Request) -> None:
     """httpx request hook (every hop of a redirect): :func:`rescope`."""
     scope = request.extensions.get(SCOPE)
@@ -357,7 +279,6 @@ def _with_deadlines(client: httpx.Client) -> httpx.Client:
 
 def get_client(config: NetConfig) -> httpx.Client:
     """The process's ``httpx.Client`` for this config (thread-safe; built on first use)."""
-    global _created
     _check_fork()
     key = _key(config)
     client = _clients.get(key)
@@ -365,7 +286,7 @@ def get_client(config: NetConfig) -> httpx.Client:
         with _lock:
             client = _clients.get(key)
             if client is None or client.is_closed:
-                _created += 1  # count_client() would take _lock again
+                count_client()
                 client = _clients[key] = _with_deadlines(httpx.Client(
                     event_hooks=EVENT_HOOKS,
                     follow_redirects=True,

@@ -23,17 +23,8 @@ import httpx
 from ..errors import FetchError
 from . import aio, local, loop
 from .body import Body, sync_budget
-from .clients import (
-    SCOPE,
-    Limiter,
-    cluster_slot,
-    count_request,
-    deadline,
-    get_client,
-    get_executor,
-    get_limiter,
-    header_scope,
-)
+from .clients import Limiter, cluster_slot, deadline, get_client, get_executor, get_limiter
+from .common import SCOPE, count_request, header_scope
 from .config import NetConfig
 from .failures import (
     _Attempt,
@@ -110,7 +101,7 @@ def _get_http(url: str, config: NetConfig, headers: dict[str, str], metadata: bo
     budget = sync_budget(config.max_inflight_bytes)
     body = None
     try:
-        extensions = {SCOPE: scope} if scope is not None else None  # redirects: clients.rescope
+        extensions = {SCOPE: scope} if scope is not None else None  # redirects: common.rescope
         with get_client(config).stream("GET", target, headers=headers, extensions=extensions) as response:
             if rng is not None and response.status_code == 200:
                 raise range_ignored(url, target)
@@ -196,7 +187,7 @@ async def fetch(
                          hint="Run once without --offline (with the same --tile-cache) to fetch it.")
     attempts = 1 + config.retries
     host = _host(url) if is_http(url) else ""
-    # the user's headers only on the input's site, also on each hop of a redirect (clients.rescope)
+    # the user's headers only on the input's site, also on each hop of a redirect (common.rescope)
     headers = config.request_headers(level_headers, host)
     if config.cookies is not None and host:  # each cookie only to the hosts its domain matches
         cookie = config.cookie_header(split_range(url)[0], host)

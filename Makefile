@@ -46,7 +46,7 @@ browser:
 # CLI (vips dzsave producers, vips/vipsheader readers), GDAL's CLI (gdalinfo, gdal_translate), the IIPImage
 # server behind lighttpd (started by the tests on 127.0.0.1), libmagic (python-magic, imported by
 # iiif-validator). OpenSlide and the IIIF validator come from the test extra.
-CONFORMANCE_DEBS := libvips-tools gdal-bin iipimage-server lighttpd libmagic1
+CONFORMANCE_DEBS := libvips-tools gdal-bin iipimage-server lighttpd libmagic1 python3-gdal
 conformance-tools:
 	@missing=""; for p in $(CONFORMANCE_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  [ -z "$$missing" ] || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing)

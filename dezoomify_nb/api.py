@@ -269,6 +269,7 @@ class ZoomableImage:
         from .lazy.pyramid import RemoteLevelSource
         from .lazy.raw import peek_metadata
         from .writers import Output, naming, writer_for, writer_named
+        from .writers.geo import georef_for
 
         t0 = time.monotonic()
         if level is None:
@@ -289,15 +290,16 @@ class ZoomableImage:
         writer = writer_named(format) if format else writer_for(out)
         if format and not Path(os.fspath(path or "")).suffix and writer.suffixes:
             out = out.with_name(out.name.removesuffix(out.suffix) + writer.suffixes[0])
-        if implied and writer.pyramid:
+        if implied and writer.pyramid and not writer.crops:
             log.warning("%s: the source paints the region %s of this image; the %s writer saves whole levels: "
                         "the whole image is saved", self.title or self.url, ",".join(map(str, region or ())),
                         writer.name)
             region, box = None, (0, 0, lv.width, lv.height)
             out_w, out_h = lv.width, lv.height
-        if region is not None and writer.pyramid:
+        if region is not None and writer.pyramid and not writer.crops:
             raise WriterError(f"the {writer.name} writer saves whole levels, not a region",
                               hint="Save the region as PNG, JPEG or TIFF, or drop --region.")
+        georef = georef_for(self.image, level, box)  # where the written pixels lie (map sources)
         writer.check(out_w, out_h, channels)
         _check_memory(writer, lv, level, box, channels, self.net.parallelism)
         out = naming.choose(out, explicit=explicit, overwrite=overwrite, directory=writer.directory)
@@ -309,13 +311,15 @@ class ZoomableImage:
                 self.image, self.net, mode=self.mode, on_error="fill", token=uuid.uuid4().hex, cache=self.cache
             )
             total = lv.n_tiles
-            if writer.pyramid:  # the levels below too (downloaded when exact halvings, else computed)
+            if writer.pyramid and region is None:  # the levels below too (downloaded when exact halvings, else computed)
                 source = RemoteLevelSource(store, level)
                 total = source.expected_tiles()
             else:
-                source = LevelStrips(store, level, region=box)
+                source = LevelStrips(store, level, region=box)  # a pyramid writer computes the levels below
                 total = source.n_tiles
                 source.icc_profile, source.exif = peek_metadata(store, level, *source.first_tile)  # to PNG/JPEG
+            if writer.georeferenced:
+                source.georef = georef  # type: ignore[union-attr]
             source = cancellable(source, cancel)
             log.info("Downloading %s (%dx%d, %d tiles) to %s", lv.describe(), out_w, out_h, total, out)
             cluster: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
@@ -348,6 +352,8 @@ class ZoomableImage:
                 failed=len(failed), total=total, hint=hint_for_failures([r for _, r in failed]),
             )
         out = target.publish()
+        if georef is not None and not writer.georeferenced and not writer.directory:
+            _write_sidecars(out, georef)
         result = SaveResult(out, level, out_w, out_h, total, failed, seconds=time.monotonic() - t0)
         if failed and not allow_partial:
             raise DownloadError(
@@ -356,6 +362,18 @@ class ZoomableImage:
                 failed=len(failed), total=total, path=str(out), hint=hint_for_failures([r for _, r in failed]),
             )
         return result
+
+
+def _write_sidecars(out: Path, georef: Any) -> None:
+    """The world file and ``.aux.xml`` that place ``out`` (a PNG, JPEG…) in a GIS."""
+    from .writers.geo import write_sidecars
+
+    try:
+        for p in write_sidecars(out, georef):
+            log.info("Georeference of %s written to %s", out.name, p)
+    except OSError as exc:
+        raise WriterError(f"{out} was written, but not its georeference files: {exc.strerror or exc}",
+                          hint="Check that the folder is writable and has free space.") from exc
 
 
 def _check_memory(writer: Any, lv: Level, level: int, box: tuple[int, int, int, int], channels: int,

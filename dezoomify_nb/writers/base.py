@@ -11,6 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import WriterError
+from ..model import GeoRef
 from .atomic import atomic_directory, atomic_output  # noqa: F401 - the writers' way to write outputs
 
 
@@ -87,6 +88,8 @@ class ArraySource:
     array: np.ndarray
     strip_height: int = 256
     icc_profile: bytes | None = None
+    #: where the image lies on Earth (see :attr:`Writer.georeferenced`)
+    georef: GeoRef | None = None
     width: int = field(init=False)
     height: int = field(init=False)
     channels: int = field(init=False)
@@ -108,7 +111,10 @@ class Writer(ABC):
 
     A writer that also writes the lower levels sets ``pyramid = True`` and reads them with
     :func:`pyramid_of` (the source is then a :class:`LevelSource` when it comes from a download).
-    A writer whose output is a folder sets ``directory = True``.
+    A writer whose output is a folder sets ``directory = True``. A writer whose file carries a georeference
+    (GeoTIFF) sets ``georeferenced = True``: it reads the source's ``georef`` attribute (a
+    :class:`~dezoomify_nb.model.GeoRef` of exactly the written pixels, or None); the outputs of the other file
+    writers get a world file and a ``.aux.xml`` beside them (:func:`~.geo.write_sidecars`).
 
     A writer opens its output with :func:`~.atomic.atomic_output` (a file) or
     :func:`~.atomic.atomic_directory` (a folder) and writes only through what they give: a temporary of
@@ -120,6 +126,9 @@ class Writer(ABC):
     suffixes: tuple[str, ...] = ()
     pyramid: bool = False
     directory: bool = False
+    georeferenced: bool = False
+    #: a pyramid writer that also writes a region of a level (its lower levels then computed from it)
+    crops: bool = False
 
     def memory_estimate(self, width: int, height: int, channels: int) -> int:
         """Peak bytes this writer needs for a ``width × height`` image (0 = small and bounded)."""

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import UnsupportedFormatError, WriterError
 from .base import StripSource, Writer, atomic_output, pyramid_of
+from .geo import geotiff_tags, usable
 from .png import deflate_backend, zlib_level
 from .pyramid import close_pyramid, tile_grid
 
@@ -122,6 +123,8 @@ class TIFFWriter(Writer):
     name = "tiff"
     suffixes = (".tif", ".tiff")
     pyramid = True
+    georeferenced = True
+    crops = True
     codec = "zlib"
 
     def check(self, width: int, height: int, channels: int) -> None:
@@ -165,6 +168,8 @@ class TIFFWriter(Writer):
         levels = pyramid_of(source, TILE)
         opts = self.options(source.channels, compression)
         icc = getattr(source, "icc_profile", None)
+        georef = getattr(source, "georef", None)
+        geotags = geotiff_tags(georef) if usable(georef) else []
         pool = None
         try:
             if self.codec == "zlib" and compression > 0:
@@ -174,7 +179,7 @@ class TIFFWriter(Writer):
                 for i, level in enumerate(levels):
                     # reduced levels are top-level IFDs marked reduced-resolution (NewSubfileType 1), as
                     # libvips and COG write them: OpenSlide walks top-level IFDs only (not SubIFDs)
-                    extra = {"software": "dezoomify_nb"} if i == 0 else {"subfiletype": 1}
+                    extra = {"software": "dezoomify_nb", "extratags": geotags} if i == 0 else {"subfiletype": 1}
                     if icc:
                         extra["iccprofile"] = icc
                     data = _tiles(level, TILE)

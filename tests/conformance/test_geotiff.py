@@ -1,0 +1,170 @@
+"""Georeferenced outputs of a map source, read back by GDAL (Debian's gdal-bin) and rasterio: GeoTIFF keys
+and geotransform, world file + ``.aux.xml`` beside PNG/JPEG, and the pixel colour GDAL finds at the
+longitude/latitude of known source pixels (``gdallocationinfo -wgs84``), for Web Mercator, WGS 84, a projected
+EPSG CRS, a WKT-only CRS and a rotated geotransform; levels and regions move the geotransform along.
+
+The lon/lat of a source pixel is computed by pyproj from the source's *full-resolution* georeference, so a
+wrong scale or origin in what we write shows as wrong colours."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import dezoomify_nb as dz
+from dezoomify_nb.api import ZoomableImage
+from dezoomify_nb.model import GeoRef
+
+from .conftest import require, require_module, run
+
+pytestmark = pytest.mark.conformance
+
+#: a Lambert conformal conic no EPSG code names (the parameters of Lambert-93 on a datum of its own)
+LCC_WKT = ('PROJCS["dezoomify test LCC",GEOGCS["test GRS 1980",DATUM["test datum",SPHEROID["GRS 1980",6378137,'
+           '298.257222101]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],'
+           'PROJECTION["Lambert_Conformal_Conic_2SP"],PARAMETER["latitude_of_origin",46.5],'
+           'PARAMETER["central_meridian",3],PARAMETER["standard_parallel_1",44],PARAMETER["standard_parallel_2",49],'
+           'PARAMETER["false_easting",700000],PARAMETER["false_northing",6600000],UNIT["metre",1],'
+           'AXIS["Easting",EAST],AXIS["Northing",NORTH]]')
+
+CASES = {
+    "mercator": GeoRef("EPSG:3857", (1_000_000.0, 10.0, 0.0, 6_000_000.0, 0.0, -10.0)),
+    "wgs84": GeoRef("EPSG:4326", (5.0, 0.001, 0.0, 45.0, 0.0, -0.001)),
+    "swiss": GeoRef("urn:ogc:def:crs:EPSG::2056", (2_600_000.0, 2.5, 0.0, 1_200_000.0, 0.0, -2.5)),
+    "wkt": GeoRef(LCC_WKT, (650_000.0, 4.0, 0.0, 6_860_000.0, 0.0, -4.0)),
+    "rotated": GeoRef("EPSG:3857", (1_000_000.0, 8.0, 6.0, 6_000_000.0, 6.0, -8.0)),
+}
+EPSG = {"mercator": 3857, "wgs84": 4326, "swiss": 2056, "rotated": 3857}
+#: source pixels probed (corners, middle, edge tiles)
+PIXELS = [(0, 0), (999, 0), (0, 699), (999, 699), (500, 350), (257, 513), (777, 123)]
+
+
+def lonlat(georef: GeoRef, col: float, row: float) -> tuple[float, float]:
+    """WGS 84 longitude/latitude of the full-resolution pixel position ``(col, row)`` (pyproj)."""
+    pyproj = require_module("pyproj")
+    c, a, b, f, d, e = georef.transform
+    x, y = c + a * col + b * row, f + d * col + e * row
+    to_wgs84 = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(georef.crs), "EPSG:4326", always_xy=True)
+    return to_wgs84.transform(x, y)
+
+
+def values_at(path, points: list[tuple[float, float]], bands: int = 3) -> list[tuple[int, ...]]:
+    """What ``gdallocationinfo -wgs84`` reads in ``path`` at each lon/lat."""
+    exe = require("gdallocationinfo")
+    coords = "".join(f"{lon!r} {lat!r}\n" for lon, lat in points)  # read from stdin, one line per point
+    out = subprocess.run([exe, "-wgs84", "-valonly", str(path)], input=coords, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    values = [int(v) for v in out.stdout.split()]
+    assert len(values) == bands * len(points), out.stdout
+    return [tuple(values[i : i + bands]) for i in range(0, len(values), bands)]
+
+
+def info(path) -> dict:
+    return json.loads(run(require("gdalinfo"), "-json", path).stdout)
+
+
+def mapped(server, georef: GeoRef) -> ZoomableImage:
+    im = dz.open(server.url("dzi-png"))
+    return ZoomableImage(replace(im.image, georef=georef), im.net)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("ext", [".tif", ".png"])
+def test_placed_where_the_source_says(server, source, tmp_path, case, ext):
+    georef = CASES[case]
+    path = tmp_path / f"map{ext}"
+    mapped(server, georef).save(path, progress=False)
+    got = info(path)
+    assert got["size"] == [1000, 700]
+    np.testing.assert_allclose(got["geoTransform"], georef.transform, rtol=1e-12)
+    wkt = got["coordinateSystem"]["wkt"]
+    if case in EPSG:
+        assert wkt.rstrip().endswith(f'ID["EPSG",{EPSG[case]}]]'), wkt[-200:]
+    else:
+        assert 'PROJCRS["dezoomify test LCC"' in wkt and "Lambert Conic Conformal (2SP)" in wkt, wkt[:300]
+        assert 'PARAMETER["Latitude of 1st standard parallel",44' in wkt
+    c, a, b, f, d, e = georef.transform
+    if case != "rotated":
+        corners = got["cornerCoordinates"]
+        np.testing.assert_allclose(corners["upperLeft"], [c, f], rtol=1e-12)
+        np.testing.assert_allclose(corners["lowerRight"], [c + 1000 * a, f + 700 * e], rtol=1e-12)
+    if ext == ".png":
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["map.pgw", "map.png", "map.png.aux.xml"]
+        assert set(got["files"]) == {str(tmp_path / n) for n in ("map.png", "map.pgw", "map.png.aux.xml")}
+    else:
+        assert [p.name for p in tmp_path.iterdir()] == ["map.tif"]  # all in the GeoTIFF
+    points = [lonlat(georef, col + 0.5, row + 0.5) for col, row in PIXELS]
+    assert values_at(path, points) == [tuple(source[row, col]) for col, row in PIXELS]
+
+
+def test_jpeg_world_file(server, source, tmp_path):
+    georef = CASES["mercator"]
+    path = tmp_path / "map.jpg"
+    mapped(server, georef).save(path, progress=False, compression=0)
+    assert (tmp_path / "map.jgw").read_text().split() == ["10.0", "0.0", "0.0", "-10.0", "1000005.0", "5999995.0"]
+    got = info(path)
+    np.testing.assert_allclose(got["geoTransform"], georef.transform, rtol=1e-12)
+    assert got["coordinateSystem"]["wkt"].rstrip().endswith('ID["EPSG",3857]]')
+    points = [lonlat(georef, col + 0.5, row + 0.5) for col, row in PIXELS[4:]]
+    for got_px, (col, row) in zip(values_at(path, points), PIXELS[4:], strict=True):
+        assert np.abs(np.array(got_px, int) - source[row, col]).max() <= 12  # JPEG
+
+
+@pytest.mark.parametrize("ext", [".tif", ".png"])
+def test_level_and_region(server, source, tmp_path, ext):
+    """Level 1 has twice the pixel size; a region starts at its own corner; both still land on the map."""
+    georef = CASES["swiss"]
+    im = mapped(server, georef)
+    half = tmp_path / f"half{ext}"
+    im.save(half, level=1, progress=False)
+    got = info(half)
+    assert got["size"] == [500, 350]
+    np.testing.assert_allclose(got["geoTransform"], (2_600_000.0, 5.0, 0.0, 1_200_000.0, 0.0, -5.0), rtol=1e-12)
+    if ext == ".png":  # pixel (i, j) of level 1 is pixels 2i..2i+1, 2j..2j+1 of the source: its centre is there
+        with Image.open(half) as png:
+            level1 = np.asarray(png)
+        points = [lonlat(georef, 2 * col + 1, 2 * row + 1) for col, row in [(10, 20), (400, 300)]]
+        assert values_at(half, points) == [tuple(level1[20, 10]), tuple(level1[300, 400])]
+    part = tmp_path / f"part{ext}"
+    im.save(part, region=(300, 200, 400, 300), progress=False)
+    got = info(part)
+    assert got["size"] == [400, 300]
+    np.testing.assert_allclose(got["geoTransform"], (2_600_750.0, 2.5, 0.0, 1_199_500.0, 0.0, -2.5), rtol=1e-12)
+    inside = [(300, 200), (699, 499), (512, 345)]
+    points = [lonlat(georef, col + 0.5, row + 0.5) for col, row in inside]
+    assert values_at(part, points) == [tuple(source[row, col]) for col, row in inside]
+
+
+def test_rasterio_reads_it_back(server, source, tmp_path):
+    """A second reader (rasterio, with the GDAL of its wheel): CRS, transform, bounds, pixels by coordinate."""
+    rasterio = require_module("rasterio")
+    georef = CASES["swiss"]
+    path = tmp_path / "map.tif"
+    mapped(server, georef).save(path, progress=False)
+    with rasterio.open(path) as ds:
+        assert ds.crs.to_epsg() == 2056
+        assert tuple(ds.transform.to_gdal()) == georef.transform
+        assert tuple(ds.bounds) == (2_600_000.0, 1_198_250.0, 2_602_500.0, 1_200_000.0)
+        assert ds.overviews(1) == [2]
+        for col, row in PIXELS:
+            x, y = 2_600_000.0 + 2.5 * (col + 0.5), 1_200_000.0 - 2.5 * (row + 0.5)
+            r, c = ds.index(x, y)
+            assert (r, c) == (row, col)
+            assert tuple(next(ds.sample([(x, y)]))) == tuple(source[row, col])
+
+
+def test_plain_image_keeps_its_plain_tiff(server, tmp_path):
+    """No georeference: no GeoTIFF keys, no side files."""
+    path = tmp_path / "plain.tif"
+    dz.open(server.url("dzi-png")).save(path, progress=False)
+    got = info(path)
+    assert "coordinateSystem" not in got and "geoTransform" not in got
+    png = tmp_path / "plain.png"
+    dz.open(server.url("dzi-png")).save(png, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.png", "plain.tif"]

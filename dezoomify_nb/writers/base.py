@@ -71,16 +71,6 @@ class LevelSource(StripSource, Protocol):
     def pyramid(self, tile: int) -> Sequence[PyramidLevel]: ...
 
 
-def pyramid_of(source: StripSource, tile: int) -> Sequence[PyramidLevel]:
-    """``source.pyramid(tile)`` when the source has one, else levels computed locally (2×2 means)."""
-    make = getattr(source, "pyramid", None)
-    if make is not None:
-        return make(tile)
-    from .pyramid import local_pyramid
-
-    return local_pyramid(source, tile)
-
-
 @dataclass
 class ArraySource:
     """A :class:`StripSource` over an in-memory array (tests, small images)."""
@@ -110,7 +100,7 @@ class Writer(ABC):
     """Writes a :class:`StripSource` to a file. One module per writer; registered by suffix.
 
     A writer that also writes the lower levels sets ``pyramid = True`` and reads them with
-    :func:`pyramid_of` (the source is then a :class:`LevelSource` when it comes from a download).
+    :func:`~.pyramid.pyramid_of` (the source is then a :class:`LevelSource` when it comes from a download).
     A writer whose output is a folder sets ``directory = True``. A writer whose file carries a georeference
     (GeoTIFF) sets ``georeferenced = True``: it reads the source's ``georef`` attribute (a
     :class:`~dezoomify_nb.model.GeoRef` of exactly the written pixels, or None); the outputs of the other file

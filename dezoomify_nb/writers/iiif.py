@@ -40,8 +40,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import WriterError
-from .base import StripSource, Writer, atomic_directory, pyramid_of
-from .pyramid import bands, close_pyramid
+from .base import StripSource, Writer, atomic_directory
+from .pyramid import bands, close_pyramid, pyramid_of
 
 #: output tile side when the source's tiles cannot be copied
 TILE = 512

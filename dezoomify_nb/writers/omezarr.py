@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WriterError
-from .base import StripSource, Writer, atomic_directory, pyramid_of
-from .pyramid import close_pyramid, tile_grid
+from .base import StripSource, Writer, atomic_directory
+from .pyramid import close_pyramid, pyramid_of, tile_grid
 
 CHUNK = 512
 #: threads that transpose, encode and write chunks (the calling thread cuts tiles and downloads)

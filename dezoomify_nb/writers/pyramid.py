@@ -5,7 +5,8 @@
   level below is computed while the level above is read **once**, in bounded memory (the spill is on
   disk: a 400-MP RGB image spills about 400 MB for all its lower levels together).
 * :class:`SpilledLevel` / :class:`ComputedLevel` — a level read back from its spill in strips.
-* :func:`local_pyramid` — any :class:`~.base.StripSource` as a pyramid (tests, single-level sources).
+* :func:`pyramid_of` — the levels of any source: its own ``pyramid(tile)`` (a download), else
+  :func:`local_pyramid` — any :class:`~.base.StripSource` as a pyramid (tests, single-level sources).
 * :func:`bands` — re-cut strips into bands of a fixed height (zarr chunk rows, IIIF tile rows).
 * :func:`tile_grid` — cut strips straight into contiguous tiles, row by row (TIFF), one copy per pixel.
 """
@@ -13,13 +14,13 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 import numpy as np
 
 from ..errors import WriterError
-from .base import RawTiles, StripSource, iter_checked_strips
+from .base import PyramidLevel, RawTiles, StripSource, iter_checked_strips
 
 #: bytes read back from a spill file at a time
 SPILL_READ_BYTES = 16 << 20
@@ -167,6 +168,14 @@ def chain(levels: list[_Level], sizes: list[tuple[int, int]], start: int, mode: 
             prev_halver.child = h
         levels.append(ComputedLevel(h, mode, icc))
         prev_halver = h
+
+
+def pyramid_of(source: StripSource, tile: int) -> Sequence[PyramidLevel]:
+    """``source.pyramid(tile)`` when the source has one, else levels computed locally (2×2 means)."""
+    make = getattr(source, "pyramid", None)
+    if make is not None:
+        return make(tile)
+    return local_pyramid(source, tile)
 
 
 def local_pyramid(source: StripSource, tile: int, *, tmpdir: str | None = None) -> list[_Level]:

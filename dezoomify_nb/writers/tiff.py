@@ -35,10 +35,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UnsupportedFormatError, WriterError
-from .base import StripSource, Writer, atomic_output, pyramid_of
+from .base import StripSource, Writer, atomic_output
 from .geo import geotiff_tags, usable
 from .png import deflate_backend, zlib_level
-from .pyramid import close_pyramid, tile_grid
+from .pyramid import close_pyramid, pyramid_of, tile_grid
 
 #: TIFF tile side (a multiple of 16, as TIFF requires)
 TILE = 512

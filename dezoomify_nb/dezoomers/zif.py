@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import DezoomerError, FetchError, MetadataError, WrongDezoomer
 from ..model import MAX_LEVELS, MAX_SIDE, MAX_TILE_SIDE, Image, Level, ceil_div
-from ..net.fetch import split_range, with_range
+from ..ranges import split_range, with_range
 from .base import Context, Dezoomer
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
 import time
 import zlib
 from collections.abc import Callable
@@ -21,6 +20,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..errors import FetchError
+from ..ranges import split_range as split_range  # byte-range URLs are a recipe: ..ranges
+from ..ranges import with_range as with_range
 from . import aio, local, loop
 from .body import Body, sync_budget
 from .clients import Limiter, cluster_slot, deadline, get_client, get_executor, get_limiter
@@ -41,29 +42,6 @@ from .local import local_path as local_path
 log = logging.getLogger("dezoomify_nb.net")
 
 T = TypeVar("T")
-
-
-_RANGE = re.compile(r"#bytes=(\d+)-(\d+)$")
-
-
-def with_range(url: str, start: int, end: int) -> str:
-    """``url`` asking for bytes ``start`` to ``end`` inclusive (a fragment: never sent to the server).
-
-    The fragment makes the range part of the key everywhere (dezoomer pages, tile cache); :func:`fetch`
-    turns it into a ``Range`` header (or a seek, for a local file). Used by single-file formats (ZIF).
-    """
-    if not 0 <= start <= end:
-        raise ValueError(f"invalid byte range {start}-{end}")
-    return f"{url}#bytes={start}-{end}"
-
-
-def split_range(url: str) -> tuple[str, tuple[int, int] | None]:
-    if "#bytes=" not in url:  # the common case, without a regex search
-        return url, None
-    m = _RANGE.search(url)
-    if m is None:
-        return url, None
-    return url[: m.start()], (int(m.group(1)), int(m.group(2)))
 
 
 def _read_local(url: str, config: NetConfig, cap: int, metadata: bool = False) -> bytes:

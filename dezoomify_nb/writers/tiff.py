@@ -9,6 +9,11 @@ Streamed: tiles are cut from one band of tile rows at a time (:func:`~.pyramid.t
 next tile rows are downloaded. Opens in QuPath, GDAL/QGIS, OpenSlide-like readers and tifffile
 (``TiffFile(path).series[0].levels``).
 
+Maps: a source with a georeference (the source's ``georef``, see :mod:`.geo`) gets GeoTIFF tags on the main
+image and the file is a **Cloud-Optimized GeoTIFF**: the pyramid is written as above to a temporary beside the
+output, then laid out in COG order by :func:`.cog.relayout` (classic TIFF below 4 GiB); other images keep
+this BigTIFF layout.
+
 Compression: Deflate (lossless; zlib level from ``--compression`` as for PNG) by default; JPEG
 (quality ``100 - compression``) with :class:`TIFFJPEGWriter` (``format="tiff-jpeg"``), which needs
 ``imagecodecs`` (``pip install 'dezoomify_nb[tiff-jpeg]'``); ``compression=0`` stores tiles raw.
@@ -25,7 +30,9 @@ under the tags compression=8 and predictor=2, so every TIFF reader decodes them.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -36,6 +43,7 @@ import numpy as np
 
 from ..errors import UnsupportedFormatError, WriterError
 from .base import StripSource, Writer, atomic_output
+from .cog import relayout
 from .geo import geotiff_tags, usable
 from .png import deflate_backend, zlib_level
 from .pyramid import close_pyramid, pyramid_of, tile_grid
@@ -175,17 +183,24 @@ class TIFFWriter(Writer):
             if self.codec == "zlib" and compression > 0:
                 _, compress = tile_codec(zlib_level(compression))
                 pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="dezoomify_nb-tiff")
-            with atomic_output(path) as f, tifffile.TiffWriter(f, bigtiff=True) as tw:
-                for i, level in enumerate(levels):
-                    # reduced levels are top-level IFDs marked reduced-resolution (NewSubfileType 1), as
-                    # libvips and COG write them: OpenSlide walks top-level IFDs only (not SubIFDs)
-                    extra = {"software": "dezoomify_nb", "extratags": geotags} if i == 0 else {"subfiletype": 1}
-                    if icc:
-                        extra["iccprofile"] = icc
-                    data = _tiles(level, TILE)
-                    if pool is not None:
-                        data = deflated(data, compress, pool)
-                    tw.write(data, shape=_shape(level), dtype=np.uint8, tile=(TILE, TILE), **opts, **extra)
+            with atomic_output(path) as f, contextlib.ExitStack() as stack:
+                # a map: the pyramid goes to a temporary beside the output, then is laid out as a COG
+                out = stack.enter_context(
+                    tempfile.NamedTemporaryFile(prefix=".dezoomify-cog-", suffix=".tif", dir=Path(path).parent)) \
+                    if geotags else f
+                with tifffile.TiffWriter(out, bigtiff=True) as tw:
+                    for i, level in enumerate(levels):
+                        # reduced levels are top-level IFDs marked reduced-resolution (NewSubfileType 1), as
+                        # libvips and COG write them: OpenSlide walks top-level IFDs only (not SubIFDs)
+                        extra = {"software": "dezoomify_nb", "extratags": geotags} if i == 0 else {"subfiletype": 1}
+                        if icc:
+                            extra["iccprofile"] = icc
+                        data = _tiles(level, TILE)
+                        if pool is not None:
+                            data = deflated(data, compress, pool)
+                        tw.write(data, shape=_shape(level), dtype=np.uint8, tile=(TILE, TILE), **opts, **extra)
+                if geotags:
+                    relayout(out, f)
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)

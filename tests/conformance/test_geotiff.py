@@ -9,18 +9,23 @@ wrong scale or origin in what we write shows as wrong colours."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import replace
 
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image
 
 import dezoomify_nb as dz
 from dezoomify_nb.api import ZoomableImage
 from dezoomify_nb.model import GeoRef
+from dezoomify_nb.testing import make_test_image
+from dezoomify_nb.writers import cog, writer_named
+from dezoomify_nb.writers.base import ArraySource
 
-from .conftest import require, require_module, run
+from .conftest import _missing, require, require_module, run
 
 pytestmark = pytest.mark.conformance
 
@@ -168,3 +173,64 @@ def test_plain_image_keeps_its_plain_tiff(server, tmp_path):
     png = tmp_path / "plain.png"
     dz.open(server.url("dzi-png")).save(png, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.png", "plain.tif"]
+
+
+# --- Cloud-Optimized GeoTIFF -------------------------------------------------------------------------------
+VALIDATOR = "/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_cloud_optimized_geotiff.py"
+
+
+def validate_cog(path) -> str:
+    """GDAL's COG validator (Debian's python3-gdal ships it, for the system Python), full check."""
+    if not os.path.exists(VALIDATOR) or not os.path.exists("/usr/bin/python3"):
+        _missing("GDAL's validate_cloud_optimized_geotiff.py (Debian python3-gdal) is not installed")
+    out = subprocess.run(["/usr/bin/python3", VALIDATOR, "--full-check=yes", str(path)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "is a valid cloud optimized GeoTIFF" in out.stdout, out.stdout
+    return out.stdout
+
+
+def levels_of(path) -> list[np.ndarray]:
+    with tifffile.TiffFile(path) as tf:
+        return [lv.asarray() for lv in tf.series[0].levels]
+
+
+@pytest.mark.parametrize(("fmt", "channels", "big"), [("tiff", 3, False), ("tiff", 4, False), ("tiff", 1, True),
+                                                      ("tiff-jpeg", 3, False)])
+def test_cog_valid_and_same_pixels(tmp_path, monkeypatch, fmt, channels, big):
+    """GDAL's validator passes (ghost area, IFDs first, smallest overview's tiles first, leaders and
+    trailers); every level has the pixels of the plain pyramid TIFF; GDAL sees the overviews; BigTIFF when
+    the file would pass 4 GiB (the limit lowered here to write one)."""
+    if big:
+        monkeypatch.setattr(cog, "CLASSIC_LIMIT", 0)
+    src = make_test_image(1300, 1100, seed=5, channels=channels)
+    georef = CASES["mercator"]
+    plain, mapped_tif = tmp_path / "plain.tif", tmp_path / "map.tif"
+    writer_named(fmt).write(plain, ArraySource(src, strip_height=100))
+    writer_named(fmt).write(mapped_tif, ArraySource(src, strip_height=100, georef=georef))
+    report = validate_cog(mapped_tif)
+    assert "IFD" in report
+    with open(mapped_tif, "rb") as f:
+        head = f.read(16)
+    assert head[:4] == (b"II+\0" if big else b"II*\0")
+    with open(mapped_tif, "rb") as f:
+        f.seek(16 if big else 8)
+        assert f.read(30) == b"GDAL_STRUCTURAL_METADATA_SIZE="
+    want, got = levels_of(plain), levels_of(mapped_tif)
+    assert [a.shape for a in got] == [a.shape for a in want] == [
+        (h, w) + ((channels,) if channels > 1 else ()) for w, h in [(1300, 1100), (650, 550), (325, 275)]]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    gi = info(mapped_tif)
+    assert gi["metadata"]["IMAGE_STRUCTURE"]["LAYOUT"] == "COG"
+    assert [tuple(o["size"]) for o in gi["bands"][0]["overviews"]] == [(650, 550), (325, 275)]
+    np.testing.assert_allclose(gi["geoTransform"], georef.transform, rtol=1e-12)
+
+
+def test_cog_of_a_download(server, source, tmp_path):
+    """The .tif of a map source, downloaded (the lower levels from the server), is a valid COG."""
+    path = tmp_path / "map.tif"
+    mapped(server, CASES["wgs84"]).save(path, progress=False)
+    validate_cog(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["map.tif"]  # the temporary is gone
+    np.testing.assert_array_equal(levels_of(path)[0], source)

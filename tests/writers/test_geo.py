@@ -161,3 +161,30 @@ def test_tiff_writer_writes_geokeys_on_the_main_image_only(tmp_path):
     TIFFWriter().write(plain, ArraySource(src))
     with tifffile.TiffFile(plain) as tf:
         assert "GeoKeyDirectoryTag" not in tf.pages[0].tags
+
+
+def test_cog_layout_without_gdal(tmp_path):
+    """A georeferenced TIFF is laid out as a COG (GDAL's validator checks it in tests/conformance): ghost area
+    after the header, every IFD before any tile, the smallest level's tiles first, each tile between its size
+    and a copy of its last 4 bytes; the pixels are those of the plain pyramid."""
+    src = np.random.default_rng(1).integers(0, 255, (1100, 1300, 3), dtype=np.uint8)
+    path, plain = tmp_path / "g.tif", tmp_path / "p.tif"
+    TIFFWriter().write(path, ArraySource(src, georef=GeoRef("EPSG:3857", (0.0, 1.0, 0.0, 0.0, 0.0, -1.0))))
+    TIFFWriter().write(plain, ArraySource(src))
+    data = path.read_bytes()
+    assert data[:4] == b"II*\0" and data[8:38] == b"GDAL_STRUCTURAL_METADATA_SIZE="
+    with tifffile.TiffFile(path) as tf, tifffile.TiffFile(plain) as tp:
+        assert not tf.is_bigtiff and tp.is_bigtiff
+        ifds = [p.offset for p in tf.pages]
+        firsts = [p.dataoffsets[0] for p in tf.pages]
+        assert ifds == sorted(ifds) and max(ifds) < min(firsts)
+        assert firsts == sorted(firsts, reverse=True)  # smallest level first, full resolution last
+        for page in tf.pages:
+            assert list(page.dataoffsets) == sorted(page.dataoffsets)
+            for off, n in zip(page.dataoffsets, page.databytecounts, strict=True):
+                assert int.from_bytes(data[off - 4 : off], "little") == n
+                assert data[off + n - 4 : off + n] == data[off + n : off + n + 4]
+        assert len(tf.pages) == len(tp.pages) == 3
+        for a, b in zip(tf.series[0].levels, tp.series[0].levels, strict=True):
+            np.testing.assert_array_equal(a.asarray(), b.asarray())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.tif", "p.tif"]

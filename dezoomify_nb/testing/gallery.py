@@ -14,6 +14,7 @@ canvas per page, titled ``"Sample gallery - Page N"``, image service = that page
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,33 @@ class SampleGallery:
     def level_image(self, page: int, kind: str, level: int) -> np.ndarray:
         """Page ``page``'s level ``level`` exactly as served in ``kind`` (0 = full resolution)."""
         return self.servers[page].level_image(kind, level)
+
+    def long_manifest_url(self, pages: int) -> str:
+        """A manifest of ``pages`` canvases (``"Page N"``) cycling through this gallery's images, each with
+        its own image service ``/gallery/long/N/info.json`` (a copy of its image's ``info.json``, whose
+        tiles are that image's): requests under ``/gallery/long/`` count the pages whose metadata was read."""
+        server = self.servers[0]
+        base = f"{server.base_url}/gallery"
+        docs: dict[str, str] = {}
+        infos = [urllib.request.urlopen(s.url("iiif2"), timeout=10).read().decode() for s in self.servers]
+        canvases = []
+        for i in range(pages):
+            docs[f"{i}/info.json"] = infos[i % len(infos)]
+            service = f"{base}/long/{i}"
+            canvases.append({
+                "@id": f"{base}/long-canvas/{i}", "@type": "sc:Canvas", "label": f"Page {i + 1}",
+                "width": self.width, "height": self.height,
+                "images": [{"@type": "oa:Annotation", "motivation": "sc:painting", "on": f"{base}/long-canvas/{i}",
+                            "resource": {"@id": f"{service}/full/full/0/default.jpg", "@type": "dctypes:Image",
+                                         "service": {"@context": "http://iiif.io/api/image/2/context.json",
+                                                     "@id": service,
+                                                     "profile": "http://iiif.io/api/image/2/level2.json"}}}],
+            })
+        server.serve_files("/gallery/long/", docs, "application/json")
+        manifest = {"@context": "http://iiif.io/api/presentation/2/context.json",
+                    "@id": f"{base}/long-{pages}.json", "@type": "sc:Manifest", "label": f"{pages} pages",
+                    "sequences": [{"@type": "sc:Sequence", "canvases": canvases}]}
+        return server.serve_files("/gallery/long-manifest/", {f"{pages}.json": json.dumps(manifest)}) + f"/{pages}.json"
 
     def manifest(self) -> dict[str, Any]:
         base = self.servers[0].base_url + "/gallery"

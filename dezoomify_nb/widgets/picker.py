@@ -36,16 +36,17 @@ import traitlets
 
 from .. import api
 from ..collection import ImageCollection
-from ..errors import DezoomifyError, DownloadCancelled
+from ..errors import DezoomifyError
 from . import cards
 from .advice import error_parts
-from .bar import ProgressBar, duration
+from .bar import ProgressBar
 from .common import EXTENSIONS, FORMATS, free_name, parse_headers
+from .downloads import Downloads
 from .html import megapixels
-from .outputs import file_bytes, file_preview
-from .plan import Throughput, code_line, estimate, file_size
+from .plan import Throughput
 from .region import RegionFields
-from .thumbnail import thumbnail_array, thumbnail_level, to_png
+from .strip import PageStrip
+from .thumbnail import cached_png, from_png, thumbnail_array, thumbnail_level, thumbnail_png, to_png
 from .viewer import TileViewer
 
 log = logging.getLogger("dezoomify_nb")
@@ -59,15 +60,13 @@ def _style() -> str:
     return "<style>" + resources.files(__package__).joinpath("static/picker.css").read_text("utf-8") + "</style>"
 
 
-def _format_of(name: str, chosen: str) -> str:
-    if chosen:
-        return chosen
-    ext = Path(name).suffix.lower()
-    return {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff",
-            ".iiif": "iiif", ".zarr": "ome-zarr"}.get(ext, "jpeg")
+def _strip_thumbnail(collection: ImageCollection, index: int) -> bytes | None:
+    """The strip's thumbnail of page ``index``: its metadata and the tiles of a level of ~96 px."""
+    arr = thumbnail_array(collection[index], box=96, min_side=96)
+    return None if arr is None else to_png(arr)
 
 
-class ImagePicker(W.VBox):
+class ImagePicker(Downloads, W.VBox):
     """See the module docstring. Build it with :func:`widget`."""
 
     #: one of :data:`~dezoomify_nb.widgets.cards.STATES`
@@ -125,6 +124,8 @@ class ImagePicker(W.VBox):
         self.placeholder = W.HTML(value=cards.placeholder_empty(), layout=W.Layout(width="100%"))
         self.viewer: TileViewer | None = TileViewer(height=VIEWER_HEIGHT) if viewer else None
         self.region_fields = RegionFields()
+        self.strip = PageStrip(layout=W.Layout(width="120px", flex="0 0 120px", display="none",
+                                               height=VIEWER_HEIGHT if viewer else "256px"))
         self.plan = W.HTML(value="")
         self.file_box = W.Text(description="File", layout=W.Layout(flex="1 1 auto", min_width="12em"),
                                style={"description_width": "32px"})
@@ -141,7 +142,7 @@ class ImagePicker(W.VBox):
                        (self.level_select, "dz-level"), (self.thumb, "dz-thumb"), (self.info, "dz-info"),
                        (self.placeholder, "dz-placeholder"), (self.plan, "dz-plan"), (self.file_box, "dz-file"),
                        (self.format_select, "dz-format"), (self.download_button, "dz-download"),
-                       (self.cancel_button, "dz-cancel"), (self.code, "dz-code"), (self.progress, "dz-progress"),
+                       (self.cancel_button, "dz-cancel"), (self.code, "dz-code"), (self.strip, "dz-strip"), (self.progress, "dz-progress"),
                        (self.status, "dz-status")):
             w.add_class(cls)
 
@@ -161,7 +162,7 @@ class ImagePicker(W.VBox):
             centre_items.append(self.thumb)
         self.centre = W.VBox(centre_items)
         self.centre.add_class("dz-centre")
-        self.stage = W.HBox([self.centre, self.side])
+        self.stage = W.HBox([self.strip, self.centre, self.side])
         self.stage.add_class("dz-stage")
         self.actions = W.HBox([self.file_box, self.format_select, self.download_button, self.cancel_button],
                               layout=W.Layout(display="none"))
@@ -183,6 +184,7 @@ class ImagePicker(W.VBox):
         self.format_select.observe(self._on_format, names="value")
         self.file_box.observe(self._on_file, names="value")
         self.region_fields.observe(self._on_choice, names="value")
+        self.strip.observe(self._on_strip, names="selected")
         self.download_button.on_click(lambda _: self.download())
         self.cancel_button.on_click(lambda _: self.cancel())
 
@@ -266,6 +268,7 @@ class ImagePicker(W.VBox):
                 self.status.value = card
             self.placeholder.layout.display = "flex" if centre_card else "none"
             self.side.layout.display = "flex" if shown else "none"
+            self.strip.layout.display = "flex" if many else "none"
             self.stage.layout.min_height = VIEWER_HEIGHT if shown and self.viewer is not None else ""
             self.actions.layout.display = "flex" if image is not None else "none"
             self.code.layout.display = "block" if image is not None and state != "downloading" else "none"
@@ -340,6 +343,8 @@ class ImagePicker(W.VBox):
                 self.image_select.options = [(f"{i + 1}. {it.title}", i) for i, it in enumerate(opened)]
                 self.image_select.layout.display = "flex" if len(opened) > 1 else "none"
                 self.image_select.value = 0 if len(opened) else None
+                self.strip.reset([f"{i + 1}. {it.title}" for i, it in enumerate(opened)],
+                                 functools.partial(_strip_thumbnail, opened) if len(opened) > 1 else None)
             if not len(opened):
                 self._fail(DezoomifyError("This source lists no image.",
                                           hint="Check that the URL is the manifest or page of an image."))
@@ -353,6 +358,11 @@ class ImagePicker(W.VBox):
             return
         self.select_image(int(change["new"]))
 
+    def _on_strip(self, change: dict[str, Any]) -> None:
+        if not self._is_quiet() and self.collection is not None and 0 <= change["new"] < len(self.collection):
+            if change["new"] != self.image_select.value or self.image is None:
+                self.select_image(int(change["new"]))
+
     def select_image(self, index: int) -> None:
         """Show image ``index`` of the collection (what the menu and the strip do)."""
         if self.collection is None or not 0 <= index < len(self.collection):
@@ -363,9 +373,9 @@ class ImagePicker(W.VBox):
             self._t_open = time.monotonic()
             self.image = None
             self._preview = None
-            if self.image_select.value != index:
-                with self._quiet():
-                    self.image_select.value = index
+            with self._quiet():
+                self.image_select.value = index
+                self.strip.selected = index
         self._enter("opening", cards.opening(f"Reading image {index + 1}…"))
         self._spawn(self._show_image, gen, self.collection[index])
 
@@ -401,22 +411,23 @@ class ImagePicker(W.VBox):
 
     def _load_preview(self, gen: int, img: api.ZoomableImage) -> None:
         """The thumbnail (shown without a viewer) and the throughput it measured (the estimates)."""
-        t0 = time.monotonic()
+        t0, hit = time.monotonic(), cached_png(img)
         try:
             k = thumbnail_level(img)
-            arr = thumbnail_array(img) if k is not None else None
+            png = thumbnail_png(img) if k is not None else None  # shared with the HTML summary
+            arr = from_png(png) if png is not None else None
         except Exception as exc:  # noqa: BLE001 - the image itself may still download; say why no preview
             log.debug("no preview", exc_info=exc)
             return
         with self._lock:
             if gen != self._gen:
                 return
-            if k is not None:
+            if k is not None and hit is None:  # a measure only when fetched now
                 self._measured.setdefault(id(img), Throughput(img.levels[k].n_tiles, time.monotonic() - t0,
                                                               img.net.parallelism))
             self._preview = arr
-            if arr is not None:
-                self.thumb.value = to_png(arr)
+            if png is not None:
+                self.thumb.value = png
                 self.timings["thumbnail"] = time.monotonic() - self._t_open
             if self.viewer is None and self.state == "ready":
                 self._enter("ready", self.status.value)
@@ -487,127 +498,6 @@ class ImagePicker(W.VBox):
             name = free_name(self.directory, img.file_title, self.output_size(), self.format_select.value)
             with self._quiet():
                 self.file_box.value = name
-
-    def target_path(self) -> Path:
-        """Where Download writes: the file box's name in :attr:`directory` (unless absolute)."""
-        path = Path(self.file_box.value.strip() or "dezoomified").expanduser()
-        return path if path.is_absolute() or self.directory == Path(".") else self.directory / path
-
-    def code_line(self) -> str:
-        """The line of code doing what Download would do now (``import dezoomify_nb as dz`` included)."""
-        img = self.image
-        if img is None:
-            return ""
-        url = self._opened_url or img.url
-        index = None
-        if self.collection is not None:
-            index = int(self.image_select.value or 0)
-        try:
-            headers = parse_headers(self.headers_box.value)
-        except ValueError:
-            headers = []
-        return "import dezoomify_nb as dz; " + code_line(
-            url, image_index=index, headers=headers, open_options=self.open_options, path=self.target_path(),
-            level=self.level, region=self.region, fmt=self.format_select.value)
-
-    def _update_plan(self) -> None:
-        """The output's size, the estimates and the code line, for the current choices."""
-        img = self.image
-        if img is None:
-            return
-        with self._lock:
-            fmt = _format_of(self.file_box.value, self.format_select.value)
-            try:
-                est = estimate(img, self.level, self.region, fmt=fmt, measured=self._measured.get(id(img)),
-                               preview=self._preview)
-            except (DezoomifyError, ValueError, IndexError) as exc:
-                self.plan.value = f'<div class="dz-muted">{escape(str(exc))}</div>'
-                return
-            size = f"≈ {file_size(est.size_bytes)}" if est.size_bytes is not None else "size unknown yet"
-            how = "measured" if est.measured else "guessed"
-            net = img.net
-            pace = f", ≥ {net.min_interval:g} s apart" if net.min_interval > 0 else ""
-            self.plan.value = (
-                f"<div><b>{est.width} × {est.height} px</b> · {megapixels(est.width, est.height)} MP</div>"
-                f"<div>{size} as {escape(fmt.upper())} · {est.tiles} tile{'s' if est.tiles != 1 else ''}</div>"
-                f"<div>≈ {duration(est.seconds) if est.seconds >= 1 else '1 s'} "
-                f'<span class="dz-muted">({how} rate, {net.parallelism} at a time{pace})</span></div>')
-            self.code.value = (f'<span title="Click the code to select it, then copy it into a cell">Same in code: '
-                               f"</span><code>{escape(self.code_line())}</code>")
-
-    # --- downloading -------------------------------------------------------------------------------
-    @property
-    def downloading(self) -> bool:
-        return self._cancel is not None
-
-    def download(self) -> ImagePicker:
-        """Start downloading the chosen image, level and region to the file box's path; returns self."""
-        img = self.image
-        if img is None:
-            self._enter("failed" if self.state != "opening" else self.state,
-                        cards.error(error_parts(DezoomifyError("Open an image first.",
-                                                               hint="Paste its URL above and press Enter."))))
-            return self
-        with self._lock:
-            if self._cancel is not None:
-                return self
-            self._cancel = cancel = threading.Event()
-            self._update_name()  # the proposed name may have been taken meanwhile
-        path = self.target_path()
-        options = {"level": self.level, "region": self.region, "format": self.format_select.value or None}
-        self.progress.start()
-        self._enter("downloading", cards.quiet(f"Downloading to {path}…"))
-        self._spawn(self._download_task, img, path, options, cancel)
-        return self
-
-    def cancel(self) -> None:
-        """Stop the running download (nothing is left on disk)."""
-        with self._lock:
-            if self._cancel is not None:
-                self._cancel.set()
-                self.status.value = cards.quiet("Cancelling…")
-
-    def _download_task(self, img: api.ZoomableImage, path: Path, options: dict[str, Any],
-                       cancel: threading.Event) -> None:
-        t0 = time.monotonic()
-        state, card = "failed", ""
-        try:
-            result = img.save(path, progress=self.progress, cancel=cancel, allow_partial=True, **options)
-        except DownloadCancelled:
-            state, card = "cancelled", cards.cancelled()
-        except Exception as exc:  # noqa: BLE001 - shown in plain words
-            if not isinstance(exc, DezoomifyError):
-                log.debug("download error", exc_info=exc)
-            card = cards.error(error_parts(exc))
-        else:
-            seconds = time.monotonic() - t0
-            self.result = result
-            if result.tiles and seconds > 0:
-                self._measured[id(img)] = Throughput(result.tiles, seconds, img.net.parallelism)
-            state = "done"
-            card = cards.done(path=result.path, href=cards.link_href(result.path), size=(result.width, result.height),
-                              level=result.level, seconds=f"{seconds:.1f} s" if seconds < 10 else duration(seconds), file_bytes=file_size(file_bytes(result.path)),
-                              tiles=result.tiles, failed=len(result.failed), preview_png=file_preview(result.path))
-        finally:
-            with self._lock:
-                self._cancel = None
-        with self._lock:
-            if img is self.image:
-                self._enter(state, card)
-                self._update_name()
-                self._update_plan()
-
-    @property
-    def path(self) -> Path | None:
-        """The last downloaded file (or folder), or None."""
-        return self.result.path if self.result is not None else None
-
-    def to_dask(self, level: int | None = None) -> Any:
-        """The chosen image as a lazy dask array (the chosen level unless ``level`` is given)."""
-        if self.image is None:
-            raise RuntimeError("no image is open yet")
-        return self.image.to_dask(self.level if level is None else level)
-
 
 def widget(
     url: str | None = None,

@@ -93,6 +93,15 @@ def to_png(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def from_png(data: bytes) -> np.ndarray:
+    """PNG bytes as an ``(h, w, C)`` uint8 array."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        arr = np.asarray(im)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
 def cached_png(img: ZoomableImage) -> bytes | None:
     """The preview if it was already made, without fetching anything."""
     with _lock:

@@ -1,0 +1,161 @@
+"""The download half of the picker: the plan shown before (sizes, estimates, the code line), the download
+itself on a background thread, and what is shown after (see :class:`~dezoomify_nb.widgets.picker.ImagePicker`,
+which mixes :class:`Downloads` in)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import api
+from ..errors import DezoomifyError, DownloadCancelled
+from . import cards
+from .advice import error_parts
+from .bar import duration
+from .common import parse_headers
+from .html import megapixels
+from .outputs import file_bytes, file_preview
+from .plan import Throughput, code_line, estimate, file_size
+
+if TYPE_CHECKING:
+    from .picker import ImagePicker
+
+log = logging.getLogger("dezoomify_nb")
+
+
+def format_of(name: str, chosen: str) -> str:
+    """The writer a download uses: the chosen format, else the file name's extension's (JPEG by default)."""
+    if chosen:
+        return chosen
+    ext = Path(name).suffix.lower()
+    return {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff",
+            ".iiif": "iiif", ".zarr": "ome-zarr"}.get(ext, "jpeg")
+
+
+class Downloads:
+    """Mixed into :class:`~dezoomify_nb.widgets.picker.ImagePicker` (whose widgets and state it uses)."""
+
+    def target_path(self: ImagePicker) -> Path:
+        """Where Download writes: the file box's name in :attr:`directory` (unless absolute)."""
+        path = Path(self.file_box.value.strip() or "dezoomified").expanduser()
+        return path if path.is_absolute() or self.directory == Path(".") else self.directory / path
+
+    def code_line(self: ImagePicker) -> str:
+        """The line of code doing what Download would do now (``import dezoomify_nb as dz`` included)."""
+        img = self.image
+        if img is None:
+            return ""
+        url = self._opened_url or img.url
+        index = None
+        if self.collection is not None:
+            index = int(self.image_select.value or 0)
+        try:
+            headers = parse_headers(self.headers_box.value)
+        except ValueError:
+            headers = []
+        return "import dezoomify_nb as dz; " + code_line(
+            url, image_index=index, headers=headers, open_options=self.open_options, path=self.target_path(),
+            level=self.level, region=self.region, fmt=self.format_select.value)
+
+    def _update_plan(self: ImagePicker) -> None:
+        """The output's size, the estimates and the code line, for the current choices."""
+        img = self.image
+        if img is None:
+            return
+        with self._lock:
+            fmt = format_of(self.file_box.value, self.format_select.value)
+            try:
+                est = estimate(img, self.level, self.region, fmt=fmt, measured=self._measured.get(id(img)),
+                               preview=self._preview)
+            except (DezoomifyError, ValueError, IndexError) as exc:
+                self.plan.value = f'<div class="dz-muted">{escape(str(exc))}</div>'
+                return
+            size = f"≈ {file_size(est.size_bytes)}" if est.size_bytes is not None else "size unknown yet"
+            how = "measured" if est.measured else "guessed"
+            net = img.net
+            pace = f", ≥ {net.min_interval:g} s apart" if net.min_interval > 0 else ""
+            self.plan.value = (
+                f"<div><b>{est.width} × {est.height} px</b> · {megapixels(est.width, est.height)} MP</div>"
+                f"<div>{size} as {escape(fmt.upper())} · {est.tiles} tile{'s' if est.tiles != 1 else ''}</div>"
+                f"<div>≈ {duration(est.seconds) if est.seconds >= 1 else '1 s'} "
+                f'<span class="dz-muted">({how} rate, {net.parallelism} at a time{pace})</span></div>')
+            self.code.value = (f'<span title="Click the code to select it, then copy it into a cell">Same in code: '
+                               f"</span><code>{escape(self.code_line())}</code>")
+
+    @property
+    def downloading(self: ImagePicker) -> bool:
+        return self._cancel is not None
+
+    def download(self: ImagePicker) -> ImagePicker:
+        """Start downloading the chosen image, level and region to the file box's path; returns self."""
+        img = self.image
+        if img is None:
+            self._enter("failed" if self.state != "opening" else self.state,
+                        cards.error(error_parts(DezoomifyError("Open an image first.",
+                                                               hint="Paste its URL above and press Enter."))))
+            return self
+        with self._lock:
+            if self._cancel is not None:
+                return self
+            self._cancel = cancel = threading.Event()
+            self._update_name()  # the proposed name may have been taken meanwhile
+        path = self.target_path()
+        options = {"level": self.level, "region": self.region, "format": self.format_select.value or None}
+        self.progress.start()
+        self._enter("downloading", cards.quiet(f"Downloading to {path}…"))
+        self._spawn(self._download_task, img, path, options, cancel)
+        return self
+
+    def cancel(self: ImagePicker) -> None:
+        """Stop the running download (nothing is left on disk)."""
+        with self._lock:
+            if self._cancel is not None:
+                self._cancel.set()
+                self.status.value = cards.quiet("Cancelling…")
+
+    def _download_task(self: ImagePicker, img: api.ZoomableImage, path: Path, options: dict[str, Any],
+                       cancel: threading.Event) -> None:
+        t0 = time.monotonic()
+        state, card = "failed", ""
+        try:
+            result = img.save(path, progress=self.progress, cancel=cancel, allow_partial=True, **options)
+        except DownloadCancelled:
+            state, card = "cancelled", cards.cancelled()
+        except Exception as exc:  # noqa: BLE001 - shown in plain words
+            if not isinstance(exc, DezoomifyError):
+                log.debug("download error", exc_info=exc)
+            card = cards.error(error_parts(exc))
+        else:
+            seconds = time.monotonic() - t0
+            self.result = result
+            if result.tiles and seconds > 0:
+                self._measured[id(img)] = Throughput(result.tiles, seconds, img.net.parallelism)
+            state = "done"
+            card = cards.done(path=result.path, href=cards.link_href(result.path), size=(result.width, result.height),
+                              level=result.level, seconds=f"{seconds:.1f} s" if seconds < 10 else duration(seconds), file_bytes=file_size(file_bytes(result.path)),
+                              tiles=result.tiles, failed=len(result.failed), preview_png=file_preview(result.path))
+        finally:
+            with self._lock:
+                self._cancel = None
+        with self._lock:
+            if img is self.image:
+                self._enter(state, card)
+                self._update_name()
+                self._update_plan()
+
+    @property
+    def path(self: ImagePicker) -> Path | None:
+        """The last downloaded file (or folder), or None."""
+        return self.result.path if self.result is not None else None
+
+    def to_dask(self: ImagePicker, level: int | None = None) -> Any:
+        """The chosen image as a lazy dask array (the chosen level unless ``level`` is given)."""
+        if self.image is None:
+            raise RuntimeError("no image is open yet")
+        return self.image.to_dask(self.level if level is None else level)
+
+

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -58,6 +59,14 @@ VIEWER_HEIGHT = "380px"
 @functools.cache
 def _style() -> str:
     return "<style>" + resources.files(__package__).joinpath("static/picker.css").read_text("utf-8") + "</style>"
+
+
+def strip_labels(titles: list[str]) -> list[str]:
+    """``"12. f. 6r"``: the number and the title without the part every title starts with (the manifest's
+    label, up to a separator ``" - "``, ``": "`` or ``" / "``)."""
+    prefix = os.path.commonprefix(titles) if len(titles) > 1 else ""
+    n = max((prefix.rfind(sep) + len(sep) for sep in (" - ", ": ", " / ") if sep in prefix), default=0)
+    return [f"{i + 1}. {t[n:] or t}" for i, t in enumerate(titles)]
 
 
 def _strip_thumbnail(collection: ImageCollection, index: int) -> bytes | None:
@@ -343,7 +352,7 @@ class ImagePicker(Downloads, W.VBox):
                 self.image_select.options = [(f"{i + 1}. {it.title}", i) for i, it in enumerate(opened)]
                 self.image_select.layout.display = "flex" if len(opened) > 1 else "none"
                 self.image_select.value = 0 if len(opened) else None
-                self.strip.reset([f"{i + 1}. {it.title}" for i, it in enumerate(opened)],
+                self.strip.reset(strip_labels(opened.titles),
                                  functools.partial(_strip_thumbnail, opened) if len(opened) > 1 else None)
             if not len(opened):
                 self._fail(DezoomifyError("This source lists no image.",

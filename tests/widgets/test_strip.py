@@ -25,7 +25,7 @@ def test_a_long_manifest_fetches_only_the_pages_in_view(gallery, tmp_path):
     server.reset_requests()
     p = dz.widget(url, directory=tmp_path, **FAST).wait(60)
     assert len(p.collection) == 300 and p.strip.layout.display == "flex" and len(p.strip.labels) == 300
-    assert p.strip.labels[41] == "42. 300 pages - Page 42"
+    assert p.strip.labels[41] == "42. Page 42"
     assert server.count("/gallery/long/") == 1  # only the page shown
     want(p.strip, [0, 1, 2, 3])
     p.strip.wait()
@@ -68,3 +68,11 @@ def test_rows_scrolled_away_are_not_fetched():
     gate.set()
     strip.wait()
     assert sorted(started) == [0, 1, 50, 51] and sorted(strip.fetched) == [0, 1, 50, 51]
+
+
+def test_strip_labels_drop_what_every_title_repeats():
+    from dezoomify_nb.widgets.picker import strip_labels
+
+    assert strip_labels(["Book: f. 1r", "Book: f. 1v", "Book: f. 10r"]) == ["1. f. 1r", "2. f. 1v", "3. f. 10r"]
+    assert strip_labels(["Page 1", "Page 10"]) == ["1. Page 1", "2. Page 10"]  # no separator: kept whole
+    assert strip_labels(["Only - one"]) == ["1. Only - one"]

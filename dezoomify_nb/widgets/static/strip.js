@@ -3,7 +3,7 @@
 // kernel ({type: "want", gen, indices}), once scrolling has paused; the kernel answers each with
 // {type: "thumb", gen, index, mime} + the PNG bytes (or {error}). A click selects the page.
 
-const ROW = 104; // px per row: a 96 × 72 thumbnail box and a two-line label
+const ROW = 112; // px per row: a 96 × 72 thumbnail box and a two-line label
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from .budget import check_budget, fmt_bytes
 from .cache import TileCache
-from .errors import DezoomifyError, DownloadError, MetadataError, WriterError, hint_for_failures
+from .errors import DezoomifyError, DownloadError, GeoError, MetadataError, WriterError, hint_for_failures
+from .geo import bounds_of, level_georef, parse_bbox
 from .lazy import events
 from .lazy.decode import channels_of
 from .lazy.store import OnError, TilePyramidStore
 from .lazy.strips import LevelStrips, strip_bytes, tile_buffers
-from .model import DEFAULT_MAX_PIXELS, Image, Level, check_image_size, check_max_pixels
+from .model import DEFAULT_MAX_PIXELS, GeoRef, Image, Level, check_image_size, check_max_pixels
 from .net import NetConfig, parse_header
 from .net.cookies import CookieSet
 from .net.local import root_of
@@ -89,10 +90,15 @@ class ZoomableImage:
     """
 
     def __init__(
-        self, image: Image, net: NetConfig | None = None, *, mode: str = "RGB", cache: TileCache | None = None
+        self, image: Image, net: NetConfig | None = None, *, mode: str = "RGB", cache: TileCache | None = None,
+        bbox: Any = None, bbox_crs: str | None = None,
     ) -> None:
         channels_of(mode)
         self.image = image
+        #: the bounding box given to :func:`open` (``(west, south, east, north)`` in ``bbox_crs``, default
+        #: lon/lat): what :meth:`save` cuts by default
+        self.bbox = None if bbox is None else parse_bbox(bbox)
+        self.bbox_crs = bbox_crs
         self.net = net or NetConfig()
         self.mode = mode
         #: the resumable tile cache, or None
@@ -128,6 +134,64 @@ class ZoomableImage:
     def region(self) -> tuple[int, int, int, int] | None:
         """The part of the image its source paints (an IIIF manifest's region selector), saved by default."""
         return self.image.region
+
+    # --- georeference (map sources) --------------------------------------------------------------------
+    @property
+    def georef(self) -> GeoRef | None:
+        """Where the full-resolution level lies on Earth (map sources), or None."""
+        return self.image.georef
+
+    @property
+    def crs(self) -> str | None:
+        """The CRS of a map source (``"EPSG:3857"``…), or None."""
+        return None if self.image.georef is None else self.image.georef.crs
+
+    @property
+    def transform(self) -> tuple[float, float, float, float, float, float] | None:
+        """The GDAL geotransform of level 0 (``X = c + a·col``, ``Y = f + e·row``), or None."""
+        return self.transform_of(0)
+
+    def georef_of(self, level: int) -> GeoRef | None:
+        """The georeference of level ``level`` (its own geotransform: map levels start at different tile edges)."""
+        self.image.levels[level]  # IndexError early
+        return level_georef(self.image, level)
+
+    def transform_of(self, level: int) -> tuple[float, float, float, float, float, float] | None:
+        """The GDAL geotransform of level ``level``, or None when the image is not a north-up map."""
+        geo = self.georef_of(level)
+        return None if geo is None else geo.transform
+
+    def bbox_in_level(self, bbox: Any, level: int, crs: str | None = None) -> tuple[int, int, int, int]:
+        """``(x, y, w, h)``: the pixels of level ``level`` under ``bbox`` (west, south, east, north in ``crs``,
+        default lon/lat), clamped to the level; GeoError when the image is no map or the box misses it."""
+        from .geo import LONLAT, pixel_box, transform_bbox
+
+        transform, lv = self.transform_of(level), self.image.levels[level]
+        if transform is None or self.crs is None:
+            raise GeoError(f"{self.title or self.url} is not a map: a bounding box cannot be placed on it",
+                           hint="--bbox works with map sources (XYZ, TileJSON, ArcGIS, WMTS); give --region "
+                                "X,Y,W,H in pixels instead.")
+        box = transform_bbox(parse_bbox(bbox), crs or LONLAT, self.crs)
+        got = pixel_box(transform, box, lv.width, lv.height)
+        if got is None:
+            west, south, east, north = bounds_of(transform, lv.width, lv.height)
+            raise GeoError(f"the box {bbox} is outside the map (its extent is {west:.6g},{south:.6g},{east:.6g},"
+                           f"{north:.6g} in {self.crs})")
+        return got
+
+    def to_xarray(self, level: int = 0, *, chunks: Any = "auto", on_error: OnError = "raise") -> Any:
+        """Level ``level`` as an ``xarray.DataArray`` ``(y, x, band)`` on the lazy dask array of :meth:`to_dask`,
+        with coordinates (pixel centres in the map's CRS, else pixel indices), attributes (title, source URL,
+        level) and, when ``rioxarray`` is installed, its CRS and transform (see :mod:`dezoomify_nb.xarrays`)."""
+        from .xarrays import to_xarray
+
+        return to_xarray(self, level, chunks=chunks, on_error=on_error)
+
+    def to_datatree(self, *, chunks: Any = "auto", on_error: OnError = "raise") -> Any:
+        """An ``xarray.DataTree`` with one node per level (``level_0`` = full resolution), each as :meth:`to_xarray`."""
+        from .xarrays import to_datatree
+
+        return to_datatree(self, chunks=chunks, on_error=on_error)
 
     @property
     def width(self) -> int:
@@ -240,6 +304,8 @@ class ZoomableImage:
         region: tuple[int, int, int, int] | None = None,
         cancel: CancelToken | None = None,
         client: Any = None,
+        bbox: Any = None,
+        bbox_crs: str | None = None,
     ) -> SaveResult:
         """Download one level and write it to ``path`` (format from the extension), streaming.
 
@@ -258,6 +324,8 @@ class ZoomableImage:
         ``region=(x, y, w, h)`` in full-resolution pixels saves only that part of the chosen level, and
         fetches only the tiles under it. Default: the image's own :attr:`~dezoomify_nb.model.Image.region`
         (an IIIF manifest painting a part of an image), else all of it.
+        ``bbox=(west, south, east, north)`` (map sources; lon/lat unless ``bbox_crs="EPSG:…"``) saves the pixels
+        of the chosen level under that box, fetching only their tiles; default: the ``bbox`` given to :func:`open`.
         ``cancel`` (a :class:`threading.Event`, set from another thread) stops the download between two
         tile rows: :class:`~dezoomify_nb.errors.DownloadCancelled` is raised and no output is left.
         ``client`` (a ``distributed.Client`` or a scheduler address): the tile rows are fetched and decoded
@@ -278,18 +346,31 @@ class ZoomableImage:
         lv = self.image.levels[level]
         channels = channels_of(self.mode)
         explicit = path is not None
-        implied = region is None and self.image.region is not None  # the part a manifest paints
+        if bbox is not None and region is not None:
+            raise GeoError("both a region and a bounding box given", hint="Give --region X,Y,W,H or --bbox, not both.")
+        opened_box = bbox is None and region is None and self.bbox is not None  # the box given to open()
+        if opened_box:
+            bbox, bbox_crs = self.bbox, bbox_crs or self.bbox_crs
+        implied = region is None and bbox is None and self.image.region is not None  # the part a manifest paints
         if implied:
             region = self.image.region
         if self.image.rotation % 360:
             log.warning("%s: the source turns this image by %g° clockwise; saved as served, not turned",
                         self.title or self.url, self.image.rotation)
         box = self.region_in_level(region, level) if region is not None else (0, 0, lv.width, lv.height)
+        if bbox is not None:
+            box = self.bbox_in_level(bbox, level, bbox_crs)
+            region = box  # a part of the level (for the checks below)
         out_w, out_h = box[2], box[3]
         out = naming.output_path(path, title=self.file_title, width=out_w, height=out_h, directory=directory)
         writer = writer_named(format) if format else writer_for(out)
         if format and not Path(os.fspath(path or "")).suffix and writer.suffixes:
             out = out.with_name(out.name.removesuffix(out.suffix) + writer.suffixes[0])
+        if opened_box and writer.pyramid and not writer.crops:
+            log.warning("%s: the %s writer saves whole levels: the tiles under the box are saved whole",
+                        self.title or self.url, writer.name)
+            region, box = None, (0, 0, lv.width, lv.height)
+            out_w, out_h = lv.width, lv.height
         if implied and writer.pyramid and not writer.crops:
             log.warning("%s: the source paints the region %s of this image; the %s writer saves whole levels: "
                         "the whole image is saved", self.title or self.url, ",".join(map(str, region or ())),
@@ -298,7 +379,7 @@ class ZoomableImage:
             out_w, out_h = lv.width, lv.height
         if region is not None and writer.pyramid and not writer.crops:
             raise WriterError(f"the {writer.name} writer saves whole levels, not a region",
-                              hint="Save the region as PNG, JPEG or TIFF, or drop --region.")
+                              hint="Save the region as PNG, JPEG or TIFF, or drop --region (--bbox).")
         georef = georef_for(self.image, level, box)  # where the written pixels lie (map sources)
         writer.check(out_w, out_h, channels)
         _check_memory(writer, lv, level, box, channels, self.net.parallelism)
@@ -413,6 +494,8 @@ def open_all(
     tile_format: str | None = None,
     all_sequences: bool = False,
     cookies: str | os.PathLike[str] | Mapping[str, str] | None = None,
+    bbox: Any = None,
+    bbox_crs: str | None = None,
     **net_options: Any,
 ) -> list[ZoomableImage]:
     """Every image found at ``url`` (one for most formats; several for manifests)."""
@@ -428,6 +511,12 @@ def open_all(
         options["tile_format"] = check_tile_format(tile_format)
     if all_sequences:
         options["all_sequences"] = True
+    if bbox is not None:  # map sources: only the tiles under the box make the image
+        from .geo import parse_crs
+
+        bbox = parse_bbox(bbox)
+        bbox_crs = parse_crs(bbox_crs) if bbox_crs else None
+        options["bbox"], options["bbox_crs"] = bbox, bbox_crs
     tile_cache = TileCache.of(cache)
     net = net or NetConfig(**net_options)
     if cookies is not None:
@@ -450,7 +539,7 @@ def open_all(
     if is_multi(images):  # a manifest, a bulk list: items resolved one by one when used
         return [CollectionImage(im, net, mode=mode, cache=tile_cache, index=i, max_pixels=max_pixels, options=options)
                 for i, im in enumerate(images)]
-    return [ZoomableImage(im, net, mode=mode, cache=tile_cache) for im in images]
+    return [ZoomableImage(im, net, mode=mode, cache=tile_cache, bbox=bbox, bbox_crs=bbox_crs) for im in images]
 
 
 def open(  # noqa: A001 - the natural name, like builtins.open / zarr.open
@@ -466,6 +555,8 @@ def open(  # noqa: A001 - the natural name, like builtins.open / zarr.open
     tile_format: str | None = None,
     all_sequences: bool = False,
     cookies: str | os.PathLike[str] | Mapping[str, str] | None = None,
+    bbox: Any = None,
+    bbox_crs: str | None = None,
     **net_options: Any,
 ) -> ZoomableImage | ImageCollection:
     """Open the zoomable image at ``url`` (a URL or a local path). Only metadata is fetched.
@@ -499,10 +590,15 @@ def open(  # noqa: A001 - the natural name, like builtins.open / zarr.open
     ``cookies``: a Netscape cookies.txt path (as browser extensions export) or a ``{name: value}`` dict; a
     file's cookies go to the hosts their domain matches (path, secure and expiry rules too), a dict's to
     the input URL's site like ``headers``.
+
+    ``bbox=(west, south, east, north)`` (map sources: XYZ, TileJSON, ArcGIS, WMTS), in lon/lat unless
+    ``bbox_crs="EPSG:…"`` (other CRSs than lon/lat and Web Mercator need pyproj): the image is made of the
+    tiles under the box only (an XYZ template needs no tile 0/0/0 then), and :meth:`ZoomableImage.save` cuts
+    the box out of the chosen level.
     """
     images = open_all(url, dezoomer=dezoomer, headers=headers, net=net, mode=mode, cache=cache,
                       max_pixels=max_pixels, tile_format=tile_format, all_sequences=all_sequences, cookies=cookies,
-                      **net_options)
+                      bbox=bbox, bbox_crs=bbox_crs, **net_options)
     from .collection import CollectionImage, ImageCollection
 
     if image_index is None:

@@ -78,6 +78,26 @@ def _region(text: str) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
+def _bbox(text: str) -> tuple[float, float, float, float]:
+    from .errors import GeoError
+    from .geo import parse_bbox
+
+    try:
+        return parse_bbox(text)
+    except GeoError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _crs(text: str) -> str:
+    from .errors import GeoError
+    from .geo import parse_crs
+
+    try:
+        return parse_crs(text)
+    except GeoError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (e.g. EPSG:3857)") from None
+
+
 def _pixels(text: str) -> int:
     try:
         return check_max_pixels(text)
@@ -176,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--mode", choices=["RGB", "RGBA", "L", "LA"], default="RGB", help="pixel mode (default RGB)")
     out.add_argument("--region", type=_region, metavar="X,Y,W,H",
                      help="save only this rectangle, in full-resolution pixels (only its tiles are fetched)")
+    out.add_argument("--bbox", type=_bbox, metavar="W,S,E,N",
+                     help="map sources (XYZ, TileJSON, ArcGIS, WMTS): save only this box, west,south,east,north in "
+                          "longitude/latitude (or in --bbox-crs); only the tiles under it are fetched")
+    out.add_argument("--bbox-crs", type=_crs, metavar="EPSG:N",
+                     help="the CRS of --bbox (default EPSG:4326, lon/lat; others than EPSG:3857 need pyproj)")
     out.add_argument("--overwrite", action="store_true",
                      help="replace OUTFILE if it exists (it is replaced only once the new image is complete)")
     out.add_argument("--max-pixels", type=_pixels, default=DEFAULT_MAX_PIXELS, metavar="N",
@@ -442,14 +467,16 @@ def run(args: argparse.Namespace) -> int:
         return run_bulk(args, net, outfile)
     from . import api
 
+    if args.bbox_crs and not args.bbox:
+        raise DezoomifyError("--bbox-crs without --bbox", hint="Give the box too: --bbox W,S,E,N --bbox-crs EPSG:N.")
+    if args.bbox and args.region:
+        raise DezoomifyError("both --region and --bbox given", hint="Give --region X,Y,W,H or --bbox, not both.")
+    images = api.open_all(url, dezoomer=args.dezoomer, net=net, mode=args.mode, cache=args.tile_cache,
+                          max_pixels=args.max_pixels, tile_format=args.tile_format, all_sequences=args.all_sequences,
+                          bbox=args.bbox, bbox_crs=args.bbox_crs)
     if args.list or args.json:
-        images = api.open_all(url, dezoomer=args.dezoomer, net=net, mode=args.mode, cache=args.tile_cache,
-                              max_pixels=args.max_pixels, tile_format=args.tile_format,
-                              all_sequences=args.all_sequences)
         return _list(args, url, images)
 
-    images = api.open_all(url, dezoomer=args.dezoomer, net=net, mode=args.mode, cache=args.tile_cache,
-                          max_pixels=args.max_pixels, tile_format=args.tile_format, all_sequences=args.all_sequences)
     image = _choose_image(images, args.image_index)
     level = image.level_index(
         largest=args.largest, max_width=args.max_width, max_height=args.max_height, zoom_level=args.zoom_level
@@ -533,6 +560,17 @@ def _lone_h(argv: Sequence[str]) -> bool:
     return "-h" in args and (args[-1] == "-h" or not args[args.index("-h") + 1].isdigit())
 
 
+def _joined_boxes(argv: Sequence[str]) -> list[str]:
+    """``--bbox -5.2,40,…`` as ``--bbox=-5.2,40,…``: argparse takes a value starting with ``-`` for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--bbox" and arg[:1] == "-" and (arg[1:2].isdigit() or arg[1:2] == "."):
+            out[-1] = f"--bbox={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The command; ``argv`` None: the process's own arguments (then it may end the process at once)."""
     from . import progress
@@ -552,7 +590,7 @@ def _main(argv: Sequence[str] | None) -> int:
         print("error: -h is --max-height PX (as in dezoomify-rs) and needs a number of pixels", file=sys.stderr)
         print("hint: for help use --help or -?", file=sys.stderr)
         return 2
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_joined_boxes(raw))
     _quiet = args.quiet
     level = logging.ERROR if args.quiet else NOTICE if args.logging == "notice" else getattr(logging,
                                                                                               args.logging.upper())

@@ -141,6 +141,13 @@ class LevelSelectionError(DezoomifyError, ValueError):
     """No zoom level matches the requested constraints."""
 
 
+class GeoError(DezoomifyError, ValueError):
+    """A bounding box or CRS that cannot be used: malformed, unknown, outside the image, or not a map."""
+
+    hint = ("Give --bbox west,south,east,north in longitude/latitude degrees (or in the CRS of --bbox-crs "
+            "EPSG:NNNN), inside the map's extent.")
+
+
 class DownloadError(DezoomifyError):
     """Some tiles could not be downloaded; the image was still written with those areas empty."""
 

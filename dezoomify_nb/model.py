@@ -142,10 +142,17 @@ class GeoRef:
     gcps: tuple[tuple[float, float, float, float], ...] = ()
 
     def for_level(self, level: Level, full: Level) -> GeoRef:
-        """This georeference for ``level`` (a reduction of ``full``): pixel sizes and GCP pixels scaled."""
+        """This georeference for ``level`` (a reduction of ``full``): pixel sizes and GCP pixels scaled.
+
+        A level that knows its own geotransform (a ``geotransform`` attribute, as the tile matrices of map
+        sources do: their levels start at different tile edges, so they are not exact reductions) gives it.
+        """
         sx, sy = full.width / level.width, full.height / level.height
         transform = None
-        if self.transform is not None:
+        own = getattr(level, "geotransform", None)
+        if own is not None and self.transform is not None:
+            transform = tuple(float(v) for v in own)  # type: ignore[assignment]
+        elif self.transform is not None:
             c, a, b, f, d, e = self.transform
             transform = (c, a * sx, b * sy, f, d * sx, e * sy)
         gcps = tuple((col / sx, row / sy, x, y) for col, row, x, y in self.gcps)

@@ -23,6 +23,10 @@ bounding box is cropped exactly on the right and bottom, while on the left and t
 part (under one tile) of the first tile column/row that lies outside the box. Cropping it too needs an
 engine change (a level origin inside tile (0, 0), each chunk assembled from up to four served tiles).
 
+Every image carries its georeference (``Image.georef``: the set's EPSG code, CRS84 as EPSG:4326 with
+longitude first, the Web Mercator aliases as EPSG:3857) and each level its own geotransform. A box given by
+the user (``options["bbox"]``, ``--bbox``) narrows the layer's extent to the tiles under it.
+
 Levels over the caps (and ``max_pixels``) are left out: a world layer keeps its zooms up to 11. Tile URLs
 fill ``{TileMatrixSet}``, ``{TileMatrix}``, ``{TileRow}``, ``{TileCol}``, ``{Style}`` (the default style) and
 each ``<Dimension>`` with its default (``{Time}``…); unknown placeholders stay as written. Without a tile
@@ -40,6 +44,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from lxml import etree
 
 from ..errors import MetadataError, WrongDezoomer
+from ..geo import LONLAT, crs_from_code, parse_bbox, transform_bbox
 from ..model import (
     DEFAULT_MAX_PIXELS,
     MAX_LEVELS,
@@ -47,6 +52,7 @@ from ..model import (
     MAX_SIDE,
     MAX_TILE_SIDE,
     MAX_TILES,
+    GeoRef,
     Image,
     Level,
     resolve_relative,
@@ -130,6 +136,8 @@ class WMTSLevel(Level):
     template: str = ""
     col0: int = 0
     row0: int = 0
+    #: this level's GDAL geotransform, x = easting or longitude (GDAL's traditional axis order)
+    geotransform: tuple[float, float, float, float, float, float] | None = None
 
     def tile_url(self, col: int, row: int) -> str:
         return _fill(self.template, {"tilecol": str(self.col0 + col), "tilerow": str(self.row0 + row)})
@@ -293,8 +301,25 @@ def _kvp_template(href: str, capabilities_url: str, layer: _Layer) -> str:
     return resolve_relative(capabilities_url, base + ("&" if "?" in base else "?") + query)
 
 
-def _levels(layer: _Layer, tms: _Set, template: str, max_pixels: int) -> list[WMTSLevel]:
+def _user_box(tms: _Set, bbox: tuple[float, float, float, float] | None, bbox_crs: str | None) -> Box | None:
+    """The user's box in ``tms``'s CRS (None: no box, or a CRS that cannot be named)."""
+    crs = crs_from_code(4326 if tms.code == CRS84 else tms.code)
+    if bbox is None or crs is None:
+        return None
+    w, s, e, n = transform_bbox(bbox, bbox_crs or LONLAT, crs)
+    return Box(w, s, e, n)
+
+
+def _levels(layer: _Layer, tms: _Set, template: str, max_pixels: int,
+            user: tuple[tuple[float, float, float, float], str | None] | None = None) -> list[WMTSLevel]:
     box = layer.box_in(tms)
+    if user is not None:  # only the tiles under the user's box
+        ubox = _user_box(tms, *user)
+        if ubox is not None:
+            box = ubox if box is None else Box(max(box.x0, ubox.x0), max(box.y0, ubox.y0), min(box.x1, ubox.x1),
+                                               min(box.y1, ubox.y1))
+            if box.x1 <= box.x0 or box.y1 <= box.y0:
+                return []
     limits = layer.links.get(tms.ident, {})
     out: list[WMTSLevel] = []
     too_large = 0
@@ -318,8 +343,9 @@ def _levels(layer: _Layer, tms: _Set, template: str, max_pixels: int) -> list[WM
             continue
         values = {"tilematrixset": tms.ident, "tilematrix": m.ident, "style": layer.style,
                   **{k.lower(): v for k, v in layer.dims.items()}}
+        transform = (x0 + col0 * m.tw * m.res, m.res, 0.0, y0 - row0 * m.th * m.res, 0.0, -m.res)
         out.append(WMTSLevel(width, height, m.tw, m.th, name=f"{tms.ident}/{m.ident}",
-                             template=_fill(template, values), col0=col0, row0=row0))
+                             template=_fill(template, values), col0=col0, row0=row0, geotransform=transform))
     if too_large:
         log.info("WMTS %s in %s: %d tile matrices over the size cap left out", layer.ident, tms.ident, too_large)
     out.sort(key=lambda lv: lv.width * lv.height, reverse=True)
@@ -327,7 +353,8 @@ def _levels(layer: _Layer, tms: _Set, template: str, max_pixels: int) -> list[WM
 
 
 def parse_capabilities(url: str, root: etree._Element, *, layer_id: str | None = None, set_id: str | None = None,
-                       max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Image]:
+                       max_pixels: int = DEFAULT_MAX_PIXELS,
+                       bbox: tuple[tuple[float, float, float, float], str | None] | None = None) -> list[Image]:
     """One image per layer (only ``layer_id`` when given) of a WMTS Capabilities document."""
     contents = next((c for c in root if local_name(c) == "Contents"), None)
     if contents is None:
@@ -355,11 +382,17 @@ def parse_capabilities(url: str, root: etree._Element, *, layer_id: str | None =
         if not template:
             reasons.append(f"{layer.ident}: no tile ResourceURL and no KVP GetTile")
             continue
-        levels = next((lv for lv in (_levels(layer, s, template, max_pixels) for s in candidates) if lv), [])
+        levels, crs = [], None
+        for tms in candidates:
+            levels = _levels(layer, tms, template, max_pixels, bbox)
+            if levels:
+                crs = crs_from_code(4326 if tms.code == CRS84 else tms.code)
+                break
         if not levels:
-            reasons.append(f"{layer.ident}: no usable tile matrix")
+            reasons.append(f"{layer.ident}: no usable tile matrix" + (" under the box" if bbox else ""))
             continue
-        images.append(Image(levels=tuple(levels), title=layer.title, dezoomer=NAME, url=url))
+        georef = GeoRef(crs, levels[0].geotransform) if crs is not None else None
+        images.append(Image(levels=tuple(levels), title=layer.title, dezoomer=NAME, url=url, georef=georef))
     if not images:
         raise MetadataError("no WMTS layer could be turned into an image: " + "; ".join(reasons[:5] or ["no <Layer>"]),
                             hint=_HINT)
@@ -406,5 +439,8 @@ class WMTSDezoomer(Dezoomer):
                 raise WrongDezoomer("not WMTS capabilities")
             raise WrongDezoomer(f"no WMTS capabilities at {cap}")
         max_pixels = ctx.options.get("max_pixels", DEFAULT_MAX_PIXELS)
+        bbox = ctx.options.get("bbox")
+        user = (parse_bbox(bbox), ctx.options.get("bbox_crs")) if bbox is not None else None  # type: ignore[arg-type]
         return parse_capabilities(cap, root, layer_id=params.get("layer"), set_id=params.get("tilematrixset"),
-                                  max_pixels=max_pixels if isinstance(max_pixels, int) else DEFAULT_MAX_PIXELS)
+                                  max_pixels=max_pixels if isinstance(max_pixels, int) else DEFAULT_MAX_PIXELS,
+                                  bbox=user)  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from .lazy.store import OnError, TilePyramidStore
 from .lazy.strips import LevelStrips, strip_bytes, tile_buffers
 from .model import DEFAULT_MAX_PIXELS, GeoRef, Image, Level, check_image_size, check_max_pixels
 from .net import NetConfig, parse_header
+from .net.cancel import cancel_scope
 from .net.cookies import CookieSet
 from .net.local import root_of
 from .progress import CancelToken, ProgressCallback, cancellable, track
@@ -256,10 +257,14 @@ class ZoomableImage:
         """Level ``level`` as a lazy ``(H, W, C)`` uint8 dask array; a slice fetches only its tiles.
 
         ``chunks="auto"`` groups k×k tiles per dask chunk (about 32 MiB), so a dask thread keeps several
-        requests in flight.
+        requests in flight. Interrupting a ``compute()`` (a kernel interrupt) or any failure of it cancels
+        the tile requests it still has running (see :mod:`dezoomify_nb.lazy.interrupt`).
         """
         import dask.array as da
 
+        from .lazy.interrupt import install
+
+        install()  # an interrupted or failed compute cancels its tile requests
         arr = self.zarr(level, on_error=on_error)
         if chunks == "auto":
             lv = self.image.levels[level]
@@ -413,7 +418,8 @@ class ZoomableImage:
             target.discard()
             raise
         try:
-            with track(store.token, total, progress), cluster, target.active():
+            # an interrupt (or any failure) cancels the tile requests still running, rows fetched ahead too
+            with track(store.token, total, progress), cluster, target.active(), cancel_scope():
                 writer.write(out, source, compression=compression)
         except OSError as exc:  # disk full, permission denied, … (FetchError is an OSError too)
             target.discard()

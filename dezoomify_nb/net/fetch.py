@@ -24,6 +24,7 @@ from ..ranges import split_range as split_range  # byte-range URLs are a recipe:
 from ..ranges import with_range as with_range
 from . import aio, local, loop
 from .body import Body, sync_budget
+from .cancel import CancelScope, current_scope
 from .clients import Limiter, cluster_slot, deadline, get_client, get_executor, get_limiter
 from .common import SCOPE, count_request, header_scope
 from .config import NetConfig
@@ -153,6 +154,30 @@ async def fetch(
 ) -> bytes | T:
     """Fetch ``url`` with ``1 + config.retries`` attempts; return its bytes, or ``check(bytes)``.
 
+    Inside a :mod:`cancel scope <dezoomify_nb.net.cancel>` the request is recorded there while it runs:
+    cancelling the scope cancels it (and its retries); a cancelled scope refuses it before anything is sent.
+    """
+    cancel = current_scope()
+    if cancel is None:
+        return await _fetch(url, config, level_headers=level_headers, check=check, metadata=metadata)
+    task = cancel.enter()
+    try:
+        return await _fetch(url, config, level_headers=level_headers, check=check, metadata=metadata, cancel=cancel)
+    finally:
+        cancel.leave(task)
+
+
+async def _fetch(
+    url: str,
+    config: NetConfig,
+    *,
+    level_headers: tuple[tuple[str, str], ...] = (),
+    check: Callable[[bytes], T] | None = None,
+    metadata: bool = False,
+    cancel: CancelScope | None = None,
+) -> bytes | T:
+    """:func:`fetch` itself: ``1 + config.retries`` attempts; its bytes, or ``check(bytes)``.
+
     ``metadata``: the body is a metadata document (capped by ``config.max_metadata_bytes``), else a tile
     (``config.max_tile_bytes``); each attempt ends by ``config.timeout``.
 
@@ -179,6 +204,8 @@ async def fetch(
     last: FetchError | None = None
     epoch = 0
     for attempt in range(attempts):
+        if cancel is not None:
+            cancel.check()
         try:
             if limiter is None:
                 return await running.run_in_executor(executor, _attempt, url, config, headers, check, metadata,
@@ -188,6 +215,8 @@ async def fetch(
             async with limiter.semaphore:
                 if limiter.min_interval > 0:
                     await limiter.pace()
+                if cancel is not None:
+                    cancel.check()
                 epoch = limiter.epoch
                 if config.transport == "aiohttp" and not config.cluster_parallelism:
                     data = await _attempt_aio(url, config, headers, metadata, scope)

@@ -38,7 +38,12 @@ def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     if running is loop:
         coro.close()
         raise RuntimeError("net.loop.run() called from the I/O loop itself; await the coroutine instead")
-    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    try:
+        return future.result(timeout)
+    except BaseException:  # an interrupt (KeyboardInterrupt in the waiting thread), a timeout: stop it there too
+        future.cancel()
+        raise
 
 
 def _after_fork() -> None:

@@ -33,10 +33,12 @@ if TYPE_CHECKING:
     from .api import SaveResult, ZoomableImage, open, open_all
     from .collection import CollectionImage, ImageCollection
     from .registry import list_dezoomers
+    from .resume import repair
 
 #: imported on first use (PEP 562), so ``dezoomify-nb --help`` does not pay for zarr and dask
 _LAZY = {"SaveResult": "api", "ZoomableImage": "api", "open": "api", "open_all": "api",
-         "CollectionImage": "collection", "ImageCollection": "collection", "list_dezoomers": "registry"}
+         "CollectionImage": "collection", "ImageCollection": "collection", "list_dezoomers": "registry",
+         "repair": "resume"}
 
 
 def __getattr__(name: str) -> Any:
@@ -93,5 +95,6 @@ __all__ = [
     "list_dezoomers",
     "open",
     "open_all",
+    "repair",
     "widget",
 ]

@@ -120,8 +120,18 @@ class ZoomableImage:
 
     @property
     def file_title(self) -> str | None:
-        """The title default output names are made from (images of a collection use a compact form)."""
-        return self.title
+        """The title default output names are made from: the title; for an image found in a web page (named
+        after the page) and the images of a collection, its compact form (``The_Kitchen_Vermeer_1658``); an
+        untitled IIIF image is named after its identifier (never ``info``)."""
+        from .model import image_name
+        from .writers.naming import compact_title
+
+        title = self.title
+        if title and any(key == "found_in_page" for key, _ in self.image.metadata):
+            return compact_title(title) or None
+        if not title and self.image.url.lower().rstrip("/").endswith("/info.json"):
+            return compact_title(image_name(self.image.url)) or None
+        return title
 
     @property
     def url(self) -> str:
@@ -303,6 +313,7 @@ class ZoomableImage:
         compression: int = 5,
         progress: bool | ProgressCallback | Any = True,
         allow_partial: bool = False,
+        partial: bool = True,
         overwrite: bool = False,
         directory: str | os.PathLike[str] = ".",
         format: str | None = None,  # noqa: A002 - the natural name, as in PIL's Image.save
@@ -323,7 +334,11 @@ class ZoomableImage:
         The level is ``level`` or chosen by ``largest``/``max_width``/``max_height``/``zoom_level``
         (default: full resolution). Tiles that fail after their retries leave that area empty; then
         :class:`~dezoomify_nb.errors.DownloadError` is raised (the file is still written) unless
-        ``allow_partial`` — the returned :class:`SaveResult` lists the failures either way.
+        ``allow_partial`` — the returned :class:`SaveResult` lists the failures either way — and
+        ``OUT.failed.json`` beside it lists the missing tiles (see :mod:`dezoomify_nb.resume`:
+        :func:`dezoomify_nb.repair` fetches only them, from a download with a tile cache).
+        ``partial=False`` writes no image with holes: :class:`~dezoomify_nb.errors.DownloadError` is raised
+        (``.path`` None) and only ``OUT.failed.json`` is written. A complete download removes a stale one.
         ``format`` names the writer (``"tiff"``, ``"tiff-jpeg"``, ``"iiif"``, ``"ome-zarr"``, ``"png"``,
         ``"jpeg"``…) instead of the extension; pyramid formats also write the levels below the chosen one.
         ``region=(x, y, w, h)`` in full-resolution pixels saves only that part of the chosen level, and
@@ -431,22 +446,45 @@ class ZoomableImage:
         except BaseException:
             target.discard()
             raise
-        failed = list(events.stats(store.token).failed)
+        stats = events.stats(store.token)
+        failed, failed_at = list(stats.failed), list(stats.failed_at)
         if failed and len(failed) >= total:  # an all-black image is no result
             target.discard()
             raise DownloadError(
                 f"Could not get any tile of the image ({len(failed)} failed; first: {failed[0][1]})",
                 failed=len(failed), total=total, hint=hint_for_failures([r for _, r in failed]),
             )
+        from . import resume
+
+        def record(at: Path, written: bool) -> Path:
+            levels = range(level, len(self.image.levels)) if writer.pyramid else range(level, level + 1)
+            return resume.write_failed(
+                at, image=self.image, level=level, region=region, width=out_w, height=out_h, writer=writer.name,
+                mode=self.mode, compression=compression, tiles=total, cache=self.cache, written=written,
+                missing=resume.failed_tiles(self.image, failed, failed_at, levels))
+
+        hint = hint_for_failures([r for _, r in failed]) if failed else None
+        if failed and not partial:
+            target.discard()
+            sidecar = record(out, False)
+            raise DownloadError(
+                f"{len(failed)} tiles out of {total} could not be downloaded: no image was written "
+                f"(no partial images asked); the missing tiles are listed in '{sidecar}'.\n{_first_failures(failed)}",
+                failed=len(failed), total=total, hint=_repair_hint(out, self.cache, hint))
         out = target.publish()
         if georef is not None and not writer.georeferenced and not writer.directory:
             _write_sidecars(out, georef)
         result = SaveResult(out, level, out_w, out_h, total, failed, seconds=time.monotonic() - t0)
-        if failed and not allow_partial:
+        if not failed:
+            resume.clear_failed(out)
+            return result
+        sidecar = record(out, True)
+        if not allow_partial:
             raise DownloadError(
                 f"Only {total - len(failed)} tiles out of {total} could be downloaded. "
-                f"The resulting image was still created in '{out}'.\n{_first_failures(failed)}",
-                failed=len(failed), total=total, path=str(out), hint=hint_for_failures([r for _, r in failed]),
+                f"The resulting image was still created in '{out}'; the missing tiles are listed in "
+                f"'{sidecar.name}'.\n{_first_failures(failed)}",
+                failed=len(failed), total=total, path=str(out), hint=_repair_hint(out, self.cache, hint),
             )
         return result
 
@@ -461,6 +499,18 @@ def _write_sidecars(out: Path, georef: Any) -> None:
     except OSError as exc:
         raise WriterError(f"{out} was written, but not its georeference files: {exc.strerror or exc}",
                           hint="Check that the folder is writable and has free space.") from exc
+
+
+def _repair_hint(out: Path, cache: TileCache | None, hint: str | None) -> str:
+    """The failures' own hint, and how to fetch only the missing tiles later."""
+    import shlex
+
+    if cache is not None:
+        return (f"{hint + ' ' if hint else ''}`dezoomify-nb --repair {shlex.quote(str(out))}` fetches only the "
+                "missing tiles (the others are in the tile cache); add --retries 5 --retry-delay 5s -n 2 for a "
+                "struggling server.")
+    return (f"{hint or DownloadError.hint} With a tile cache (-c DIR), `--repair OUT` would fetch only the "
+            "missing tiles.")
 
 
 def _check_memory(writer: Any, lv: Level, level: int, box: tuple[int, int, int, int], channels: int,

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ._version import __version__
-from .errors import NOTICE, DezoomifyError, DownloadError, hint_for
+from .errors import NOTICE, DezoomifyError, DownloadError, hint_for, hint_for_failures
 from .inputs import check_input
 from .model import DEFAULT_MAX_PIXELS, check_max_pixels
 from .net import NetConfig, parse_duration, parse_header, parse_size
@@ -205,6 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace OUTFILE if it exists (it is replaced only once the new image is complete)")
     out.add_argument("--max-pixels", type=_pixels, default=DEFAULT_MAX_PIXELS, metavar="N",
                      help="refuse metadata declaring more pixels than this (default 1e12)")
+    res = p.add_argument_group("resume and repair")
+    res.add_argument("--redownload", action="store_true",
+                     help="--bulk: download every image again (default: skip those whose output an earlier run "
+                          "completed; their files are replaced)")
+    res.add_argument("--archive", metavar="FILE",
+                     help="--bulk: skip the items listed in FILE and add each one finished (its source URL, one a "
+                          "line), as yt-dlp's and gallery-dl's download archives")
+    res.add_argument("--no-partial", action="store_true",
+                     help="write no image with missing tiles (exit 1); OUT.failed.json still lists them")
+    res.add_argument("--repair", metavar="OUT",
+                     help="fetch only the tiles OUT.failed.json lists (the others from the tile cache of that "
+                          "download, or -c DIR) and write OUT again")
     see = p.add_argument_group("see before you fetch (only metadata is fetched)")
     see.add_argument("--list", action="store_true",
                      help="list every image of the input (or of --bulk) with its levels: index, size, tiles, tile "
@@ -405,9 +417,29 @@ def run_bulk(args: argparse.Namespace, net: NetConfig, outfile: str | None) -> i
     summary = bulk.save_all(
         images, outfile=outfile, max_width=args.max_width, max_height=args.max_height, zoom_level=args.zoom_level,
         compression=args.compression, progress=True, overwrite=args.overwrite,
-        report=_info, client=_cluster(args),
+        report=_info, client=_cluster(args), redownload=args.redownload, archive=args.archive,
+        partial=not args.no_partial, format=args.out_format,
     )
     return 0 if summary.ok else 1
+
+
+def run_repair(args: argparse.Namespace, net: NetConfig) -> int:
+    """``--repair OUT``: the missing tiles of an earlier download, then OUT written again."""
+    from . import resume
+
+    if args.input_uri or args.outfile or args.outfile_opt or args.bulk:
+        raise DezoomifyError("--repair takes no INPUT_URI, OUTFILE or --bulk",
+                             hint="dezoomify-nb --repair OUT [-c DIR]: the source is read from OUT.failed.json.")
+    result = resume.repair(args.repair, cache=args.tile_cache, progress=True, net=net)
+    path = os.path.abspath(result.path)
+    if result.failed:
+        print(f"warning: {len(result.failed)} tiles out of {result.tiles} are still missing from '{path}' "
+              f"(listed in {resume.failed_path(path).name})", file=sys.stderr)
+        print(f"hint: {hint_for_failures([r for _, r in result.failed]) or 'Try --repair again later.'}",
+              file=sys.stderr)
+        return 1
+    _info(f"Repaired: '{path}' is complete")
+    return 0
 
 
 def _list(args: argparse.Namespace, source: str, images: Sequence[api.ZoomableImage]) -> int:
@@ -436,7 +468,7 @@ def run(args: argparse.Namespace) -> int:
     url = args.input_uri
     check_input(url)
     check_input(args.bulk, "--bulk")
-    if not url and not args.bulk:
+    if not url and not args.bulk and not args.repair:
         if not _interactive():
             raise DezoomifyError("no INPUT_URI given", hint="dezoomify-nb URL [OUTFILE]; see dezoomify-nb --help")
         url = _ask("Enter a URL or a path to the image metadata: ")
@@ -463,6 +495,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.offline and not args.tile_cache:
         raise DezoomifyError("--offline needs --tile-cache", hint="Give the cache directory of an earlier run: -c DIR.")
+    if args.repair:
+        return run_repair(args, net)
+    if (args.archive or args.redownload) and not args.bulk:
+        raise DezoomifyError(f"{'--archive' if args.archive else '--redownload'} applies to --bulk runs",
+                             hint="A single download never skips: give an OUTFILE (or --overwrite to replace one).")
     if args.bulk:
         return run_bulk(args, net, outfile)
     from . import api
@@ -491,7 +528,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = image.save(outfile, level=level, compression=args.compression, progress=True,
                             overwrite=args.overwrite, format=args.out_format, region=args.region,
-                            client=_cluster(args))
+                            client=_cluster(args), partial=not args.no_partial)
     except DownloadError as exc:
         if exc.path:
             print(f"warning: {exc}", file=sys.stderr)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, overload
 from .api import ZoomableImage
 from .errors import MetadataError
 from .lazy.decode import channels_of
-from .model import DEFAULT_MAX_PIXELS, Image, ImageRef, check_image_size, url_stem, with_page_referer
+from .model import DEFAULT_MAX_PIXELS, Image, ImageRef, check_image_size, image_name, with_page_referer
 from .net import NetConfig
 from .registry import list_dezoomers
 from .resolve import resolve_scoped
@@ -133,7 +133,7 @@ class CollectionImage(ZoomableImage):
 
     def _title(self, image: Image | None) -> str:
         entry_title = self.entry.title if isinstance(self.entry, ImageRef) else None
-        return (entry_title or (image.title if image is not None else None) or url_stem(self.entry.url)
+        return (entry_title or (image.title if image is not None else None) or image_name(self.entry.url)
                 or f"Image {self.index + 1}")
 
     # --- lazy resolution --------------------------------------------------------------------------

@@ -104,15 +104,27 @@ def save_all_on_cluster(
     compression: int = 5,
     overwrite: bool = False,
     report: Callable[[str], None] | None = None,
+    paths: Sequence[str | os.PathLike[str] | None] | None = None,
+    overwrites: Sequence[bool] | None = None,
+    partial: bool = True,
+    format: str | None = None,  # noqa: A002 - as in ZoomableImage.save
+    numbers: Sequence[int] | None = None,
+    total: int | None = None,
 ) -> BulkSummary:
-    """:func:`dezoomify_nb.bulk.save_all` with one task per image on ``client``'s workers."""
+    """:func:`dezoomify_nb.bulk.save_all` with one task per image on ``client``'s workers.
+
+    ``paths``/``overwrites`` (one per image) replace the names made from ``outfile`` and ``overwrite``;
+    ``numbers`` and ``total`` are how the images are numbered in the report lines (a bulk run that skipped
+    some)."""
     from distributed import as_completed
 
     from .bulk import BulkItem, BulkSummary, numbered_path
 
     client = as_client(client)
     say = report or (lambda line: None)
-    total = len(images)
+    count = len(images)
+    total = total or count
+    numbers = list(numbers) if numbers is not None else [i + 1 for i in range(count)]
     largest = max_width is None and max_height is None and zoom_level is None
     directory = os.path.abspath(os.fspath(directory))
     futures = {}
@@ -120,15 +132,16 @@ def save_all_on_cluster(
     for i, image in enumerate(images):
         title = image.title or f"Image {i + 1}"
         titles.append(title)
-        path = os.path.abspath(numbered_path(outfile, i + 1)) if outfile else None
+        given = paths[i] if paths is not None else (numbered_path(outfile, i + 1) if outfile else None)
+        path = os.path.abspath(given) if given is not None else None
         options = {"largest": largest, "max_width": max_width, "max_height": max_height, "zoom_level": zoom_level,
-                   "compression": compression, "directory": directory}
-        if overwrite:
+                   "compression": compression, "directory": directory, "partial": partial, "format": format}
+        if (overwrites[i] if overwrites is not None else overwrite):
             options["overwrite"] = True
         fut = client.submit(_save_remote, image_recipe(image), path, options, pure=False,
                             key=f"dezoomify_nb-save-{i}-{os.urandom(4).hex()}")
         futures[fut] = i
-    say(f"{total} image(s) sent to {len(client.nthreads())} worker(s)")
+    say(f"{count} image(s) sent to {len(client.nthreads())} worker(s)")
     items: dict[int, BulkItem] = {}
     for fut in as_completed(list(futures)):
         i = futures[fut]
@@ -138,12 +151,13 @@ def save_all_on_cluster(
             status, path, message = "failed", None, f"{type(exc).__name__}: {exc}"
         where = Path(path) if path else None
         if status == "done":
-            say(f"[{i + 1}/{total}] {titles[i]}: saved to '{where}'")
+            say(f"[{numbers[i]}/{total}] {titles[i]}: saved to '{where}'")
         elif status == "partial":
-            say(f"[{i + 1}/{total}] {titles[i]}: partial: {message}; saved to '{where}'")
+            say(f"[{numbers[i]}/{total}] {titles[i]}: partial: {message}; saved to '{where}'")
         else:
-            say(f"[{i + 1}/{total}] {titles[i]}: failed: {message}")
+            say(f"[{numbers[i]}/{total}] {titles[i]}: failed: {message}")
         items[i] = BulkItem(i, titles[i], status, where, message)
-    summary = BulkSummary([items[i] for i in range(total)])
-    say(summary.describe())
+    summary = BulkSummary([items[i] for i in range(count)])
+    if paths is None:  # called on its own (not by bulk.save_all, which says it)
+        say(summary.describe())
     return summary

@@ -289,6 +289,25 @@ def url_stem(url: str) -> str:
     return seg.rsplit(".", 1)[0] if "." in seg else seg
 
 
+_IMAGE_EXTENSIONS = (".tif", ".tiff", ".ptif", ".jp2", ".jpx", ".jpg", ".jpeg", ".png", ".webp")
+
+
+def image_name(url: str) -> str:
+    """A name for an untitled image, from its URL: an IIIF ``…/{identifier}/info.json`` gives its identifier
+    (URL-decoded, without an image file extension; a short one such as ``f1`` with the segment before it:
+    ``btv1b84_f1``), anything else :func:`url_stem` (``…/scan.dzi`` → ``scan``)."""
+    path = urlsplit(url).path if is_url(url) else url.replace(os.sep, "/")
+    segments = [seg for seg in path.split("/") if seg]
+    if len(segments) >= 2 and segments[-1].lower() == "info.json":
+        ident = unquote(segments[-2])
+        if ident.lower().endswith(_IMAGE_EXTENSIONS):
+            ident = ident.rsplit(".", 1)[0]
+        if len(ident) < 4 and len(segments) >= 3:
+            ident = f"{unquote(segments[-3])}_{ident}"
+        return ident
+    return url_stem(url)
+
+
 def level_for_scale(width: int, height: int, scale: float) -> tuple[int, int]:
     """Size of a level downscaled by ``scale`` ≥ 1, rounding up (the IIIF / OpenSeadragon rule)."""
     return max(1, math.ceil(width / scale)), max(1, math.ceil(height / scale))

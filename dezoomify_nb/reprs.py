@@ -25,7 +25,7 @@ STYLE = ("font-family: var(--jp-ui-font-family, system-ui, sans-serif); font-siz
 CELL = "padding: 2px 10px 2px 0; text-align: left; vertical-align: top;"
 MUTED = "color: var(--jp-ui-font-color2, #616161);"
 #: colours of a status (text, background)
-STATUS_COLOURS = {"done": ("#1b5e20", "#e8f5e9"), "partial": ("#8a5300", "#fff4e0"), "failed": ("#b00020", "#fdecea")}
+STATUS_COLOURS = {"done": ("#1b5e20", "#e8f5e9"), "skipped": ("#37474f", "#eceff1"), "partial": ("#8a5300", "#fff4e0"), "failed": ("#b00020", "#fdecea")}
 #: saved images up to this many pixels get a small preview in their HTML summary
 PREVIEW_MAX_PIXELS = 4_000_000
 PREVIEW_BOX = 160
@@ -125,7 +125,8 @@ def save_result_html(r: SaveResult) -> str:
 # --- BulkSummary ----------------------------------------------------------------------------------
 def _counts(s: BulkSummary) -> str:
     n = len(s.items)
-    return f"{n} image{'s' if n != 1 else ''}: {s.done} done, {s.partial} partial, {s.failed} failed"
+    skipped = f", {s.skipped} skipped" if getattr(s, "skipped", 0) else ""
+    return f"{n} image{'s' if n != 1 else ''}: {s.done} done, {s.partial} partial, {s.failed} failed{skipped}"
 
 
 def bulk_repr(s: BulkSummary) -> str:

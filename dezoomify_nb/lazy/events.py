@@ -18,6 +18,8 @@ class TileStats:
     #: bytes of the tiles of ``done`` as served (network or cache)
     nbytes: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (url, reason)
+    #: where each of ``failed`` is, ``(level, col, row)``, when the store knew it (None: only its URL)
+    failed_at: list[tuple[int, int, int] | None] = field(default_factory=list)
     listeners: list[Listener] = field(default_factory=list)
 
 
@@ -55,6 +57,7 @@ def reset(token: str) -> None:
             s.cached = 0
             s.nbytes = 0
             s.failed.clear()
+            s.failed_at.clear()
 
 
 def forget(token: str) -> None:
@@ -64,7 +67,7 @@ def forget(token: str) -> None:
 
 
 def emit(token: str, ok: bool, url: str, error: Exception | None = None, *, cached: bool = False,
-         nbytes: int = 0) -> None:
+         nbytes: int = 0, tile: tuple[int, int, int] | None = None) -> None:
     s = stats(token)
     with _lock:
         if ok:
@@ -73,6 +76,7 @@ def emit(token: str, ok: bool, url: str, error: Exception | None = None, *, cach
             s.nbytes += nbytes
         else:
             s.failed.append((url, str(error)))
+            s.failed_at.append(tile)
         listeners = list(s.listeners)
     for listener in listeners:
         listener(ok, url, error)

@@ -231,7 +231,7 @@ class TilePyramidStore(Store):
             served = await cache.get_tile(self.source, k, col, row)
             if served is None and await cache.is_missing(self.source, k, col, row):
                 return self._failed(url, FetchError(url, f"HTTP 404 for {url} (remembered by the tile cache)",
-                                                    status=404))
+                                                    status=404), (k, col, row))
         if served is not None:
             try:
                 data, arr = await asyncio.to_thread(check, served)
@@ -249,7 +249,7 @@ class TilePyramidStore(Store):
         except FetchError as exc:
             if cache is not None and exc.status in (404, 410):
                 await cache.set_missing(self.source, k, col, row)
-            return self._failed(url, exc)
+            return self._failed(url, exc, (k, col, row))
         if cache is not None:
             await cache.set_tile(self.source, k, col, row, served)
         events.emit(self.token, True, url, nbytes=len(served))
@@ -276,8 +276,8 @@ class TilePyramidStore(Store):
         except Exception:
             return None
 
-    def _failed(self, url: str, exc: FetchError) -> tuple[None, None]:
-        events.emit(self.token, False, url, exc)
+    def _failed(self, url: str, exc: FetchError, tile: tuple[int, int, int]) -> tuple[None, None]:
+        events.emit(self.token, False, url, exc, tile=tile)
         if self.on_error == "raise":
             raise TileFetchError(url, str(exc), status=exc.status, attempts=exc.attempts, hint=exc.hint or None) from exc
         return None, None

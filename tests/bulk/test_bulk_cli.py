@@ -120,8 +120,10 @@ def test_api_save_all(server, tmp_path):
     summary = save_all(coll, directory=tmp_path, max_width=500, progress=False, report=lines.append)
     assert summary.ok and summary.done == 2 and lines[-1].endswith("2 done, 0 partial, 0 failed")
     assert_same_pixels(read(tmp_path / "Two.jpg"), server.level_image("iiif3", 1), "dzi-jpg")
-    assert coll.save_all(tmp_path, progress=False, zoom_level=1, report=lines.append).done == 2
-    assert (tmp_path / "One_0001.jpg").exists()
+    again = coll.save_all(tmp_path, progress=False, zoom_level=1, report=lines.append)  # complete: skipped
+    assert again.ok and (again.done, again.skipped) == (0, 2) and lines[-1].endswith("2 skipped (already downloaded)")
+    assert coll.save_all(tmp_path, progress=False, zoom_level=1, redownload=True, report=lines.append).done == 2
+    assert not (tmp_path / "One_0001.jpg").exists()  # replaced in place, not saved beside
 
 
 @pytest.mark.parametrize("outfile,number,expected", [("out.jpg", 1, "out_0001.jpg"), ("out", 12, "out_0012"),

@@ -91,7 +91,10 @@ def test_default_output_name_in_cwd(server, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert run(capsys, "-l", server.url("iiif2"))[0] == 0
     assert run(capsys, "-l", server.url("iiif2"))[0] == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dezoomified.jpg", "dezoomified_0001.jpg"]
+    # an untitled IIIF image is named after its identifier (…/iiif2/info.json), never info.jpg
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iiif2.jpg", "iiif2_0001.jpg"]
+    assert run(capsys, "-l", server.url("generic"))[0] == 0  # nothing to name it after
+    assert (tmp_path / "dezoomified.png").exists() or (tmp_path / "dezoomified.jpg").exists()
 
 
 def test_existing_outfile_is_not_overwritten(server, capsys, tmp_path):

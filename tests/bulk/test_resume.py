@@ -205,3 +205,14 @@ def test_a_source_found_in_a_page_is_named_after_the_page_in_compact_form(server
     proc = cli("-l", page, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["The_Kitchen_Vermeer_1658.jpg"]
+
+
+def test_names_of_untitled_images():
+    from dezoomify_nb.model import image_name
+    from dezoomify_nb.writers.naming import compact_title
+
+    assert image_name("https://x.org/iiif/2/btv1b84%2Ff1.tif/info.json") == "btv1b84/f1"
+    assert compact_title(image_name("https://x.org/iiif/2/btv1b84%2Ff1.tif/info.json")) == "btv1b84_f1"
+    assert image_name("https://gallica.bnf.fr/iiif/ark:/12148/btv1b8451598p/f1/info.json") == "btv1b8451598p_f1"
+    assert image_name("https://x.org/iiif/abc123/info.json") == "abc123"
+    assert image_name("https://x.org/dzi/duomo.dzi") == "duomo"

@@ -152,6 +152,10 @@ def test_bulk_spreads_images_over_the_cluster(server, source, cluster, tmp_path)
         np.testing.assert_array_equal(read(item.path), source)
     assert [it.title for it in summary.items][:2] == ["first", "second"]
     assert lines[-1] == summary.describe()
+    (tmp_path / "out" / "page_0002.png").unlink()  # a second run skips the complete outputs, redoes the rest
+    again = bulk.save_all(images, client=cluster, outfile=tmp_path / "out" / "page.png", report=lines.append)
+    assert again.ok and (again.skipped, again.done) == (2, 1), lines
+    np.testing.assert_array_equal(read(tmp_path / "out" / "page_0002.png"), source)
 
 
 def test_cli_scheduler_option(server, source, cluster, tmp_path):

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any, overload
 from .api import ZoomableImage
 from .errors import MetadataError
 from .lazy.decode import channels_of
-from .model import DEFAULT_MAX_PIXELS, Image, ImageRef, check_image_size, image_name, with_page_referer
+from .model import (
+    DEFAULT_MAX_PIXELS,
+    Image,
+    ImageRef,
+    check_image_size,
+    image_name,
+    ref_georef,
+    with_page_referer,
+)
 from .net import NetConfig
 from .registry import list_dezoomers
 from .resolve import resolve_scoped
@@ -85,6 +93,8 @@ def resolve_ref_scoped(
             check_image_size(current, max_pixels)
             if ref.region is not None or ref.rotation:  # a manifest painting a part of the image
                 current = replace(current, region=ref.region, rotation=ref.rotation)
+            if ref.georef is not None and current.georef is None:  # a IIIF Georeference Annotation's GCPs
+                current = replace(current, georef=ref_georef(ref, current))
             return with_page_referer(current, ref.page), net
     raise MetadataError(f"{ref.url} points to lists of images nested more than {MAX_HOPS} deep")
 

@@ -140,6 +140,9 @@ class GeoRef:
     crs: str
     transform: tuple[float, float, float, float, float, float] | None = None
     gcps: tuple[tuple[float, float, float, float], ...] = ()
+    #: how the source says to warp with the GCPs: ``"polynomial1"`` … ``"polynomial3"``, ``"thinPlateSpline"``
+    #: (a IIIF Georeference Annotation's ``transformation``), ``""`` when it does not say
+    warp: str = ""
 
     def for_level(self, level: Level, full: Level) -> GeoRef:
         """This georeference for ``level`` (a reduction of ``full``): pixel sizes and GCP pixels scaled.
@@ -156,7 +159,7 @@ class GeoRef:
             c, a, b, f, d, e = self.transform
             transform = (c, a * sx, b * sy, f, d * sx, e * sy)
         gcps = tuple((col / sx, row / sy, x, y) for col, row, x, y in self.gcps)
-        return GeoRef(self.crs, transform, gcps)
+        return replace(self, transform=transform, gcps=gcps)
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,9 @@ class ImageRef:
     rotation: float = 0
     #: the web page it was found in: the image it resolves to is fetched with it as Referer
     page: str | None = None
+    #: where the image lies on Earth (a IIIF Georeference Annotation), GCP pixels in ``width × height``
+    #: coordinates: scaled to the image it resolves to
+    georef: GeoRef | None = None
 
     @property
     def size_hint(self) -> tuple[int, int] | None:
@@ -231,6 +237,23 @@ def with_page_referer(image: Image, page: str | None) -> Image:
     levels = tuple(replace(lv, headers=tuple(h for h in lv.headers if h[0].lower() != "referer")
                            + (("Referer", page),)) for lv in image.levels)
     return replace(image, levels=levels)
+
+
+def ref_georef(ref: ImageRef, image: Image) -> GeoRef | None:
+    """``ref.georef`` for the image ``ref`` resolved to: GCP pixels scaled from ``ref``'s size (the size the
+    annotation or canvas declared) to the image's full resolution."""
+    if ref.georef is None:
+        return None
+    full = image.levels[0]
+    sx, sy = (full.width / ref.width, full.height / ref.height) if ref.width and ref.height else (1.0, 1.0)
+    if sx == sy == 1:
+        return ref.georef
+    gcps = tuple((col * sx, row * sy, x, y) for col, row, x, y in ref.georef.gcps)
+    transform = None
+    if ref.georef.transform is not None:
+        c, a, b, f, d, e = ref.georef.transform
+        transform = (c, a / sx, b / sy, f, d / sx, e / sy)
+    return replace(ref.georef, transform=transform, gcps=gcps)
 
 
 def check_max_pixels(value: object) -> int:

@@ -31,6 +31,7 @@ BUILTIN_DEZOOMERS: dict[str, str] = {
     "zif": "dezoomify_nb.dezoomers.zif:ZifDezoomer",
     "zoomify": "dezoomify_nb.dezoomers.zoomify:ZoomifyDezoomer",
     "iiif_manifest": "dezoomify_nb.dezoomers.iiif_manifest:IIIFManifestDezoomer",
+    "iiif_georef": "dezoomify_nb.dezoomers.iiif_georef:IIIFGeorefDezoomer",
     # JS-only formats recognised by their URL (or by the page iiif_manifest has already fetched): before
     # iiif, which would read Hungaricana's {"width", "height"} as an info.json, and before IIPImage
     # (topview.json.php?FIF=…)

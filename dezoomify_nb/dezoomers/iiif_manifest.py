@@ -41,6 +41,7 @@ from ..errors import FetchError, MetadataError, WrongDezoomer
 from ..model import MAX_SIDE, MAX_TILE_SIDE, Image, ImageRef, TemplateLevel, resolve_relative
 from ._common import load_json, referer
 from .base import Context, Dezoomer
+from .iiif_georef import canvas_georefs, matching, scaled
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +299,7 @@ def manifest_images(manifest: dict[str, Any], url: str, dezoomer: str, limit: in
     for index, canvas in enumerate(_canvases(manifest, all_sequences)):
         canvas_label = label_text(canvas.get("label"))
         title = image_title(base, canvas_label) or f"Image {index + 1}"
+        georefs = canvas_georefs(canvas) if "annotations" in canvas else []  # IIIF georeferencing, inline
         for body, selectors in _painted(canvas):
             if len(out) >= limit:
                 log.warning("%s: more than %d images; the rest are ignored", url, MAX_IMAGES)
@@ -307,8 +309,12 @@ def manifest_images(manifest: dict[str, Any], url: str, dezoomer: str, limit: in
             service = pick_service(body.get("service", body.get("services")))
             if service is not None:
                 hint = (region[2], region[3]) if region else (_size(service) or size or _size(canvas))
+                geo = matching(georefs, _id(canvas), _id(service)) if georefs and region is None else None
+                if geo is not None:
+                    hint = hint or ((geo.width, geo.height) if geo.width and geo.height else None)
                 out.append(ImageRef(info_json(_id(service), url), title, "iiif", *(hint or (None, None)),
-                                    found_by=dezoomer, region=region, rotation=rotation))
+                                    found_by=dezoomer, region=region, rotation=rotation,
+                                    georef=scaled(geo, *hint) if geo and hint else geo.georef if geo else None))
                 continue
             body_type = _type(body)
             image_url = _id(body)

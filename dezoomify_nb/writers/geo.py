@@ -27,7 +27,7 @@ import functools
 import logging
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -185,7 +185,7 @@ def georef_for(image: Image, level: int, box: tuple[int, int, int, int] | None =
         c, a, b, f, d, e = ref.transform
         transform = (c + a * x + b * y, a, b, f + d * x + e * y, d, e)
     gcps = tuple((col - x, row - y, gx, gy) for col, row, gx, gy in ref.gcps)
-    return GeoRef(ref.crs, transform, gcps)
+    return replace(ref, transform=transform, gcps=gcps)
 
 
 def _finite(values) -> bool:
@@ -208,6 +208,9 @@ MODEL_PIXEL_SCALE, MODEL_TIEPOINT, MODEL_TRANSFORMATION = 33550, 33922, 34264
 GEO_KEY_DIRECTORY, GEO_DOUBLE_PARAMS, GEO_ASCII_PARAMS = 34735, 34736, 34737
 GT_MODEL_TYPE, GT_RASTER_TYPE, GEOGRAPHIC_TYPE, PROJECTED_CS_TYPE, PCS_CITATION = 1024, 1025, 2048, 3072, 3073
 MODEL_PROJECTED, MODEL_GEOGRAPHIC, USER_DEFINED, RASTER_PIXEL_IS_AREA = 1, 2, 32767, 1
+GDAL_METADATA = 42112
+#: the metadata item carrying :attr:`GeoRef.warp <dezoomify_nb.model.GeoRef.warp>` (GeoTIFF and .aux.xml)
+WARP_ITEM = "GEOREF_TRANSFORMATION"
 
 
 def geokeys(info: CRSInfo) -> tuple[list[int], str]:
@@ -253,6 +256,9 @@ def geotiff_tags(georef: GeoRef) -> list[tuple[int, str, int, tuple | str, bool]
     tags.append((GEO_KEY_DIRECTORY, "H", len(directory), tuple(directory), True))
     if ascii_params:
         tags.append((GEO_ASCII_PARAMS, "s", 0, ascii_params, True))
+    if georef.warp:  # GDAL shows it as metadata (gdalinfo); gdalwarp is told with -order N / -tps
+        items = f'  <Item name="{WARP_ITEM}">{escape(georef.warp)}</Item>\n'
+        tags.append((GDAL_METADATA, "s", 0, f"<GDALMetadata>\n{items}</GDALMetadata>\n", True))
     return sorted(tags)
 
 
@@ -293,6 +299,7 @@ def aux_xml(georef: GeoRef, metadata: dict[str, str] | None = None) -> str:
         for i, (col, row, x, y) in enumerate(georef.gcps, 1):
             lines.append(f'    <GCP Id="{i}" Pixel="{_num(col)}" Line="{_num(row)}" X="{_num(x)}" Y="{_num(y)}" Z="0"/>')
         lines.append("  </GCPList>")
+    metadata = {**({WARP_ITEM: georef.warp} if georef.warp else {}), **(metadata or {})}
     if metadata:
         lines.append("  <Metadata>")
         lines += [f"    <MDI key={quoteattr(k)}>{escape(v)}</MDI>" for k, v in metadata.items()]

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ import dezoomify_nb as dz
 from dezoomify_nb.api import ZoomableImage
 from dezoomify_nb.model import GeoRef
 from dezoomify_nb.testing import make_test_image
+from dezoomify_nb.testing.tileserver import Response
 from dezoomify_nb.writers import cog, writer_named
 from dezoomify_nb.writers.base import ArraySource
 
@@ -234,3 +236,51 @@ def test_cog_of_a_download(server, source, tmp_path):
     validate_cog(path)
     assert [p.name for p in tmp_path.iterdir()] == ["map.tif"]  # the temporary is gone
     np.testing.assert_array_equal(levels_of(path)[0], source)
+
+
+# --- IIIF Georeference Annotation: GCPs that GDAL warps with --------------------------------------------------
+GEOREF_DATA = Path(__file__).parents[1] / "data" / "iiif_georef"
+
+
+def affine_lonlat(x: float, y: float) -> tuple[float, float]:
+    """The map the fixture's GCPs follow (real 1000×700 pixels → WGS 84)."""
+    return 4.0 + 0.001 * x + 0.0002 * y, 52.0 - 0.0001 * x - 0.0008 * y
+
+
+def annotated(server):
+    body = (GEOREF_DATA / "annotation_page.json").read_text().replace(
+        "{{SERVICE}}", server.base_url + "/iiif3").replace("{{BASE}}", server.base_url + "/georef").encode()
+    server.add_route("/georef/page.json", lambda srv, path, headers: Response(200, body, "application/json"))
+    return dz.open(f"{server.base_url}/georef/page.json")[0]
+
+
+@pytest.mark.parametrize("ext", [".tif", ".png"])
+def test_iiif_georeference_gcps_warped_by_gdal(server, source, tmp_path, ext):
+    """The .tif carries the annotation's GCPs (ModelTiepoints, EPSG:4326) and its transformation as metadata
+    (a PNG: in its .aux.xml); gdalwarp -order 1 puts each source pixel at the longitude/latitude the GCPs say."""
+    path = tmp_path / f"sheet{ext}"
+    annotated(server).save(path, progress=False)
+    got = info(path)
+    assert "geoTransform" not in got
+    gcps = got["gcps"]
+    assert gcps["coordinateSystem"]["wkt"].rstrip().endswith('ID["EPSG",4326]]')
+    assert [(g["pixel"], g["line"], g["x"], g["y"]) for g in gcps["gcpList"]] == [
+        (0.0, 0.0, 4.0, 52.0), (1000.0, 0.0, 5.0, 51.9), (0.0, 700.0, 4.14, 51.44), (1000.0, 700.0, 5.14, 51.34),
+        (500.0, 350.0, 4.57, 51.67)]
+    assert got["metadata"][""]["GEOREF_TRANSFORMATION"] == "polynomial1"
+    if ext == ".png":
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["sheet.png", "sheet.png.aux.xml"]  # no world file
+    warped = tmp_path / "warped.tif"
+    run(require("gdalwarp"), "-q", "-order", "1", "-r", "near", "-dstalpha", "-t_srs", "EPSG:4326", path, warped)
+    wi = info(warped)
+    assert wi["coordinateSystem"]["wkt"].rstrip().endswith('ID["EPSG",4326]]')
+    west, north = wi["cornerCoordinates"]["upperLeft"]
+    east, south = wi["cornerCoordinates"]["lowerRight"]
+    assert (west, east) == pytest.approx((4.0, 5.14), abs=2e-3)  # the bounding box of the warped corners
+    assert (south, north) == pytest.approx((51.34, 52.0), abs=2e-3)
+    inside = [(100, 100), (500, 350), (900, 600), (250, 555), (777, 123)]
+    values = values_at(warped, [affine_lonlat(x + 0.5, y + 0.5) for x, y in inside], bands=4)  # + alpha
+    for (x, y), px in zip(inside, values, strict=True):
+        assert px[3] == 255
+        near = {tuple(source[j, i]) for j in range(y - 1, y + 2) for i in range(x - 1, x + 2)}
+        assert px[:3] in near, (x, y, px[:3])  # nearest-neighbour resampling: the pixel or a neighbour

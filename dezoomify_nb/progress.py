@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -222,82 +223,100 @@ def cancellable(source: Any, cancel: CancelToken | None) -> Any:
     return source
 
 
-class ImageBar:
-    """The current image's tile bar of a bulk run: a ``save(progress=...)`` callback that makes its bar (a
-    tqdm, ``tqdm.auto``: a widget in a notebook) on the first tile, when the total is known."""
+class _Bar:
+    """A tqdm bar (``tqdm.auto``: a widget in a notebook). In a notebook it is shown with a display id and
+    shown again when closed, so the saved notebook keeps its final state as text (what nbconvert and GitHub
+    show instead of the widget: ``images: 100%|██████████| 3/3``), not the empty bar it started as."""
 
-    def __init__(self, desc: str, make: Callable[[int, str], Any]) -> None:
-        self.desc, self._make = desc, make
-        self.bar: Any = None
-        self._seen = 0
-
-    def __call__(self, done: int, failed: int, total: int) -> None:
-        if self.bar is None:
-            self.bar = self._make(total, self.desc)
-        count = done + failed
-        if count > self._seen:
-            self.bar.update(count - self._seen)
-            self._seen = count
-        if failed:
-            self.bar.set_postfix_str(f"{failed} failed", refresh=False)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-class BulkProgress:
-    """Progress of a bulk run: one overall bar (images done / total) and the current image's bar (tiles),
-    with ``tqdm.auto`` (ipywidgets in a notebook, text bars in a terminal), when ``progress is True`` and the
-    mode (:func:`set_mode`) is ``auto`` or ``bar``. Otherwise each image gets ``progress`` as given (plain
-    lines, nothing, or the caller's callback)."""
-
-    def __init__(self, total: int, progress: bool | ProgressCallback | Any = True) -> None:
-        self.progress = progress
-        self.bars = progress is True and _mode in ("auto", "bar")
-        self.overall: Any = None
-        self.current: ImageBar | None = None
-        self.failed = 0
-        if self.bars:
-            tqdm = self._tqdm()
-            self.overall = tqdm(total=total, desc="images", unit="image", file=sys.stderr, dynamic_ncols=True,
-                                position=0, leave=True)
-
-    @staticmethod
-    def _tqdm() -> Any:
+    def __init__(self, total: int, desc: str, unit: str, position: int, leave: bool) -> None:
         if _mode == "bar":
             from tqdm import tqdm
         else:
             from tqdm.auto import tqdm
-        return tqdm
+        self.handle: Any = None
+        if any(cls.__module__ == "tqdm.notebook" for cls in tqdm.__mro__):  # tqdm.auto in a notebook
+            from IPython.display import display
 
-    def _image_bar(self, total: int, desc: str) -> Any:
-        return self._tqdm()(total=total, desc=desc, unit="tile", file=sys.stderr, dynamic_ncols=True,
-                            position=1, leave=False)
+            self.tqdm = tqdm(total=total, desc=desc, unit=unit, leave=True, display=False)
+            self.handle = display(self.tqdm.container, display_id=True)
+        else:
+            self.tqdm = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                             position=position, leave=leave)
+
+    def close(self) -> None:
+        self.tqdm.close()
+        if self.handle is not None:
+            self.handle.update(self.tqdm.container)
+
+
+class ImageBar:
+    """The ``save(progress=...)`` callback of one image of a bulk run: it (re)starts the run's current-image
+    bar (:class:`BulkProgress`) on the image's first tile, when its total is known, then moves it."""
+
+    def __init__(self, owner: BulkProgress, desc: str) -> None:
+        self.owner, self.desc = owner, desc
+        self._seen = -1
+
+    def __call__(self, done: int, failed: int, total: int) -> None:
+        if self._seen < 0:
+            self._seen = 0
+            self.owner._start_image(total, self.desc)
+        bar = self.owner.current
+        if bar is None:
+            return
+        count = done + failed
+        if count > self._seen:
+            bar.tqdm.update(count - self._seen)
+            self._seen = count
+        if failed:
+            bar.tqdm.set_postfix_str(f"{failed} failed", refresh=False)
+
+
+class BulkProgress:
+    """Progress of a bulk run: one overall bar (images done / total) and the current image's bar (its tiles,
+    one bar restarted for each image), with ``tqdm.auto`` — ipywidgets in a notebook, text bars in a
+    terminal — when ``progress is True`` and the mode (:func:`set_mode`) is ``auto`` or ``bar``. Otherwise
+    each image gets ``progress`` as given (plain lines, nothing, or the caller's callback)."""
+
+    def __init__(self, total: int, progress: bool | ProgressCallback | Any = True) -> None:
+        self.progress = progress
+        self.bars = progress is True and _mode in ("auto", "bar")
+        self.overall: _Bar | None = None
+        self.current: _Bar | None = None
+        self.failed = 0
+        self._lock = threading.Lock()
+        if self.bars:
+            self.overall = _Bar(total, "images", "image", position=0, leave=True)
 
     def image(self, title: str) -> bool | ProgressCallback | Any:
         """What ``save(progress=...)`` gets for the next image (called before each)."""
         if not self.bars:
             return self.progress
-        short = title if len(title) <= 32 else title[:31] + "…"
-        self.current = ImageBar(short, self._image_bar)
-        return self.current
+        return ImageBar(self, title if len(title) <= 32 else title[:31] + "…")
+
+    def _start_image(self, total: int, desc: str) -> None:
+        with self._lock:
+            if self.current is None:
+                self.current = _Bar(total, desc, "tile", position=1, leave=False)
+            else:
+                self.current.tqdm.set_description_str(desc, refresh=False)
+                self.current.tqdm.set_postfix_str("", refresh=False)
+                self.current.tqdm.reset(total=total)
 
     def image_done(self, ok: bool) -> None:
         """The current image ended (``ok``: saved, possibly partial; else failed)."""
-        if self.current is not None:
-            self.current.close()
-            self.current = None
+        with self._lock:
+            if self.current is not None:
+                self.current.tqdm.refresh()  # its last tiles, shown before the bar restarts for the next image
         if self.overall is not None:
             self.failed += not ok
             if self.failed:
-                self.overall.set_postfix_str(f"{self.failed} failed", refresh=False)
-            self.overall.update(1)
+                self.overall.tqdm.set_postfix_str(f"{self.failed} failed", refresh=False)
+            self.overall.tqdm.update(1)
 
     def close(self) -> None:
-        if self.current is not None:
-            self.current.close()
-            self.current = None
-        if self.overall is not None:
-            self.overall.close()
-            self.overall = None
+        with self._lock:
+            bars, self.current, self.overall = [self.current, self.overall], None, None
+        for bar in bars:
+            if bar is not None:
+                bar.close()

@@ -133,6 +133,11 @@ def test_manifests_and_bulk(tmp_path):
     book = html_of(nb, "import shutil")
     assert 'class="dezoomify-nb-collection"' in book and "3 images" in book and "Sample gallery - Page 3" in book
     assert_shown(page, book)
+    bars = [o for o in outputs(nb, '(out / "pages").mkdir()') if o.output_type == "display_data"]
+    assert [WIDGET in o.data for o in bars] == [True, True]  # ipywidgets: the overall bar, the current image's
+    overall, current = (o.data["text/plain"] for o in bars)  # their final state, as text for static renderers
+    assert overall.startswith("images: 100%") and "3/3" in overall, overall
+    assert current.startswith("Sample gallery - Page 3: 100%") and "tile/s" in current, current
     summary = html_of(nb, '(out / "pages").mkdir()')
     assert 'class="dezoomify-nb-bulk"' in summary and "3 images: 3 done, 0 partial, 0 failed" in summary
     assert summary.count('href="output/manifests-and-bulk/pages/') == 3

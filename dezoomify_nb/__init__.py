@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import display as _display
 from ._version import __version__
 from .errors import (
     CacheError,
@@ -66,6 +67,18 @@ def widget(url: str | None = None, **options: Any) -> widgets.ImagePicker:
     from .widgets import widget as make
 
     return make(url, **options)
+
+
+def _picker_for(image: Any) -> widgets.ImagePicker:
+    """The picker of an image or collection shown in a kernel (the rich display of :mod:`.display`)."""
+    from .widgets import widget as make
+
+    return make(image=image)
+
+
+# The package root sits above every layer: it hands the notebook face's picker to the door's rich display
+# (which may not import the widgets itself; see dezoomify_nb/display.py). Nothing is imported until shown.
+_display.register_picker(_picker_for)
 
 
 __all__ = [

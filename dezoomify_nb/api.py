@@ -224,14 +224,14 @@ class ZoomableImage:
         )
 
     def _repr_html_(self) -> str:
-        """Title, source kind, preview and levels table (HTML built in :mod:`dezoomify_nb.widgets.html`)."""
-        from .widgets.html import image_html
+        """Title, source kind, preview and levels table (HTML built in :mod:`dezoomify_nb.display`)."""
+        from .display import image_html
 
         return image_html(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """In a kernel: the picker widget for this image, with the HTML summary for static renderers."""
-        from .widgets.html import image_bundle
+        from .display import image_bundle
 
         return image_bundle(self)
 

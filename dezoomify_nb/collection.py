@@ -257,14 +257,14 @@ class ImageCollection(Sequence[CollectionImage]):
         return f"<ImageCollection {self.url!r}: {len(self)} images{via}>"
 
     def _repr_html_(self) -> str:
-        """The images' titles and declared sizes (nothing fetched; built in :mod:`dezoomify_nb.widgets.html`)."""
-        from .widgets.html import collection_html
+        """The images' titles and declared sizes (nothing fetched; built in :mod:`dezoomify_nb.display`)."""
+        from .display import collection_html
 
         return collection_html(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """In a kernel: the picker widget (image dropdown), with the HTML list for static renderers."""
-        from .widgets.html import collection_bundle
+        from .display import collection_bundle
 
         return collection_bundle(self)
 

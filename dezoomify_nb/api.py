@@ -55,6 +55,8 @@ class SaveResult:
     failed: list[tuple[str, str]] = field(default_factory=list)
     #: how long the download took (seconds), when known
     seconds: float | None = None
+    #: a map: its georeference and where it went (``"EPSG:3857, in map.pgw and map.png.aux.xml beside it"``)
+    georeference: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -357,7 +359,7 @@ class ZoomableImage:
         from .lazy.pyramid import RemoteLevelSource
         from .lazy.raw import peek_metadata
         from .writers import Output, naming, writer_for, writer_named
-        from .writers.geo import georef_for
+        from .writers.geo import georef_for, georef_label, warp_option
 
         t0 = time.monotonic()
         if level is None:
@@ -472,9 +474,15 @@ class ZoomableImage:
                 f"(no partial images asked); the missing tiles are listed in '{sidecar}'.\n{_first_failures(failed)}",
                 failed=len(failed), total=total, hint=_repair_hint(out, self.cache, hint))
         out = target.publish()
-        if georef is not None and not writer.georeferenced and not writer.directory:
-            _write_sidecars(out, georef)
-        result = SaveResult(out, level, out_w, out_h, total, failed, seconds=time.monotonic() - t0)
+        placed = None
+        if georef is not None and writer.georeferenced:
+            placed = f"{georef_label(georef)}, in the file (a Cloud-Optimized GeoTIFF)"
+        elif georef is not None and not writer.directory:
+            placed = f"{georef_label(georef)}, in {' and '.join(p.name for p in _write_sidecars(out, georef))} beside it"
+        if placed and georef is not None and georef.transform is None:
+            placed += f": warp it with gdalwarp {warp_option(georef)}"
+        result = SaveResult(out, level, out_w, out_h, total, failed, seconds=time.monotonic() - t0,
+                            georeference=placed)
         if not failed:
             resume.clear_failed(out)
             return result
@@ -489,13 +497,12 @@ class ZoomableImage:
         return result
 
 
-def _write_sidecars(out: Path, georef: Any) -> None:
+def _write_sidecars(out: Path, georef: Any) -> list[Path]:
     """The world file and ``.aux.xml`` that place ``out`` (a PNG, JPEG…) in a GIS."""
     from .writers.geo import write_sidecars
 
     try:
-        for p in write_sidecars(out, georef):
-            log.info("Georeference of %s written to %s", out.name, p)
+        return write_sidecars(out, georef)
     except OSError as exc:
         raise WriterError(f"{out} was written, but not its georeference files: {exc.strerror or exc}",
                           hint="Check that the folder is writable and has free space.") from exc

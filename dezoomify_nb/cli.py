@@ -536,6 +536,8 @@ def run(args: argparse.Namespace) -> int:
             return 1
         raise
     _info(f"Image successfully saved to '{os.path.abspath(result.path)}'")
+    if result.georeference:
+        _info(f"Georeference: {result.georeference}")
     return 0
 
 

@@ -188,6 +188,22 @@ def georef_for(image: Image, level: int, box: tuple[int, int, int, int] | None =
     return replace(ref, transform=transform, gcps=gcps)
 
 
+def georef_label(georef: GeoRef) -> str:
+    """``"EPSG:3857"``, ``"5 GCPs in EPSG:4326"``, ``"a WKT CRS"``: what a user is told of a georeference."""
+    info = crs_info(georef.crs)
+    crs = f"EPSG:{info.epsg}" if info.epsg is not None else "a WKT CRS" if info.wkt else "no known CRS"
+    if georef.transform is None:
+        return f"{len(georef.gcps)} GCPs in {crs}" + (f" ({georef.warp})" if georef.warp else "")
+    return crs
+
+
+def warp_option(georef: GeoRef) -> str:
+    """The gdalwarp option for the GCPs' transformation: ``-order N`` (polynomial), ``-tps`` (thin plate spline)."""
+    if georef.warp == "thinPlateSpline":
+        return "-tps"
+    return f"-order {georef.warp[-1]}" if georef.warp.startswith("polynomial") else "-order 1"
+
+
 def _finite(values) -> bool:
     return all(isinstance(v, int | float) and math.isfinite(v) for v in values)
 

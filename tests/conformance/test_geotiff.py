@@ -24,6 +24,7 @@ from dezoomify_nb.api import ZoomableImage
 from dezoomify_nb.model import GeoRef
 from dezoomify_nb.testing import make_test_image
 from dezoomify_nb.testing.tileserver import Response
+from dezoomify_nb.testing.xyz import XyzSite, mercator_lonlat
 from dezoomify_nb.writers import cog, writer_named
 from dezoomify_nb.writers.base import ArraySource
 
@@ -259,7 +260,9 @@ def test_iiif_georeference_gcps_warped_by_gdal(server, source, tmp_path, ext):
     """The .tif carries the annotation's GCPs (ModelTiepoints, EPSG:4326) and its transformation as metadata
     (a PNG: in its .aux.xml); gdalwarp -order 1 puts each source pixel at the longitude/latitude the GCPs say."""
     path = tmp_path / f"sheet{ext}"
-    annotated(server).save(path, progress=False)
+    result = annotated(server).save(path, progress=False)
+    where = "in the file (a Cloud-Optimized GeoTIFF)" if ext == ".tif" else "in sheet.png.aux.xml beside it"
+    assert result.georeference == f"5 GCPs in EPSG:4326 (polynomial1), {where}: warp it with gdalwarp -order 1"
     got = info(path)
     assert "geoTransform" not in got
     gcps = got["gcps"]
@@ -284,3 +287,39 @@ def test_iiif_georeference_gcps_warped_by_gdal(server, source, tmp_path, ext):
         assert px[3] == 255
         near = {tuple(source[j, i]) for j in range(y - 1, y + 2) for i in range(x - 1, x + 2)}
         assert px[:3] in near, (x, y, px[:3])  # nearest-neighbour resampling: the pixel or a neighbour
+
+
+# --- a real map source: the XYZ layer of the loopback server ---------------------------------------------------
+@pytest.fixture(scope="module")
+def xyz_map(_server):
+    site = XyzSite(make_test_image(1000, 720, seed=63), zooms=(13, 16), origin_px=(33_000 * 256 + 96, 22_000 * 256 + 48))
+    return site, site.install(_server, "/xyz-geotiff")
+
+
+@pytest.mark.parametrize("ext", [".tif", ".png", ".jpg"])
+def test_xyz_layer_lands_on_its_extent(xyz_map, tmp_path, ext):
+    """An XYZ layer opened with its box: gdalinfo gives EPSG:3857 and the corners of the source's extent, GDAL
+    finds the source's pixels at their longitude/latitude, and the .tif is a valid COG."""
+    site, template = xyz_map
+    img = dz.open(template, bbox=site.lonlat_bounds(), min_interval=0)
+    path = tmp_path / f"map{ext}"
+    result = img.save(path, progress=False, compression=0)
+    world = {".png": "map.pgw", ".jpg": "map.jgw"}.get(ext)
+    assert result.georeference == (f"EPSG:3857, in {world} and map{ext}.aux.xml beside it" if world else
+                                   "EPSG:3857, in the file (a Cloud-Optimized GeoTIFF)")
+    got = info(path)
+    assert got["size"] == [1000, 720]
+    assert got["coordinateSystem"]["wkt"].rstrip().endswith('ID["EPSG",3857]]')
+    west, south, east, north = site.mercator_bounds()
+    corners = got["cornerCoordinates"]  # gdalinfo -json rounds them to the millimetre
+    np.testing.assert_allclose(corners["upperLeft"], [west, north], rtol=0, atol=1e-3)
+    np.testing.assert_allclose(corners["lowerRight"], [east, south], rtol=0, atol=1e-3)
+    res = (east - west) / 1000
+    np.testing.assert_allclose(got["geoTransform"], [west, res, 0, north, 0, -res], rtol=1e-11)
+    points = [(col, row) for col in (0, 333, 999) for row in (0, 400, 719)]
+    lonlats = [mercator_lonlat(west + (c + 0.5) * res, north - (r + 0.5) * res) for c, r in points]
+    for (c, r), px in zip(points, values_at(path, lonlats), strict=True):
+        want = site.image[r, c].astype(int)
+        assert np.abs(np.array(px) - want).max() <= (0 if ext != ".jpg" else 16), (c, r, px, want)
+    if ext == ".tif":
+        validate_cog(path)

@@ -21,6 +21,7 @@ EXAMPLES: dict[str, str] = {
     "vls": "https://example.org/content/pageview/<id>",
     "zif": "https://example.org/images/<image>.zif",
     "zoomify": "https://example.org/tiles/<image>/ImageProperties.xml",
+    "tilejson": "https://tiles.example.org/<layer>/tiles.json",
     "iiif_manifest": "https://example.org/iiif/<book>/manifest.json",
     "hungaricana": "https://static-cdn.hungaricana.hu/tile/imagesize/<path>.ecw",
     "topviewer": "https://images.memorix.nl/<server>/topviewjson/memorix/<uuid>",

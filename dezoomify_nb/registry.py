@@ -30,6 +30,8 @@ BUILTIN_DEZOOMERS: dict[str, str] = {
     # that know a URL by its shape alone, before anything fetches the whole file
     "zif": "dezoomify_nb.dezoomers.zif:ZifDezoomer",
     "zoomify": "dezoomify_nb.dezoomers.zoomify:ZoomifyDezoomer",
+    # a .json document with "tilejson" and "tiles": before iiif_manifest, which reads any JSON
+    "tilejson": "dezoomify_nb.dezoomers.tilejson:TileJSONDezoomer",
     "iiif_manifest": "dezoomify_nb.dezoomers.iiif_manifest:IIIFManifestDezoomer",
     "iiif_georef": "dezoomify_nb.dezoomers.iiif_georef:IIIFGeorefDezoomer",
     # JS-only formats recognised by their URL (or by the page iiif_manifest has already fetched): before

@@ -29,21 +29,31 @@ Transform = tuple[float, float, float, float, float, float]
 BBox = tuple[float, float, float, float]
 
 _CRS_RE = re.compile(r"^\s*(?:epsg\s*:+\s*)?(\d{1,9})\s*$|(?:epsg(?::[\d.]*)?:+|/epsg/[\d.]+/)(\d{1,9})\s*$", re.I)
+_WKT_RE = re.compile(r"(?:PROJ|GEOG|GEOC|COMPD|VERT|ENGINEERING|BOUND)?CRS\[|(?:PROJCS|GEOGCS|GEOCCS|COMPD_CS)\[", re.I)
 _CRS84_RE = re.compile(r"crs:?84$|ogc:[\d.]*:?crs84$|ogc:(?:[\d.]+:)?84$|/ogc/[\d.]+/crs84$", re.I)
 
 
 def crs_from_code(code: int | None) -> str | None:
-    """``"EPSG:<code>"``, with the aliases of Web Mercator (102100, 900913…) as ``EPSG:3857``."""
+    """``"EPSG:<code>"``, with the aliases of Web Mercator (102100, 900913…) as ``EPSG:3857`` and Esri's own
+    codes (53xxx, 54xxx, 102xxx…) as ``"ESRI:<code>"``."""
     if code is None or code <= 0:
         return None
-    return WEB_MERCATOR if code in MERCATOR_CODES else f"EPSG:{code}"
+    if code in MERCATOR_CODES:
+        return WEB_MERCATOR
+    return f"ESRI:{code}" if 53000 <= code < 55000 or code >= 100000 else f"EPSG:{code}"
 
 
 def parse_crs(text: str | int) -> str:
-    """A CRS as ``"EPSG:<code>"``: ``4326``, ``EPSG:2056``, ``urn:ogc:def:crs:EPSG::3857``, ``CRS:84``…"""
+    """A CRS as ``"EPSG:<code>"``: ``4326``, ``EPSG:2056``, ``urn:ogc:def:crs:EPSG::3857``, ``CRS:84``…;
+    ``ESRI:<code>`` and WKT are kept as they are (pyproj reads them)."""
     s = str(text).strip()
     if _CRS84_RE.search(s):
         return LONLAT
+    esri = re.fullmatch(r"esri:+(\d{1,9})", s, re.I)
+    if esri:
+        return crs_from_code(int(esri.group(1))) or s
+    if _WKT_RE.match(s):
+        return s
     m = _CRS_RE.search(s)
     crs = crs_from_code(int(m.group(1) or m.group(2))) if m else None
     if crs is None:

@@ -27,6 +27,7 @@ EXAMPLES: dict[str, str] = {
     "topviewer": "https://images.memorix.nl/<server>/topviewjson/memorix/<uuid>",
     "xlimage": "https://example.org/<image>.imgi?cmd=info",
     "wmts": "https://example.org/wmts/1.0.0/WMTSCapabilities.xml#layer=<name>",
+    "arcgis": "https://example.org/arcgis/rest/services/<name>/MapServer (a cached service; …/ImageServer too)",
     "xyz": "https://tiles.example.org/<layer>/{z}/{x}/{y}.png (with --bbox W,S,E,N unless tile 0/0/0 exists)",
     "pnav": "https://catalog.shm.ru/entity/OBJECT/2117418",
     "iiif": "https://example.org/iiif/<identifier>/info.json",

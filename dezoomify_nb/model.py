@@ -162,9 +162,21 @@ class GeoRef:
         return replace(self, transform=transform, gcps=gcps)
 
 
+def _minus_pixels(level: Level) -> int:
+    return -level.width * level.height
+
+
+def _ground_area(level: Level) -> float:
+    """Sort key of map levels, full resolution first: a pixel's area on the ground (levels cut to a box start
+    at different tile edges, so a coarser one may have more pixels than a finer one)."""
+    gt = level.geotransform  # type: ignore[attr-defined]
+    return abs(gt[1] * gt[5] - gt[2] * gt[4])
+
+
 @dataclass(frozen=True)
 class Image:
-    """What a dezoomer found: levels sorted **largest first** (``levels[0]`` is full resolution)."""
+    """What a dezoomer found: levels sorted **largest first** (``levels[0]`` is full resolution; levels that
+    all know their geotransform are sorted by resolution, finest first)."""
 
     levels: tuple[Level, ...]
     title: str | None = None
@@ -186,7 +198,8 @@ class Image:
             raise MetadataError("A zoomable image was found, but it did not contain any zoom level")
         if len(self.levels) > MAX_LEVELS:
             raise MetadataError(f"{len(self.levels)} levels is over the sanity cap")
-        ordered = tuple(sorted(self.levels, key=lambda lv: lv.width * lv.height, reverse=True))
+        mapped = all(getattr(lv, "geotransform", None) is not None for lv in self.levels)
+        ordered = tuple(sorted(self.levels, key=_ground_area if mapped else _minus_pixels))
         object.__setattr__(self, "levels", ordered)
         if self.region is not None:  # clipped to the image; nothing left of it: the whole image
             x, y, w, h = (int(v) for v in self.region)

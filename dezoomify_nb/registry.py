@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 #: Built-in dezoomers, in the order auto-detection tries them (dezoomify-rs's order).
 BUILTIN_DEZOOMERS: dict[str, str] = {
     "custom": "dezoomify_nb.dezoomers.custom_yaml:CustomYamlDezoomer",
-    # map tile templates with a zoom variable ({z}/{x}/{y}): known by the URL alone, before anything fetches it
+    # map tile templates with a zoom variable ({z}/{x}/{y}), ArcGIS …/MapServer, …/ImageServer: known by the URL
+    # alone, before anything fetches it
     "xyz": "dezoomify_nb.dezoomers.xyz:XYZDezoomer",
+    "arcgis": "dezoomify_nb.dezoomers.arcgis:ArcGISDezoomer",
     "google_arts_and_culture": "dezoomify_nb.dezoomers.google_arts:GoogleArtsDezoomer",
     # JS-only formats known by their URL alone (…/lizardtech/iserv/calcrgn?, …/pageview/<n>): before zoomify,
     # which would probe …/pageview/<n>/ImageProperties.xml

@@ -154,7 +154,7 @@ def image_of(levels: list[XYZLevel], crs: str, *, title: str | None, dezoomer: s
     """The image of ``levels`` (any order), georeferenced by its largest level's geotransform."""
     if not levels:
         raise MetadataError("no zoom level of the map is under the size caps and the extent", hint=_HINT)
-    levels = sorted(levels, key=lambda lv: lv.width * lv.height, reverse=True)[:64]
+    levels = sorted(levels, key=lambda lv: abs(lv.geotransform[1]) if lv.geotransform else -lv.zoom)[:64]
     full = levels[0]
     georef = GeoRef(crs, full.geotransform)
     return Image(levels=tuple(levels), title=title, dezoomer=dezoomer, url=url, georef=georef)

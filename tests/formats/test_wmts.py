@@ -209,6 +209,32 @@ def test_every_matrix_of_every_layer_pixel_exact(server, wmts):
     assert any("/kvp?" in p for p in server.requests) and any("/rest/ortho/default/2024-05-01/" in p for p in server.requests)
 
 
+def test_georeference_of_every_matrix_and_bbox(server, wmts, tmp_path):
+    site, url = wmts
+    ortho, plan = dz.open_all(url, **FAST)
+    assert (ortho.crs, plan.crs) == ("EPSG:3857", "EPSG:2056")
+    for img, spec in ((ortho, site.sets[0]), (plan, site.sets[1])):
+        for k, lv in enumerate(img.levels):
+            name = lv.name.split("/")[1]
+            res = spec.resolutions[spec.names.index(name) if spec.names else int(name)]
+            m = site.matrix(spec.ident, name)
+            c, a, b, f, d, e = img.transform_of(k)
+            assert (a, b, d, e) == pytest.approx((res, 0, 0, -res))
+            # the image's top-left pixel in the matrix, through the level's geotransform, is where the site put it
+            px, py = m.pos[0] - lv.col0 * spec.tile[0], m.pos[1] - lv.row0 * spec.tile[1]
+            assert c + a * px == pytest.approx(spec.top_left[0] + m.pos[0] * res, abs=1e-6)
+            assert f + e * py == pytest.approx(spec.top_left[1] - m.pos[1] * res, abs=1e-6)
+    # a box in the Swiss grid (metres): pixels 100-400 x 50-250 of the image at the 1 m matrix
+    x0 = site.sets[1].top_left[0] + site.sets[1].origin_px[0]
+    y1 = site.sets[1].top_left[1] - site.sets[1].origin_px[1]
+    box = (x0 + 100, y1 - 250, x0 + 400, y1 - 50)
+    img = dz.open(url + "#layer=plan", bbox=box, bbox_crs="EPSG:2056", **FAST)
+    server.reset_requests()
+    out = img.save(tmp_path / "box.png", progress=False).path
+    np.testing.assert_array_equal(load(out), site.image[50:250, 100:400])
+    assert 0 < len(server.requests) <= 4  # the tiles under the box only (pixels 480-780 x 310-510 of 256 px tiles)
+
+
 def test_cli_layer_and_matrix_set_in_the_fragment(server, wmts, tmp_path, capsys):
     site, url = wmts
     out = tmp_path / "w.png"

@@ -23,6 +23,7 @@ EXAMPLES: dict[str, str] = {
     "zoomify": "https://example.org/tiles/<image>/ImageProperties.xml",
     "tilejson": "https://tiles.example.org/<layer>/tiles.json",
     "iiif_manifest": "https://example.org/iiif/<book>/manifest.json",
+    "iiif_georef": "https://annotations.allmaps.org/images/<id> (a IIIF Georeference Annotation)",
     "hungaricana": "https://static-cdn.hungaricana.hu/tile/imagesize/<path>.ecw",
     "topviewer": "https://images.memorix.nl/<server>/topviewjson/memorix/<uuid>",
     "xlimage": "https://example.org/<image>.imgi?cmd=info",

@@ -67,10 +67,9 @@ def done(*, path: Path, href: str, size: tuple[int, int], level: int, seconds: s
             "fill them.</div>") if failed else ""
     title = "Saved with missing tiles" if failed else "Saved"
     return (f'<div class="dz-card dz-card-done{" dz-card-partial" if failed else ""}">{img}<div>'
-            f'<div class="dz-card-title"><span class="dz-icon">{"!" if failed else "✓"}</span>{title} '
+            f'<div><span class="dz-card-title"><span class="dz-icon">{"!" if failed else "✓"}</span>{title} '
             f'<a class="dz-file-link" href="{href}" target="_blank" title="{escape(str(path), quote=True)}">'
-            f"{escape(path.name)}</a></div>"
-            f"<div>{size[0]} × {size[1]} px · level {level} · {escape(file_bytes)} · {tiles} tile{'s' if tiles != 1 else ''} in "
-            f"{escape(seconds)}</div>{warn}"
+            f"{escape(path.name)}</a></span> · {size[0]} × {size[1]} px · level {level} · {escape(file_bytes)} · "
+            f"{tiles} tile{'s' if tiles != 1 else ''} in {escape(seconds)}</div>{warn}"
             f'<div class="dz-muted">{escape(str(path))} · lazy array: <code>picker.image.to_dask({level})</code>'
             "</div></div></div>")

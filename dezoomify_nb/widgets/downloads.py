@@ -83,8 +83,9 @@ class Downloads:
                 f"<div>{size} as {escape(fmt.upper())} · {est.tiles} tile{'s' if est.tiles != 1 else ''}</div>"
                 f"<div>≈ {duration(est.seconds) if est.seconds >= 1 else '1 s'} "
                 f'<span class="dz-muted">({how} rate, {net.parallelism} at a time{pace})</span></div>')
-            self.code.value = (f'<span title="Click the code to select it, then copy it into a cell">Same in code: '
-                               f"</span><code>{escape(self.code_line())}</code>")
+            line = escape(self.code_line())
+            self.code.value = (f'<span class="dz-code-label">Same in code:</span><code title="{line}">{line}</code>'
+                               '<span class="dz-code-label">(click it to select it all)</span>')
 
     @property
     def downloading(self: ImagePicker) -> bool:

@@ -53,7 +53,7 @@ from .viewer import TileViewer
 log = logging.getLogger("dezoomify_nb")
 
 #: height of the deep-zoom view (the picker fits a 1280 × 800 window in JupyterLab)
-VIEWER_HEIGHT = "380px"
+VIEWER_HEIGHT = "360px"
 
 
 @functools.cache
@@ -151,7 +151,7 @@ class ImagePicker(Downloads, W.VBox):
                        (self.level_select, "dz-level"), (self.thumb, "dz-thumb"), (self.info, "dz-info"),
                        (self.placeholder, "dz-placeholder"), (self.plan, "dz-plan"), (self.file_box, "dz-file"),
                        (self.format_select, "dz-format"), (self.download_button, "dz-download"),
-                       (self.cancel_button, "dz-cancel"), (self.code, "dz-code"), (self.strip, "dz-strip"), (self.progress, "dz-progress"),
+                       (self.cancel_button, "dz-cancel"), (self.code, "dz-code"), (self.strip, "dz-strip"), (self.progress, "dz-progress-row"),
                        (self.status, "dz-status")):
             w.add_class(cls)
 

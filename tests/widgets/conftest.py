@@ -12,6 +12,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,7 +44,7 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"Voila exited early with {proc.returncode}")
+            raise RuntimeError(f"the server exited early with {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -57,25 +60,61 @@ def jupyter_env(work: Path) -> dict[str, str]:
         ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")]}
 
 
-@pytest.fixture(scope="module")
-def voila_url(tmp_path_factory):
-    """Voila serving notebooks/picker.ipynb on 127.0.0.1 (each page load runs it in a new kernel)."""
-    work = tmp_path_factory.mktemp("voila")
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()  # jupyter_server shuts its kernels down too
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def voila_server(notebook: Path, work: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Voila serving ``notebook`` on 127.0.0.1 (each page load runs it in a new kernel, with ``env``)."""
     port = _free_port()
     with open(work / "voila.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "voila", str(NOTEBOOKS / "picker.ipynb"), "--no-browser", f"--port={port}",
+            [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
              "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=work, env={**os.environ, **jupyter_env(work)},
+            stdout=log, stderr=subprocess.STDOUT, cwd=work, env={**os.environ, **jupyter_env(work), **(env or {})},
         )
         try:
             # a static file, not "/", which would run the notebook in a new kernel
             _wait_http(f"http://127.0.0.1:{port}/voila/static/voila.js", proc)
             yield f"http://127.0.0.1:{port}/"
         finally:
-            proc.terminate()  # jupyter_server shuts its kernels down too
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc)
+
+
+@contextmanager
+def lab_server(root: Path, work: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
+    """JupyterLab on 127.0.0.1 serving the folder ``root``: ``(base URL, token)``. Open a notebook as
+    ``{base}/lab/tree/{name}?reset&token={token}``; each uniquely named notebook gets its own kernel."""
+    port, token = _free_port(), uuid.uuid4().hex
+    settings = work / "settings"
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True, exist_ok=True)
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false", "checkForUpdates": false}')
+    with open(work / "lab.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
+             "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+             "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
+             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=work,
+            env={**os.environ, **jupyter_env(work), "JUPYTERLAB_WORKSPACES_DIR": str(work / "workspaces"),
+                 "JUPYTERLAB_SETTINGS_DIR": str(settings), **(env or {})},
+        )
+        try:
+            _wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", proc)
+            yield f"http://127.0.0.1:{port}", token
+        finally:
+            _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def voila_url(tmp_path_factory):
+    """Voila serving notebooks/picker.ipynb on 127.0.0.1 (each page load runs it in a new kernel)."""
+    with voila_server(NOTEBOOKS / "picker.ipynb", tmp_path_factory.mktemp("voila")) as url:
+        yield url

@@ -359,7 +359,7 @@ class ZoomableImage:
         from .lazy.pyramid import RemoteLevelSource
         from .lazy.raw import peek_metadata
         from .writers import Output, naming, writer_for, writer_named
-        from .writers.geo import georef_for, georef_label, warp_option
+        from .writers.geo import georef_for, georef_label, usable, warp_option
 
         t0 = time.monotonic()
         if level is None:
@@ -403,6 +403,10 @@ class ZoomableImage:
             raise WriterError(f"the {writer.name} writer saves whole levels, not a region",
                               hint="Save the region as PNG, JPEG or TIFF, or drop --region (--bbox).")
         georef = georef_for(self.image, level, box)  # where the written pixels lie (map sources)
+        if georef is not None and not usable(georef):
+            log.warning("%s: its georeference is unusable (a singular or non-finite transform, or under 3 GCPs): "
+                        "the output is not georeferenced", self.title or self.url)
+            georef = None
         writer.check(out_w, out_h, channels)
         _check_memory(writer, lv, level, box, channels, self.net.parallelism)
         out = naming.choose(out, explicit=explicit, overwrite=overwrite, directory=writer.directory)

@@ -245,6 +245,7 @@ def geokeys(info: CRSInfo) -> tuple[list[int], str]:
         if wkt:
             if len(wkt) > MAX_CITATION_WKT:
                 log.warning("the CRS's WKT is %d characters: GDAL may not read it from the GeoTIFF", len(wkt))
+            wkt = wkt.replace("|", " ").encode("ascii", "replace").decode("ascii")  # '|' ends an ASCII GeoKey
             ascii_params = f"ESRI PE String = {wkt}|"
             keys = [(GT_MODEL_TYPE, 0, 1, USER_DEFINED), *keys,
                     (PCS_CITATION, GEO_ASCII_PARAMS, len(ascii_params), 0)]

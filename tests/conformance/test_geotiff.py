@@ -24,6 +24,7 @@ from dezoomify_nb.api import ZoomableImage
 from dezoomify_nb.model import GeoRef
 from dezoomify_nb.testing import make_test_image
 from dezoomify_nb.testing.tileserver import Response
+from dezoomify_nb.testing.wmts import MatrixSetSpec, WmtsSite
 from dezoomify_nb.testing.xyz import XyzSite, mercator_lonlat
 from dezoomify_nb.writers import cog, writer_named
 from dezoomify_nb.writers.base import ArraySource
@@ -323,3 +324,42 @@ def test_xyz_layer_lands_on_its_extent(xyz_map, tmp_path, ext):
         assert np.abs(np.array(px) - want).max() <= (0 if ext != ".jpg" else 16), (c, r, px, want)
     if ext == ".tif":
         validate_cog(path)
+
+
+# --- WMTS: a latitude-first geographic grid and a national projected grid --------------------------------------
+@pytest.fixture(scope="module")
+def wmts_maps(_server):
+    geographic = MatrixSetSpec("WorldCRS84", "urn:ogc:def:crs:EPSG::4326", (-180.0, 90.0), (0.01, 0.005, 0.0025),
+                               (52_000 + 4 * 33, 12_000 + 4 * 21), geographic=True, lat_first=True)
+    swiss = MatrixSetSpec("LocalGrid", "urn:ogc:def:crs:EPSG::2056", (2_420_000.0, 1_350_000.0), (2.0, 1.0),
+                          (380, 260), names=("2m", "1m"))
+    sites = {}
+    for spec in (geographic, swiss):  # one site each: a layer's extent is given in one set's CRS
+        site = WmtsSite(make_test_image(1000, 720, seed=64), sets=[spec])
+        sites[spec.ident] = site, site.install(_server, f"/wmts-geotiff-{spec.ident}")
+    return sites
+
+
+@pytest.mark.parametrize(("matrix_set", "crs", "corner", "res"), [
+    ("WorldCRS84", "EPSG:4326", (-180.0 + 52_132 * 0.0025, 90.0 - 12_084 * 0.0025), 0.0025),
+    ("LocalGrid", "EPSG:2056", (2_420_380.0, 1_349_740.0), 1.0),
+])
+def test_wmts_layer_lands_on_its_extent(wmts_maps, tmp_path, matrix_set, crs, corner, res):
+    """GDAL reads the CRS of the matrix set (longitude first for EPSG:4326 as GeoTIFF wants, whatever the
+    capabilities' axis order) and finds every probed source pixel at its coordinates; the .tif is a COG."""
+    site, url = wmts_maps[matrix_set]
+    img = dz.open(f"{url}#layer=plan", min_interval=0)
+    assert img.levels[0].width < 1300  # the layer's extent, not its whole matrix
+    path = tmp_path / "wmts.tif"
+    img.save(path, level=0, progress=False)
+    got = info(path)
+    assert got["coordinateSystem"]["wkt"].rstrip().endswith(f'ID["EPSG",{crs[5:]}]]')
+    c, a, b, f, d, e = got["geoTransform"]
+    assert (a, b, d, e) == pytest.approx((res, 0, 0, -res), rel=1e-12)
+    x0, y0 = corner
+    pyproj = require_module("pyproj")
+    to_wgs84 = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    points = [(col, row) for col in (0, 444, 999) for row in (0, 321, 719)]
+    lonlats = [to_wgs84.transform(x0 + (col + 0.5) * res, y0 - (row + 0.5) * res) for col, row in points]
+    assert values_at(path, lonlats) == [tuple(site.image[row, col]) for col, row in points]
+    validate_cog(path)

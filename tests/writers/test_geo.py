@@ -188,3 +188,25 @@ def test_cog_layout_without_gdal(tmp_path):
         for a, b in zip(tf.series[0].levels, tp.series[0].levels, strict=True):
             np.testing.assert_array_equal(a.asarray(), b.asarray())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.tif", "p.tif"]
+
+
+def test_hostile_wkt_stays_one_ascii_geokey():
+    wkt = 'PROJCS["Carte de l’État|x",GEOGCS["g",DATUM["d",SPHEROID["s",6378137,298.257]]],PROJECTION["Mercator_1SP"]]'
+    tags = dict_of(geotiff_tags(GeoRef(wkt, (0.0, 1.0, 0.0, 0.0, 0.0, -1.0))))
+    citation = tags[34737]
+    assert citation.isascii() and citation.count("|") == 1 and citation.endswith("|")
+    assert citation.startswith('ESRI PE String = PROJCS["Carte de l??tat x",')
+
+
+def test_unusable_georeference_is_not_written(server, tmp_path, caplog):
+    from dataclasses import replace
+
+    import dezoomify_nb as dz
+    from dezoomify_nb.api import ZoomableImage
+
+    im = dz.open(server.url("dzi-png"))
+    bad = ZoomableImage(replace(im.image, georef=GeoRef("EPSG:3857", (float("inf"), 1, 0, 0, 0, -1))), im.net)
+    result = bad.save(tmp_path / "m.png", progress=False)
+    assert result.georeference is None
+    assert [p.name for p in tmp_path.iterdir()] == ["m.png"]
+    assert "georeference is unusable" in caplog.text

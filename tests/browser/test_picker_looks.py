@@ -245,6 +245,8 @@ def test_picker_states_layout_region_strip_and_code(app, sources, workspace, bro
         link = page.locator(".dz-status .dz-file-link")
         written = out / link.inner_text()
         assert written.is_file() and link.get_attribute("href") == f"out/{written.name}"
+        if name == "lab":  # relative to the notebook: a click opens the file in Lab itself
+            assert link.evaluate("a => new URL(a.href).pathname") == f"/lab/tree/out/{written.name}"
         expect(page.locator(".dz-status .dz-done-preview")).to_be_visible()
         expect(page.locator(".dz-status")).to_contain_text(re.compile(r"\d+ tiles? in [\d.]+ s"))
         assert_fits(page)
@@ -295,6 +297,15 @@ def test_picker_states_layout_region_strip_and_code(app, sources, workspace, bro
         expect(page.locator(".dz-info")).to_contain_text("Page 152", timeout=30_000)
         expect(page.locator(".dz-image select")).to_have_value("152. 300 pages - Page 152")
         shoot(page, name, "strip")
+        if name == "lab":  # JupyterLab's dark theme: the picker follows it
+            page.locator("li.lm-MenuBar-item", has_text="Settings").first.click()
+            page.locator(".lm-Menu-item", has_text="Theme").first.hover()
+            page.locator(".lm-Menu-item", has_text="JupyterLab Dark").first.click()
+            expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false", timeout=30_000)
+            page.wait_for_timeout(500)
+            side = rgb_of(page, ".dz-side").reshape(-1, 3).mean(axis=0)
+            assert side.max() < 100, side  # a dark panel (its text light), not a white box
+            shoot(page, name, "dark")
         assert not errors, errors
         (SHOTS / f"picker-{name}-timing.txt").write_text(
             f"URL entry to page 1 seen in the viewer ({name}, loopback, headless Chromium, screenshots polled "

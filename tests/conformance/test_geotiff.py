@@ -150,8 +150,10 @@ def test_level_and_region(server, source, tmp_path, ext):
     assert values_at(part, points) == [tuple(source[row, col]) for col, row in inside]
 
 
+@pytest.mark.filterwarnings("ignore:angle from rectified to skew grid parameter lost:UserWarning")  # pyproj's CF
 def test_rasterio_reads_it_back(server, source, tmp_path):
-    """A second reader (rasterio, with the GDAL of its wheel): CRS, transform, bounds, pixels by coordinate."""
+    """Second readers (rasterio, with the GDAL of its wheel; rioxarray): CRS, transform, bounds, pixels by
+    coordinate, the overview."""
     rasterio = require_module("rasterio")
     georef = CASES["swiss"]
     path = tmp_path / "map.tif"
@@ -166,6 +168,13 @@ def test_rasterio_reads_it_back(server, source, tmp_path):
             r, c = ds.index(x, y)
             assert (r, c) == (row, col)
             assert tuple(next(ds.sample([(x, y)]))) == tuple(source[row, col])
+    rioxarray = require_module("rioxarray")
+    with rioxarray.open_rasterio(path) as arr, rioxarray.open_rasterio(path, overview_level=0) as half:
+        assert arr.rio.crs.to_epsg() == 2056 and arr.shape == (3, 700, 1000)
+        assert (float(arr.x[0]), float(arr.y[0])) == (2_600_001.25, 1_199_998.75)  # pixel centres
+        np.testing.assert_array_equal(arr.values.transpose(1, 2, 0), source)
+        assert half.shape == (3, 350, 500) and half.rio.resolution() == (5.0, -5.0)
+        assert half.rio.bounds() == arr.rio.bounds() == (2_600_000.0, 1_198_250.0, 2_602_500.0, 1_200_000.0)
 
 
 def test_plain_image_keeps_its_plain_tiff(server, tmp_path):

@@ -134,6 +134,6 @@ def test_pick_download_and_region_in_voila(page: Page, voila_url: str, gallery, 
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "voila-picker.png"), full_page=True)
     (SHOTS / "voila-picker-timing.txt").write_text(
-        f"URL entry to thumbnail (loopback, Voila, headless Chromium): {to_thumbnail:.2f} s\n")
+        f"URL entry to page 1 seen in the viewer (loopback, Voila, headless Chromium): {to_thumbnail:.2f} s\n")
     print(f"\nURL entry to the first page in the viewer: {to_thumbnail:.2f} s; screenshot {SHOTS / 'voila-picker.png'}")
     assert not errors, errors

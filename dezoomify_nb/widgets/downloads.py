@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import api
-from ..errors import DezoomifyError, DownloadCancelled
+from ..errors import DezoomifyError, DownloadCancelled, WriterError
 from . import cards
 from .advice import error_parts
 from .bar import duration
@@ -33,7 +33,7 @@ def format_of(name: str, chosen: str) -> str:
         return chosen
     ext = Path(name).suffix.lower()
     return {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff",
-            ".iiif": "iiif", ".zarr": "ome-zarr"}.get(ext, "jpeg")
+            ".iiif": "iiif", ".zarr": "ome-zarr"}.get(ext, ext.lstrip(".") or "jpeg")
 
 
 class Downloads:
@@ -78,14 +78,30 @@ class Downloads:
             how = "measured" if est.measured else "guessed"
             net = img.net
             pace = f", ≥ {net.min_interval:g} s apart" if net.min_interval > 0 else ""
+            problem = self._problem(fmt, est.width, est.height)
             self.plan.value = (
                 f"<div><b>{est.width} × {est.height} px</b> · {megapixels(est.width, est.height)} MP</div>"
                 f"<div>{size} as {escape(fmt.upper())} · {est.tiles} tile{'s' if est.tiles != 1 else ''}</div>"
                 f"<div>≈ {duration(est.seconds) if est.seconds >= 1 else '1 s'} "
-                f'<span class="dz-muted">({how} rate, {net.parallelism} at a time{pace})</span></div>')
+                f'<span class="dz-muted">({how} rate, {net.parallelism} at a time{pace})</span></div>{problem}')
             line = escape(self.code_line())
             self.code.value = (f'<span class="dz-code-label">Same in code:</span><code title="{line}">{line}</code>'
                                '<span class="dz-code-label">(click it to select it all)</span>')
+
+    def _problem(self: ImagePicker, fmt: str, width: int, height: int) -> str:
+        """Why this download would fail before fetching anything (a format's limits), said now; else ``""``."""
+        from ..writers import writer_named
+
+        try:
+            writer = writer_named(fmt)
+            if self.region is not None and writer.pyramid:
+                raise WriterError(f"The {writer.name} format saves whole levels, not a region.",
+                                  hint="Save the region as PNG, JPEG or TIFF, or press 'Whole image'.")
+            writer.check(width, height, 4 if "A" in (self.image.mode if self.image else "") else 3)
+        except (DezoomifyError, ValueError) as exc:
+            parts = error_parts(exc)
+            return f'<div class="dz-problem">{escape(parts.sentence)} {escape(parts.advice)}</div>'
+        return ""
 
     @property
     def downloading(self: ImagePicker) -> bool:

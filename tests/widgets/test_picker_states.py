@@ -85,7 +85,12 @@ def test_without_viewer_the_thumbnail_takes_its_place(gallery, tmp_path):
     assert p.viewer is None and p.state == "ready" and p.thumb.layout.display == "block" and p.thumb.value
     assert p.placeholder.layout.display == "none"
     p.region = (10, 20, 300, 200)
-    assert p.region == (10, 20, 300, 200) and "300 × 200 px" in p.plan.value
+    assert p.region == (10, 20, 300, 200) and "300 × 200 px" in p.plan.value and "dz-problem" not in p.plan.value
+    p.format_select.value = "tiff"  # said before downloading: a pyramid format saves whole levels
+    assert "saves whole levels" in p.plan.value and "Whole image" in p.plan.value
+    p.file_box.value = "crop.webp"
+    p.format_select.value = ""
+    assert "dz-problem" not in p.plan.value and "as WEBP" in p.plan.value
 
 
 def test_region_fields_both_ways_with_aspect_lock(gallery, tmp_path):

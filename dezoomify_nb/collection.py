@@ -136,10 +136,11 @@ class CollectionImage(ZoomableImage):
 
     def _adopt(self, image: Image) -> None:
         image = replace(image, title=self._title(image))
+        box = {"bbox": self.options.get("bbox"), "bbox_crs": self.options.get("bbox_crs")}  # a map's --bbox
         if self.cache is not None:
-            ZoomableImage.__init__(self, image, self.net, mode=self.mode, cache=self.cache)
+            ZoomableImage.__init__(self, image, self.net, mode=self.mode, cache=self.cache, **box)
         else:
-            ZoomableImage.__init__(self, image, self.net, mode=self.mode)
+            ZoomableImage.__init__(self, image, self.net, mode=self.mode, **box)
 
     def _title(self, image: Image | None) -> str:
         entry_title = self.entry.title if isinstance(self.entry, ImageRef) else None

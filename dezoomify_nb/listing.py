@@ -84,6 +84,20 @@ def image_record(index: int, image: Any) -> dict[str, Any]:
          "tile_height": lv.tile_height, "tile_format": tile_format(lv)}
         for i, lv in enumerate(levels)
     ]
+    crs = getattr(image, "crs", None)
+    if crs is not None:  # a map: its CRS, level 0's extent, each level's geotransform
+        record["crs"] = crs
+        transforms = [image.transform_of(i) for i in range(len(levels))]
+        if transforms[0] is not None:
+            from .geo import LONLAT, bounds_of, transform_bbox
+
+            record["bounds"] = list(bounds_of(transforms[0], levels[0].width, levels[0].height))
+            try:  # in longitude/latitude too (closed-form for Web Mercator, else pyproj when installed)
+                record["lonlat_bounds"] = list(transform_bbox(tuple(record["bounds"]), crs, LONLAT))
+            except DezoomifyError:
+                pass
+        for lv_record, transform in zip(record["levels"], transforms, strict=True):
+            lv_record["transform"] = list(transform) if transform is not None else None
     return record
 
 
@@ -102,6 +116,12 @@ def as_text(recs: Sequence[dict[str, Any]]) -> str:
         title = rec["title"] or f"Image {rec['index'] + 1}"
         out.append(f"[{rec['index']}] {title}")
         out.append(f"    {rec['dezoomer']}  {rec['url']}")
+        if rec.get("crs"):
+            box = ", ".join(f"{v:.10g}" for v in rec["bounds"]) if rec.get("bounds") else "ground control points"
+            out.append(f"    {rec['crs'] if len(rec['crs']) < 40 else 'WKT CRS'}  bounds (W, S, E, N): {box}")
+            if rec.get("lonlat_bounds") and rec["crs"] != "EPSG:4326":
+                lonlat = ", ".join(f"{v:.6f}" for v in rec["lonlat_bounds"])
+                out.append(f"    {'lon/lat':<{min(len(rec['crs']), 40)}}  bounds (W, S, E, N): {lonlat}")
         if rec.get("error"):
             out.append(f"    error: {rec['error']}")
             out.append("")

@@ -112,12 +112,15 @@ def parse_service(url: str, query: str, doc: dict, *, max_pixels: int, user: geo
     crs = spatial_reference(info.get("spatialReference")) or spatial_reference(doc.get("spatialReference"))
     if crs is None:
         raise MetadataError("the ArcGIS tileInfo has no spatial reference", hint=_HINT)
-    box = _extent(doc, crs)
+    box = extent = _extent(doc, crs)
     if user is not None:
         box = user if box is None else (max(box[0], user[0]), max(box[1], user[1]), min(box[2], user[2]),
                                         min(box[3], user[3]))
         if box[2] <= box[0] or box[3] <= box[1]:
-            raise MetadataError("the box is outside the ArcGIS service's extent")
+            where = ", ".join(f"{v:.10g}" for v in extent) if extent else "?"
+            raise MetadataError(f"the box is outside the ArcGIS service's extent ({where} in {crs[:40]})",
+                                hint="Give --bbox west,south,east,north inside that extent: in longitude/latitude, "
+                                     "or in the service's CRS with --bbox-crs.")
     if box is None:
         raise MetadataError("the ArcGIS service gives no extent (fullExtent, extent or initialExtent)",
                             hint="Give the part you want with --bbox west,south,east,north.")

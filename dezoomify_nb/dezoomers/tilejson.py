@@ -107,15 +107,15 @@ class TileJSONDezoomer(Dezoomer):
             box = (max(w, user[0]), max(s, user[1]), min(e, user[2]), min(n, user[3]))
             if box[2] <= box[0] or box[3] <= box[1]:
                 raise MetadataError("the box is outside the TileJSON layer's bounds "
-                                    f"({bounds[0]:g},{bounds[1]:g},{bounds[2]:g},{bounds[3]:g})")
+                                    f"({bounds[0]:g},{bounds[1]:g},{bounds[2]:g},{bounds[3]:g})",
+                                    hint="Give --bbox west,south,east,north (longitude/latitude) inside those bounds.")
 
         def url_at(z: int, x: int, y: int) -> str:
             return fill(template, z, x, y, tms=tms)
 
-        sizes = probe_zooms(ctx, url_at, box, range(minzoom, minzoom + 1))
-        if minzoom in sizes:
-            tw, th = sizes[minzoom]
-        else:
+        try:
+            tw, th = probe_zooms(ctx, url_at, box, range(minzoom, minzoom + 1))[minzoom]
+        except MetadataError:
             tw = th = 256
             log.info("TileJSON %s: the tile under the centre of the bounds at zoom %d is missing; 256 px tiles assumed",
                      url, minzoom)

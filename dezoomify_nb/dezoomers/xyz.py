@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from .. import geo
 from ..errors import MetadataError, WrongDezoomer
@@ -160,6 +160,15 @@ def image_of(levels: list[XYZLevel], crs: str, *, title: str | None, dezoomer: s
     return Image(levels=tuple(levels), title=title, dezoomer=dezoomer, url=url, georef=georef)
 
 
+def layer_title(template: str) -> str | None:
+    """A name for a tile layer: its host and the path before the first placeholder (``tiles.example/cassini``)."""
+    parts = urlsplit(template)
+    head = parts.path.split("{", 1)[0].split("$", 1)[0]
+    segments = [seg for seg in head.split("/") if seg]
+    host = re.sub(r"^(?:www|tiles?|\{s\}|[a-d])\.", "", parts.hostname or "")
+    return "/".join([host, *segments]) or None
+
+
 def user_bbox(ctx: Context, crs: str) -> geo.BBox | None:
     """The box the user gave (``options["bbox"]``, in ``options["bbox_crs"]``, default lon/lat) in ``crs``."""
     bbox = ctx.options.get("bbox")
@@ -205,6 +214,14 @@ def probe_zooms(ctx: Context, url_at, box: geo.BBox, zooms: range) -> dict[int, 
         size = probe_image(ctx.try_get(u))
         if not isinstance(size, str):
             found[z] = size
+    if not found:
+        found_none = MetadataError(f"no tile under the centre of the box at any zoom from {zooms[0]} to {zooms[-1]} "
+                                   f"(e.g. {urls[zooms[-1]]})")
+        found_none.hint = ("Check that the box lies on the map: --bbox west,south,east,north in longitude/latitude "
+                           "degrees (or in the CRS of --bbox-crs), and that the tiles open in a browser.")
+        found_none.explains_input = True  # type: ignore[attr-defined]
+        found_none.final = True  # type: ignore[attr-defined]
+        raise found_none
     return found
 
 
@@ -243,14 +260,11 @@ class XYZDezoomer(Dezoomer):
             lo, hi = minzoom or 0, maxzoom if maxzoom is not None else PROBED_ZOOMS[-1]
             sizes = probe_zooms(ctx, url_at, box, range(lo, hi + 1))
             zooms = contiguous(sizes)
-            if not zooms:
-                raise _error(f"no tile under the centre of the box at any zoom from {lo} to {hi} "
-                             f"(e.g. {url_at(lo, 0, 0)})")
             tw, th = sizes[zooms[-1]]
             levels = self._box_levels(template, box, zooms, tw, th, tms, subdomains, max_pixels_of(ctx))
         else:
             levels = self._probed_levels(ctx, template, url_at, minzoom, maxzoom, tms, subdomains)
-        return [image_of(levels, geo.WEB_MERCATOR, title=None, dezoomer=self.name, url=base)]
+        return [image_of(levels, geo.WEB_MERCATOR, title=layer_title(base), dezoomer=self.name, url=base)]
 
     @staticmethod
     def _box_levels(template: str, box: geo.BBox, zooms: list[int], tw: int, th: int, tms: bool, subdomains: str,

@@ -233,6 +233,9 @@ def test_georeference_of_every_matrix_and_bbox(server, wmts, tmp_path):
     out = img.save(tmp_path / "box.png", progress=False).path
     np.testing.assert_array_equal(load(out), site.image[50:250, 100:400])
     assert 0 < len(server.requests) <= 4  # the tiles under the box only (pixels 480-780 x 310-510 of 256 px tiles)
+    both = dz.open(url, bbox=box, bbox_crs="EPSG:2056", **FAST)  # both layers: a collection keeps the box too
+    out = both[1].save(tmp_path / "box2.png", progress=False).path
+    np.testing.assert_array_equal(load(out), site.image[50:250, 100:400])
 
 
 def test_cli_layer_and_matrix_set_in_the_fragment(server, wmts, tmp_path, capsys):

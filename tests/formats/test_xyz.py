@@ -220,3 +220,22 @@ def test_to_xarray_of_an_image_without_georeference(server):
     arr = img.to_xarray(0)
     np.testing.assert_array_equal(arr.x.values, np.arange(img.width))
     assert img.crs is None and img.transform is None and "crs" not in arr.attrs
+
+
+def test_list_json_gives_the_georeference(server, deep, capsys):
+    import json
+
+    site, template = deep
+    west, south, east, north = site.lonlat_bounds()
+    assert main(["--json", "--bbox", f"{west!r},{south!r},{east!r},{north!r}", template]) == 0
+    (rec,) = json.loads(capsys.readouterr().out)["images"]
+    assert rec["crs"] == "EPSG:3857" and rec["title"] == "127.0.0.1/xyz-deep"
+    lv = rec["levels"][0]
+    c, a, _, f, _, e = lv["transform"]
+    assert rec["bounds"] == pytest.approx([c, f + e * lv["height"], c + a * lv["width"], f])
+    lon0, lat0, lon1, lat1 = rec["lonlat_bounds"]  # the tiles under the box: it, and a part of the first tiles
+    assert lon0 <= west < lon0 + 256 * a / 111_000 and lat1 >= north and lon1 == pytest.approx(east)
+    assert lat0 == pytest.approx(south)
+    assert main(["--list", "--bbox", f"{west!r},{south!r},{east!r},{north!r}", template]) == 0
+    text = capsys.readouterr().out
+    assert "EPSG:3857  bounds (W, S, E, N): " in text and "lon/lat    bounds (W, S, E, N): " in text

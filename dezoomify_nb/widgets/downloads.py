@@ -69,7 +69,7 @@ class Downloads:
         with self._lock:
             fmt = format_of(self.file_box.value, self.format_select.value)
             try:
-                est = estimate(img, self.level, self.region, fmt=fmt, measured=self._measured.get(id(img)),
+                est = estimate(img, self.level, self.region, fmt=fmt, measured=self._measured.get(img),
                                preview=self._preview)
             except (DezoomifyError, ValueError, IndexError) as exc:
                 self.plan.value = f'<div class="dz-muted">{escape(str(exc))}</div>'
@@ -150,7 +150,7 @@ class Downloads:
             seconds = time.monotonic() - t0
             self.result = result
             if result.tiles and seconds > 0:
-                self._measured[id(img)] = Throughput(result.tiles, seconds, img.net.parallelism)
+                self._measured[img] = Throughput(result.tiles, seconds, img.net.parallelism)
             state = "done"
             card = cards.done(path=result.path, href=cards.link_href(result.path), size=(result.width, result.height),
                               level=result.level, seconds=f"{seconds:.1f} s" if seconds < 10 else duration(seconds), file_bytes=file_size(file_bytes(result.path)),

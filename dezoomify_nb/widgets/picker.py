@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from html import escape
 from importlib import resources
@@ -111,7 +112,8 @@ class ImagePicker(Downloads, W.VBox):
         self._user_named = False
         self._opened_url: str | None = None
         self._preview: Any = None  # the thumbnail's pixels (estimates)
-        self._measured: dict[int, Throughput] = {}  # per image object id
+        #: measured tile rates, per image (the preview's fetch, then the last download)
+        self._measured: weakref.WeakKeyDictionary[api.ZoomableImage, Throughput] = weakref.WeakKeyDictionary()
 
         self.url_box = W.Text(continuous_update=False, layout=W.Layout(flex="1"),
                               placeholder="Paste the URL of a zoomable image: info.json, .dzi, "
@@ -432,7 +434,7 @@ class ImagePicker(Downloads, W.VBox):
             if gen != self._gen:
                 return
             if k is not None and hit is None:  # a measure only when fetched now
-                self._measured.setdefault(id(img), Throughput(img.levels[k].n_tiles, time.monotonic() - t0,
+                self._measured.setdefault(img, Throughput(img.levels[k].n_tiles, time.monotonic() - t0,
                                                               img.net.parallelism))
             self._preview = arr
             if png is not None:

@@ -24,7 +24,7 @@ from dezoomify_nb.api import ZoomableImage
 from dezoomify_nb.model import GeoRef
 from dezoomify_nb.testing import make_test_image
 from dezoomify_nb.testing.tileserver import Response
-from dezoomify_nb.testing.wmts import MatrixSetSpec, WmtsSite
+from dezoomify_nb.testing.wmts import GOOGLE_TLC, MatrixSetSpec, WmtsSite
 from dezoomify_nb.testing.xyz import XyzSite, mercator_lonlat
 from dezoomify_nb.writers import cog, writer_named
 from dezoomify_nb.writers.base import ArraySource
@@ -371,4 +371,24 @@ def test_wmts_layer_lands_on_its_extent(wmts_maps, tmp_path, matrix_set, crs, co
     points = [(col, row) for col in (0, 444, 999) for row in (0, 321, 719)]
     lonlats = [to_wgs84.transform(x0 + (col + 0.5) * res, y0 - (row + 0.5) * res) for col, row in points]
     assert values_at(path, lonlats) == [tuple(site.image[row, col]) for col, row in points]
+    validate_cog(path)
+
+
+def test_xyz_lower_zoom_lands_on_its_extent(xyz_map, tmp_path):
+    """A lower zoom (its own geotransform: its tiles start elsewhere) cut to the box: GDAL finds that zoom's
+    pixels at their coordinates."""
+    site, template = xyz_map
+    img = dz.open(template, bbox=site.lonlat_bounds(), min_interval=0)
+    assert img.levels[2].zoom == 14
+    path = tmp_path / "z14.tif"
+    img.save(path, level=2, progress=False)
+    x, y, w, h = site.pixel_box(14)
+    want = site.world_image(14, (x, y, x + w, y + h))
+    got = info(path)
+    assert got["size"] == [w, h]
+    (x0, y0), res = GOOGLE_TLC, 2 * GOOGLE_TLC[1] / 256 / 2**14
+    np.testing.assert_allclose(got["geoTransform"], [x0 + x * res, res, 0, y0 - y * res, 0, -res], rtol=1e-9)
+    points = [(0, 0), (w - 1, h - 1), (w // 2, h // 3)]
+    lonlats = [mercator_lonlat(x0 + (x + i + 0.5) * res, y0 - (y + j + 0.5) * res) for i, j in points]
+    assert values_at(path, lonlats) == [tuple(want[j, i]) for i, j in points]
     validate_cog(path)

@@ -296,7 +296,14 @@ class ImagePicker(Downloads, W.VBox):
     def _fail(self, exc: BaseException) -> None:
         if not isinstance(exc, DezoomifyError):
             log.debug("widget error", exc_info=exc)
-        self._enter("failed", cards.error(error_parts(exc)))
+        with self._lock:
+            if self.image is None:  # an image that could not be read: nothing of the last one stays
+                with self._quiet():
+                    self.level_select.options = []
+                    self.info.value = self.plan.value = self.code.value = ""
+                if self.viewer is not None:
+                    self.viewer.show(None)
+            self._enter("failed", cards.error(error_parts(exc)))
 
     # --- opening -----------------------------------------------------------------------------------
     def _on_url(self, change: dict[str, Any]) -> None:

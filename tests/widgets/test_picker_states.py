@@ -80,6 +80,24 @@ def test_states_each_have_their_own_look(gallery, tmp_path):
     assert p.side.layout.display == "none" and p.actions.layout.display == "none"
 
 
+def test_a_page_that_cannot_be_read(gallery, tmp_path):
+    url = gallery.long_manifest_url(4)
+    p = dz.widget(url, directory=tmp_path, **FAST).wait(60)
+    gallery.servers[0].fail("/gallery/long/2/", times=None, status=404)
+    try:
+        p.image_select.value = 2
+        p.wait(60)
+    finally:
+        gallery.servers[0].clear_faults()
+    # the error under the viewer, which no longer shows page 1; the menu and the strip stay to pick another
+    assert p.state == "failed" and "404" in p.status.value and p.viewer.levels == [] and p.info.value == ""
+    assert p.side.layout.display == "flex" and p.strip.layout.display == "flex" and p.level_select.options == ()
+    assert p.actions.layout.display == "none" and p.download_button.disabled
+    p.strip.selected = 3
+    p.wait(60)
+    assert p.state == "ready" and "Page 4" in p.info.value and p.status.value.count("dz-card-failed") == 0
+
+
 def test_without_viewer_the_thumbnail_takes_its_place(gallery, tmp_path):
     p = dz.widget(gallery.url(2), directory=tmp_path, viewer=False, **FAST).wait(60)
     assert p.viewer is None and p.state == "ready" and p.thumb.layout.display == "block" and p.thumb.value

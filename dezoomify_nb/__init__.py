@@ -31,15 +31,14 @@ from .model import Image, ImageRef, Level
 from .net import NetConfig
 
 if TYPE_CHECKING:
-    from .api import SaveResult, ZoomableImage, open, open_all
+    from .api import SaveResult, ZoomableImage, open, open_all, repair
     from .collection import CollectionImage, ImageCollection
     from .registry import list_dezoomers
-    from .resume import repair
 
 #: imported on first use (PEP 562), so ``dezoomify-nb --help`` does not pay for zarr and dask
 _LAZY = {"SaveResult": "api", "ZoomableImage": "api", "open": "api", "open_all": "api",
          "CollectionImage": "collection", "ImageCollection": "collection", "list_dezoomers": "registry",
-         "repair": "resume"}
+         "repair": "api"}
 
 
 def __getattr__(name: str) -> Any:

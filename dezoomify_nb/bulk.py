@@ -12,91 +12,21 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import DezoomifyError, hint_for
 from .progress import BulkProgress
+from .results import BulkItem as BulkItem
+from .results import BulkSummary as BulkSummary
+from .results import numbered_path as numbered_path
 
 if TYPE_CHECKING:
-    from .api import ZoomableImage
+    from .zoomable import ZoomableImage
 
 log = logging.getLogger("dezoomify_nb.bulk")
 
 
-@dataclass
-class BulkItem:
-    """The outcome for one image: ``status`` is ``"done"``, ``"skipped"`` (complete from an earlier run, or
-    in the archive), ``"partial"`` or ``"failed"``."""
-
-    index: int
-    title: str
-    status: str
-    path: Path | None = None
-    message: str = ""
-
-
-@dataclass
-class BulkSummary:
-    """Every image of a bulk run (:class:`BulkItem`), in order; ``print(summary)`` lists them, a notebook
-    shows them as a table."""
-
-    items: list[BulkItem] = field(default_factory=list)
-    #: how long the run took (seconds), when known
-    seconds: float | None = None
-
-    def __repr__(self) -> str:
-        from .reprs import bulk_repr
-
-        return bulk_repr(self)
-
-    def __str__(self) -> str:
-        from .reprs import bulk_text
-
-        return bulk_text(self)
-
-    def _repr_html_(self) -> str:
-        from .reprs import bulk_html
-
-        return bulk_html(self)
-
-    def _count(self, status: str) -> int:
-        return sum(1 for it in self.items if it.status == status)
-
-    @property
-    def done(self) -> int:
-        return self._count("done")
-
-    @property
-    def partial(self) -> int:
-        return self._count("partial")
-
-    @property
-    def failed(self) -> int:
-        return self._count("failed")
-
-    @property
-    def skipped(self) -> int:
-        return self._count("skipped")
-
-    @property
-    def ok(self) -> bool:
-        """True when every image was downloaded completely (now or by an earlier run)."""
-        return self.done + self.skipped == len(self.items)
-
-    def describe(self) -> str:
-        skipped = f", {self.skipped} skipped (already downloaded)" if self.skipped else ""
-        return (f"Bulk download finished: {len(self.items)} images, {self.done} done, "
-                f"{self.partial} partial, {self.failed} failed{skipped}")
-
-
-def numbered_path(outfile: str | os.PathLike[str], number: int) -> Path:
-    """``out.jpg`` → ``out_0003.jpg`` (1-based ``number``); ``out`` → ``out_0003`` (extension added later)."""
-    path = Path(outfile).expanduser()
-    suffix = path.suffix if path.suffix != "." else ""
-    stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name.rstrip(".")
-    return path.with_name(f"{stem}_{number:04d}{suffix}")
 
 
 def save_all(

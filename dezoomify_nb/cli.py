@@ -425,12 +425,12 @@ def run_bulk(args: argparse.Namespace, net: NetConfig, outfile: str | None) -> i
 
 def run_repair(args: argparse.Namespace, net: NetConfig) -> int:
     """``--repair OUT``: the missing tiles of an earlier download, then OUT written again."""
-    from . import resume
+    from . import api, resume
 
     if args.input_uri or args.outfile or args.outfile_opt or args.bulk:
         raise DezoomifyError("--repair takes no INPUT_URI, OUTFILE or --bulk",
                              hint="dezoomify-nb --repair OUT [-c DIR]: the source is read from OUT.failed.json.")
-    result = resume.repair(args.repair, cache=args.tile_cache, progress=True, net=net)
+    result = api.repair(args.repair, cache=args.tile_cache, progress=True, net=net)
     path = os.path.abspath(result.path)
     if result.failed:
         print(f"warning: {len(result.failed)} tiles out of {result.tiles} are still missing from '{path}' "

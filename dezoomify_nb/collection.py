@@ -19,7 +19,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, overload
 
-from .api import ZoomableImage
 from .errors import MetadataError
 from .lazy.decode import channels_of
 from .model import (
@@ -34,6 +33,7 @@ from .model import (
 from .net import NetConfig
 from .registry import list_dezoomers
 from .resolve import resolve_scoped
+from .zoomable import ZoomableImage
 
 if TYPE_CHECKING:
     from .cache import TileCache

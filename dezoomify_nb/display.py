@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 from .errors import DezoomifyError
 
 if TYPE_CHECKING:
-    from .api import ZoomableImage
     from .collection import ImageCollection
+    from .zoomable import ZoomableImage
 
 #: rows shown in a collection's table
 MAX_ROWS = 50

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import DezoomifyError, hint_for
+from .results import BulkItem, BulkSummary, numbered_path
 
 if TYPE_CHECKING:
-    from .api import ZoomableImage
-    from .bulk import BulkSummary
+    from .zoomable import ZoomableImage
 
 
 def as_client(client: Any) -> Any:
@@ -55,25 +55,23 @@ def as_client(client: Any) -> Any:
 
 # --- images as recipes ------------------------------------------------------------------------------
 def image_recipe(image: ZoomableImage) -> tuple[Any, ...]:
-    """What rebuilds ``image`` on a worker: plain picklable data, no lock, no client."""
-    from .collection import CollectionImage
+    """What rebuilds ``image`` on a worker: plain picklable data, no lock, no client.
 
-    if isinstance(image, CollectionImage):
-        return ("collection", image.entry, image.net, image.mode, image.cache, image.index, image.image_index,
-                image.max_pixels, image.options)
-    return ("image", image.image, image.net, image.mode, image.cache)
+    The recipe names the image's class (pickled by reference: ``ZoomableImage`` or ``CollectionImage``), so
+    this cluster glue, which the door's ``save`` and ``bulk`` use, needs to import neither of them."""
+    if hasattr(image, "entry"):  # a CollectionImage: its line or canvas, resolved on the worker
+        return ("collection", type(image), image.entry, image.net, image.mode, image.cache,
+                image.index, image.image_index, image.max_pixels, image.options)
+    return ("image", type(image), image.image, image.net, image.mode, image.cache)
 
 
 def rebuild(recipe: tuple[Any, ...]) -> ZoomableImage:
-    from .api import ZoomableImage
-    from .collection import CollectionImage
-
     if recipe[0] == "collection":
-        _, entry, net, mode, cache, index, image_index, max_pixels, options = recipe
-        return CollectionImage(entry, net, mode=mode, cache=cache, index=index, image_index=image_index,
-                               max_pixels=max_pixels, options=options)
-    _, image, net, mode, cache = recipe
-    return ZoomableImage(image, net, mode=mode, cache=cache)
+        _, cls, entry, net, mode, cache, index, image_index, max_pixels, options = recipe
+        return cls(entry, net, mode=mode, cache=cache, index=index, image_index=image_index,  # type: ignore[no-any-return]
+                   max_pixels=max_pixels, options=options)
+    _, cls, image, net, mode, cache = recipe
+    return cls(image, net, mode=mode, cache=cache)  # type: ignore[no-any-return]
 
 
 def _save_remote(recipe: tuple[Any, ...], path: str | None, options: dict[str, Any]) -> tuple[str, str | None, str]:
@@ -117,8 +115,6 @@ def save_all_on_cluster(
     ``numbers`` and ``total`` are how the images are numbered in the report lines (a bulk run that skipped
     some)."""
     from distributed import as_completed
-
-    from .bulk import BulkItem, BulkSummary, numbered_path
 
     client = as_client(client)
     say = report or (lambda line: None)

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .api import SaveResult
-    from .bulk import BulkSummary
+    from .results import BulkSummary, SaveResult
 
 STYLE = ("font-family: var(--jp-ui-font-family, system-ui, sans-serif); font-size: 13px; line-height: 1.45; "
          "color: var(--jp-ui-font-color1, inherit);")

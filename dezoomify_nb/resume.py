@@ -33,13 +33,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .errors import NOTICE, DezoomifyError, MetadataError
+from .errors import DezoomifyError, MetadataError
 
 if TYPE_CHECKING:
-    from .api import SaveResult, ZoomableImage
     from .cache import TileCache
     from .model import Image
-    from .net import NetConfig
+    from .zoomable import ZoomableImage
 
 log = logging.getLogger("dezoomify_nb")
 
@@ -282,76 +281,15 @@ class Archive:
 def item_key(image: ZoomableImage) -> str:
     """What identifies an item of a bulk run, known without fetching anything: the URL of its line or
     canvas (``#xywh=`` when it paints a region of an image, ``#image=N`` for image N of a manifest line)."""
-    from .collection import CollectionImage
     from .model import ImageRef
 
-    entry = image.entry if isinstance(image, CollectionImage) else image.image
+    # a CollectionImage has its line or canvas (.entry: an ImageRef or an Image) and .image_index; looked up
+    # by attribute, so that this module (used by ZoomableImage.save) does not import the collections above it
+    entry = getattr(image, "entry", None) or image.image
     key = entry.url
     region = entry.region
     if region is not None:
         key += "#xywh=" + ",".join(str(int(v)) for v in region)
-    if isinstance(image, CollectionImage) and isinstance(entry, ImageRef) and image.image_index:
+    if isinstance(entry, ImageRef) and getattr(image, "image_index", 0):
         key += f"#image={image.image_index}"
     return key
-
-
-# --- repair -----------------------------------------------------------------------------------------
-def repair(
-    path: str | os.PathLike[str],
-    *,
-    cache: str | os.PathLike[str] | TileCache | None = None,
-    progress: Any = True,
-    net: NetConfig | None = None,
-    **net_options: Any,
-) -> SaveResult:
-    """Fetch the tiles ``OUT.failed.json`` lists and write ``path`` again, complete if they all come.
-
-    ``cache`` (default: the tile cache the download used, as recorded) must hold the other tiles: only the
-    missing ones are then requested. Returns the :class:`~dezoomify_nb.api.SaveResult` (``.failed``: the tiles
-    still missing, listed again in ``OUT.failed.json``; removed once the image is complete).
-    """
-    from . import api
-    from .cache import TileCache
-    from .cache.tilecache import source_key
-    from .model import with_page_referer
-    from .net.loop import run
-
-    out = Path(path).expanduser()
-    doc = read_failed(out)
-    spec = cache if cache is not None else doc.get("cache")
-    if spec is None:
-        raise DezoomifyError(
-            f"{out} was downloaded without a tile cache: its other tiles are not kept anywhere",
-            hint="Download it again with a tile cache (-c DIR, cache= in Python) and --overwrite; then "
-                 "--repair fetches only the missing tiles.")
-    if isinstance(spec, str | os.PathLike) and not os.path.isdir(spec):
-        raise DezoomifyError(f"the tile cache {os.fspath(spec)!r} of {out} does not exist",
-                             hint="Give the cache directory of the download with -c DIR.")
-    tile_cache = TileCache.of(spec)
-    src = doc["source"]
-    found = api.open_all(src["url"], dezoomer=src["dezoomer"], net=net, cache=tile_cache, mode=doc["mode"],
-                         **net_options)
-    image = next((im for im in found[:8] if source_key(im.image) == src["key"]), None)
-    if image is None:
-        raise DezoomifyError(
-            f"the source {src['url']} no longer serves the image of {out} (its levels or tiles changed)",
-            hint="Download it again (with --overwrite).")
-    if src.get("referer"):
-        image.image = with_page_referer(image.image, src["referer"])
-    missing = [t for t in doc["failed"] if t.get("level") is not None]
-
-    async def forget_404s() -> None:
-        for t in missing:
-            key = tile_cache.tile_key(src["key"], t["level"], t["col"], t["row"]) + ".404"
-            await tile_cache.delete(key)
-
-    run(forget_404s())
-    log.log(NOTICE, "Repairing %s: %d missing tile(s) of level %d; the others from the tile cache %s",
-            out, len(doc["failed"]), doc["level"], cache_location(tile_cache) or tile_cache)
-    region = tuple(doc["region"]) if doc["region"] is not None else None
-    result = image.save(out, level=doc["level"], region=region, format=doc["format"],  # type: ignore[arg-type]
-                        compression=doc["compression"], progress=progress, overwrite=True, allow_partial=True)
-    journal = Journal(out.parent)
-    if journal.path.exists():
-        journal.rerecord(result.path, "partial" if result.failed else "done")
-    return result

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .api import ZoomableImage
+    from .zoomable import ZoomableImage
 
 #: a level whose longer side is at least this is a good preview source
 MIN_SIDE = 256

@@ -16,7 +16,7 @@ import numpy as np
 from .errors import DezoomifyError
 
 if TYPE_CHECKING:
-    from .api import ZoomableImage
+    from .zoomable import ZoomableImage
 
 
 def _xarray():

@@ -5,6 +5,8 @@ whose ``source`` is an IIIF image service (``ImageService1/2/3``, with its ``wid
 ``Canvas`` — and its body is a GeoJSON ``FeatureCollection`` of ground control points: each a ``Point`` (WGS 84
 longitude, latitude) with ``properties.resourceCoords`` (x, y: pixels of the target). The body's
 ``transformation`` (``polynomial`` of ``options.order`` 1–3, or ``thinPlateSpline``) says how to warp.
+Allmaps' first version is read too: ``target.service[0]`` the image service, ``properties.pixelCoords``,
+the size in the mask's ``<svg width height>``, the motivation left out.
 
 Read here: a standalone annotation, or an ``AnnotationPage`` of them (what ``annotations.allmaps.org`` serves),
 each annotation of an image service becoming an :class:`~dezoomify_nb.model.ImageRef` to the service's
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -77,9 +80,17 @@ def _size(v: Any) -> int | None:
 
 
 def is_georeferencing(anno: Any) -> bool:
+    """An Annotation with the motivation ``georeferencing`` (Allmaps' first version may leave it out: then
+    a FeatureCollection body of points with pixel coordinates)."""
     if not isinstance(anno, dict) or _type(anno) not in ("Annotation", "oa:Annotation"):
         return False
     motivation = anno.get("motivation")
+    if motivation is None:
+        body = anno.get("body")
+        features = body.get("features") if isinstance(body, dict) and _type(body) == "FeatureCollection" else None
+        first = features[0] if isinstance(features, list) and features else None
+        props = first.get("properties") if isinstance(first, dict) else None
+        return isinstance(props, dict) and ("resourceCoords" in props or "pixelCoords" in props)
     motivations = motivation if isinstance(motivation, list) else [motivation]
     return any(isinstance(m, str) and m.rsplit(":", 1)[-1] == "georeferencing" for m in motivations)
 
@@ -120,7 +131,7 @@ def gcps_of(body: Any) -> tuple[tuple[float, float, float, float], ...]:
         if not isinstance(feature, dict):
             continue
         props, geometry = feature.get("properties"), feature.get("geometry")
-        coords = props.get("resourceCoords") if isinstance(props, dict) else None
+        coords = props.get("resourceCoords", props.get("pixelCoords")) if isinstance(props, dict) else None
         point = geometry.get("coordinates") if isinstance(geometry, dict) and geometry.get("type") == "Point" else None
         if not (isinstance(coords, list) and isinstance(point, list) and len(coords) == 2 and len(point) >= 2):
             continue
@@ -162,10 +173,26 @@ def _title(source: dict[str, Any]) -> str | None:
     return " - ".join(labels) or None
 
 
+_SVG_SIZE_RE = re.compile(r'<svg\b[^>]*?\bwidth="(\d{1,8})"[^>]*?\bheight="(\d{1,8})"|'
+                          r'<svg\b[^>]*?\bheight="(\d{1,8})"[^>]*?\bwidth="(\d{1,8})"')
+
+
+def _svg_size(selector: Any) -> dict[str, int]:
+    value = selector.get("value") if isinstance(selector, dict) else None
+    m = _SVG_SIZE_RE.search(value[:2000]) if isinstance(value, str) else None
+    if not m:
+        return {}
+    w, h = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+    return {"width": int(w), "height": int(h)}
+
+
 def parse_annotation(anno: dict[str, Any]) -> Georeference | None:
     """One Georeference Annotation, or None (with a log line) when it has no usable target or < 3 GCPs."""
     target = anno.get("target")
     source = target.get("source") if isinstance(target, dict) and _type(target) == "SpecificResource" else target
+    services = target.get("service") if isinstance(target, dict) else None
+    if isinstance(services, list) and services and isinstance(services[0], dict):  # Allmaps' first version:
+        source = {**services[0], **_svg_size(target.get("selector"))}  # the service, the size in the mask's SVG
     source_id = _id(source)
     if not source_id.startswith(("http://", "https://")):
         log.warning("a Georeference Annotation without an http(s) target was skipped")
@@ -222,7 +249,8 @@ class IIIFGeorefDezoomer(Dezoomer):
 
     def images(self, ctx: Context) -> list[ImageRef]:  # type: ignore[override]
         data = ctx.get()
-        if b"georeferencing" not in data[:1 << 20]:
+        head = data[: 1 << 20]
+        if b"georeferencing" not in head and b"Coords" not in head:
             raise WrongDezoomer("not a IIIF Georeference Annotation")
         try:
             doc = load_json(data)

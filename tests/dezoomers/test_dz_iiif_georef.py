@@ -94,3 +94,24 @@ def test_gcps_and_warp_are_checked():
     assert warp_of({"transformation": {"type": "projective"}}) == ""
     assert parse_annotation({"type": "Annotation", "motivation": "georeferencing", "target": "file:///etc/x",
                              "body": body}) is None
+
+
+def test_allmaps_first_version():
+    """Allmaps' version 0: the service in target.service, the size in the mask's SVG, pixelCoords, no motivation."""
+    anno = {"type": "Annotation",
+            "target": {"source": "http://h/iiif/a/full/full/0/default.jpg",
+                       "service": [{"@id": "http://h/iiif/a", "type": "ImageService2"}],
+                       "selector": {"type": "SvgSelector",
+                                    "value": '<svg width="2000" height="1400"><polygon points="0,0 9,0 9,9" /></svg>'}},
+            "body": {"type": "FeatureCollection", "features": [
+                {"type": "Feature", "properties": {"pixelCoords": list(p[:2])},
+                 "geometry": {"type": "Point", "coordinates": list(p[2:])}}
+                for p in ((0, 0, 4.0, 52.0), (2000, 0, 5.0, 51.9), (0, 1400, 4.14, 51.44))]}}
+    (ref,) = parse_doc(anno)
+    assert ref.url == "http://h/iiif/a/info.json" and (ref.width, ref.height) == (2000, 1400)
+    assert ref.georef == GeoRef("EPSG:4326", None, ((0.0, 0.0, 4.0, 52.0), (2000.0, 0.0, 5.0, 51.9),
+                                                     (0.0, 1400.0, 4.14, 51.44)))
+    del anno["body"]["features"][0]["properties"]["pixelCoords"]  # no pixel coordinates: not a georeference
+    anno["body"]["features"][0]["properties"]["label"] = "x"
+    with pytest.raises(WrongDezoomer):
+        parse_doc(anno)

@@ -37,6 +37,7 @@ class RegionFields(W.VBox):
         self._lock = threading.RLock()
         self._updating = False
         self._ratio = 1.0
+        self._lock_from_viewer = False
         small = {"description_width": "14px"}
         self.fields = [W.IntText(description=name, value=0, continuous_update=False, style=small,
                                  layout=W.Layout(width="calc(50% - 4px)", margin="0"))
@@ -90,7 +91,7 @@ class RegionFields(W.VBox):
         self._show(change["new"])
 
     def _on_lock(self, change: dict[str, Any]) -> None:
-        if change["new"]:
+        if change["new"] and not self._lock_from_viewer:
             w, h = self.fields[2].value, self.fields[3].value
             self._ratio = w / h if w > 0 and h > 0 else 1.0
 
@@ -124,8 +125,33 @@ class RegionFields(W.VBox):
 
         viewer.observe(from_viewer, names="region")
         self.observe(to_viewer, names="value")
+        # the aspect lock is the viewer's too (its lock button, and drawing or resizing with the handles)
+        aspect = viewer.has_trait("region_aspect")
+
+        def lock_from_viewer(change: dict[str, Any]) -> None:
+            with self._lock:
+                if change["new"] > 0:
+                    self._ratio = float(change["new"])
+                if self.lock_aspect.value != (change["new"] > 0):
+                    self._lock_from_viewer = True
+                    try:
+                        self.lock_aspect.value = change["new"] > 0
+                    finally:
+                        self._lock_from_viewer = False
+
+        def lock_to_viewer(change: dict[str, Any]) -> None:
+            want = self._ratio if change["new"] else 0.0
+            if abs(viewer.region_aspect - want) > 1e-9 and (change["new"] or viewer.region_aspect > 0):
+                viewer.region_aspect = want
+
+        if aspect:
+            viewer.observe(lock_from_viewer, names="region_aspect")
+            self.lock_aspect.observe(lock_to_viewer, names="value")
 
         def unlink() -> None:
             viewer.unobserve(from_viewer, names="region")
             self.unobserve(to_viewer, names="value")
+            if aspect:
+                viewer.unobserve(lock_from_viewer, names="region_aspect")
+                self.lock_aspect.unobserve(lock_to_viewer, names="value")
         return unlink

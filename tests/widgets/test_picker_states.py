@@ -171,3 +171,28 @@ def test_download_without_an_image_says_so(tmp_path, state):
     p = dz.widget(directory=tmp_path)
     p.download()
     assert p.state == "failed" and "Open an image first" in p.placeholder.value
+
+
+def test_region_fields_share_the_aspect_lock_with_the_viewer():
+    import traitlets
+
+    from dezoomify_nb.widgets.region import RegionFields
+
+    class Viewer(traitlets.HasTraits):  # the viewer's interface: region and region_aspect
+        region = traitlets.List(traitlets.Int())
+        region_aspect = traitlets.Float(0.0)
+
+    viewer, fields = Viewer(), RegionFields()
+    fields.reset((1200, 900))
+    fields.link(viewer)
+    viewer.region = [0, 0, 600, 300]
+    fields.lock_aspect.value = True  # the box locks the viewer's drawing too
+    assert viewer.region_aspect == 2.0
+    fields.lock_aspect.value = False
+    assert viewer.region_aspect == 0.0
+    viewer.region_aspect = 1.5  # the viewer's lock button
+    assert fields.lock_aspect.value
+    fields.fields[2].value = 300
+    assert viewer.region == [0, 0, 300, 200]
+    viewer.region_aspect = 0.0
+    assert not fields.lock_aspect.value

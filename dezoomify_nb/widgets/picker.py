@@ -415,7 +415,7 @@ class ImagePicker(Downloads, W.VBox):
                     (f"{k}: {lv.width} × {lv.height} px · {megapixels(lv.width, lv.height)} MP · "
                      f"{lv.n_tiles} tile{'s' if lv.n_tiles != 1 else ''}", k) for k, lv in enumerate(levels)]
                 self.level_select.value = 0
-                self.region_fields.reset((full.width, full.height))
+                self.region_fields.reset((full.width, full.height), crs=img.crs, transform=img.transform)
             self.info.value = (f'<div class="dz-title">{escape(img.title or "Untitled image")}</div>'
                                f'<div class="dz-muted">{escape(img.dezoomer)} · {full.width} × {full.height} px · '
                                f"{len(levels)} level{'s' if len(levels) != 1 else ''}</div>")

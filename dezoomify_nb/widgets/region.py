@@ -5,6 +5,10 @@ region is drawn in the viewer or typed here. Typing updates the viewer's ``regio
 clamps it into the image), drawing updates the fields. With *Lock aspect* on, changing ``w`` changes
 ``h`` (and the reverse) so the width/height ratio stays what it was when the lock was turned on.
 Without a viewer (``viewer=False``) the fields alone hold the region.
+
+For a map (an image with a CRS and a geotransform) a *Box* field shows the region as ``west, south, east,
+north`` in longitude/latitude (in the map's CRS when it cannot be converted: pyproj missing), and a box typed
+there becomes the region (the pixels under it, as ``--bbox`` cuts them).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from typing import Any
 
 import ipywidgets as W
 import traitlets
+
+from .. import geo
+from ..errors import DezoomifyError
 
 
 def clamp(region: Sequence[int], size: tuple[int, int]) -> list[int]:
@@ -34,6 +41,10 @@ class RegionFields(W.VBox):
 
     def __init__(self) -> None:
         self.size: tuple[int, int] = (0, 0)
+        #: a map's CRS and level-0 geotransform (None: not a map), and the CRS the Box field is written in
+        self.crs: str | None = None
+        self.transform: tuple[float, float, float, float, float, float] | None = None
+        self.box_crs: str | None = None
         self._lock = threading.RLock()
         self._updating = False
         self._ratio = 1.0
@@ -55,7 +66,17 @@ class RegionFields(W.VBox):
         self.whole.on_click(lambda _: self.clear())
         grid = W.HBox(self.fields, layout=W.Layout(flex_flow="row wrap", width="100%"))
         grid.add_class("dz-region-grid")
-        super().__init__([grid, W.HBox([self.lock_aspect, self.whole], layout=W.Layout(align_items="center"))],
+        self.box_label = W.HTML(value="", layout=W.Layout(display="none", margin="2px 0 0 0"))
+        self.box_label.add_class("dz-region-box-label")
+        self.box = W.Text(value="", continuous_update=False, placeholder="west, south, east, north",
+                          layout=W.Layout(width="100%", display="none", margin="0"),
+                          tooltip="The region as a box on the map: west, south, east, north (Enter to apply)")
+        self.box.add_class("dz-region-box")
+        self.box.observe(self._on_box, names="value")
+        self.box_note = W.HTML(value="", layout=W.Layout(display="none", margin="0"))
+        self.box_note.add_class("dz-region-box-note")
+        super().__init__([grid, self.box_label, self.box, self.box_note,
+                          W.HBox([self.lock_aspect, self.whole], layout=W.Layout(align_items="center"))],
                          layout=W.Layout(width="100%"))
         self.add_class("dz-region-fields")
 
@@ -68,10 +89,28 @@ class RegionFields(W.VBox):
             finally:
                 self._updating = old
 
-    def reset(self, size: tuple[int, int]) -> None:
-        """A new image of ``size`` (full resolution): the whole of it, the lock off."""
+    def reset(self, size: tuple[int, int], *, crs: str | None = None,
+              transform: tuple[float, float, float, float, float, float] | None = None) -> None:
+        """A new image of ``size`` (full resolution): the whole of it, the lock off; a map (``crs`` and
+        ``transform`` of level 0, north-up) also gets the Box field."""
         with self._lock:
             self.size = size
+            north_up = transform is not None and not transform[2] and not transform[4]
+            self.crs, self.transform = (crs, transform) if crs and north_up else (None, None)
+            self.box_crs = None
+            if self.crs is not None:
+                try:  # lon/lat when it can be converted, else the map's own CRS
+                    geo.transform_bbox((0.0, 0.0, 1.0, 1.0), geo.LONLAT, self.crs)
+                    self.box_crs = geo.LONLAT
+                except DezoomifyError:
+                    self.box_crs = self.crs
+            mapped = self.box_crs is not None
+            self.box.layout.display = self.box_label.layout.display = "flex" if mapped else "none"
+            unit = "lon/lat" if self.box_crs == geo.LONLAT else (self.box_crs or "")[:24]
+            self.box_label.value = (f'<span class="dz-region-box-title">Box ({unit}): west, south, east, north'
+                                    "</span>" if mapped else "")
+            self.box.placeholder = "west, south, east, north"
+            self._note("")
             self.lock_aspect.value = False
             self.value = []
             self._show([])
@@ -85,6 +124,56 @@ class RegionFields(W.VBox):
         with self._updating_fields(), self.hold_sync():
             for f, v in zip(self.fields, shown, strict=True):
                 f.value = v
+            if self.box_crs is not None:
+                self.box.value = self._box_text(shown)
+
+    def _note(self, text: str) -> None:
+        self.box_note.value = f'<span class="dz-problem">{text}</span>' if text else ""
+        self.box_note.layout.display = "flex" if text else "none"
+
+    def _box_text(self, region: Sequence[int]) -> str:
+        """``west, south, east, north`` of the pixels ``region`` in the Box field's CRS."""
+        assert self.transform is not None and self.crs is not None and self.box_crs is not None
+        c, a, _, f, _, e = self.transform
+        x, y, w, h = region
+        box = (c + a * x, f + e * (y + h), c + a * (x + w), f + e * y)
+        try:
+            box = geo.transform_bbox(box, self.crs, self.box_crs)
+        except DezoomifyError:
+            return ""
+        digits = 5 if self.box_crs == geo.LONLAT else 1  # about 1 m; a pixel of zoom 17
+        return ", ".join(f"{v:.{digits}f}" for v in box)
+
+    def _on_box(self, change: dict[str, Any]) -> None:
+        """A box typed in the Box field: the pixels under it become the region."""
+        with self._lock:
+            if self._updating or self.transform is None or self.crs is None or self.box_crs is None:
+                return
+            text = str(change["new"]).strip()
+            if not text:
+                self.value = []
+                return
+            unit = "degrees" if self.box_crs == geo.LONLAT else self.box_crs
+            try:
+                parsed = geo.parse_bbox(text)
+            except DezoomifyError:
+                self._note(f"Not a box: 4 numbers, west, south, east, north ({unit}), west &lt; east, south &lt; north.")
+                return
+            try:
+                got = geo.pixel_box(self.transform, geo.transform_bbox(parsed, self.box_crs, self.crs), *self.size)
+            except DezoomifyError as exc:
+                self._note(f"This box cannot be placed on the map: {exc}.")
+                return
+            if got is None:
+                self._note("This box is outside the map.")
+                return
+            self._note("")
+            region = clamp(list(got), self.size)
+            new = [] if region == [0, 0, *self.size] else region
+            if new == self.value:
+                self._show(new)
+            else:
+                self.value = new
 
     @traitlets.observe("value")
     def _on_value(self, change: dict[str, Any]) -> None:

@@ -37,6 +37,7 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check dezoomify_nb tests bench
+	$(BIN)/lint-imports --no-cache  # the import contracts of pyproject.toml: layers, no net in dezoomers…
 
 # Headless Chromium for tests/browser (Debian's package; Playwright drives it, no browser download)
 browser:

@@ -150,8 +150,9 @@ def pixel_box(transform: Transform, bbox: BBox, width: int, height: int) -> tupl
     w, s, ea, n = bbox
     left, right = (w - c) / a, (ea - c) / a
     top, bottom = (n - f) / e, (s - f) / e
-    if not all(math.isfinite(v) and abs(v) < 1e15 for v in (left, right, top, bottom)):
+    if not all(math.isfinite(v) for v in (left, right, top, bottom)):
         return None
+    left, right, top, bottom = (max(-1e15, min(1e15, v)) for v in (left, right, top, bottom))
     x0, y0 = max(0, math.floor(_snap(left))), max(0, math.floor(_snap(top)))
     x1, y1 = min(width, math.ceil(_snap(right))), min(height, math.ceil(_snap(bottom)))
     return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None

@@ -93,3 +93,52 @@ def test_front_end_bundle():
     assert "sourceMappingURL" not in esm and esm.startswith("const define = undefined;")
     data, mime = encode_tile(np.full((256, 256, 4), 200, np.uint8), 100, 50)
     assert mime == "image/png" and Image.open(io.BytesIO(data)).size == (100, 50)
+
+
+def test_replies_echo_the_request_and_stale_ones_say_so(gallery):
+    viewer = Recorder(dz.open(gallery.url(0, "iiif2"), min_interval=0))
+    content, buffers = viewer.ask(level=1, col=0, row=0)
+    assert {k: content[k] for k in ("gen", "level", "col", "row")} == {"gen": viewer.gen, "level": 1, "col": 0, "row": 0}
+    assert content["stale"] is False and buffers
+    old = viewer.gen
+    viewer.show(dz.open(gallery.url(1, "iiif2"), min_interval=0))
+    viewer._on_msg(viewer, {"type": "tile", "id": "late", "gen": old, "level": 0, "col": 0, "row": 0}, [])
+    assert viewer.sent[-1][0]["stale"] is True and viewer.sent[-1][0]["gen"] == old
+
+
+def test_show_cancels_the_previous_images_requests(gallery):
+    server = gallery.servers[2]
+    viewer = Recorder(dz.open(gallery.url(2, "iiif2"), min_interval=0))
+    server.delay("/iiif2/", 5.0)  # every tile of page 3 hangs
+    try:
+        n = len(viewer.sent)
+        viewer._on_msg(viewer, {"type": "tile", "id": "slow", "gen": viewer.gen, "level": 0, "col": 0, "row": 0}, [])
+        assert list(viewer._inflight) == ["slow"]
+        t0 = time.monotonic()
+        viewer.show(None)
+        deadline = time.monotonic() + 3
+        while len(viewer.sent) == n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert time.monotonic() - t0 < 2, "the request was not cancelled"
+        content, buffers = viewer.sent[-1]
+        assert content["id"] == "slow" and content["stale"] is True and not buffers
+        assert viewer._inflight == {}
+    finally:
+        server.clear_faults()
+
+
+def test_aspect_lock_and_commands(gallery):
+    viewer = Recorder(dz.open(gallery.url(0, "iiif2")))
+    viewer.region = [100, 100, 400, 100]
+    viewer.region_aspect = 2.0
+    assert viewer.region == [100, 100, 400, 200]
+    viewer.region_aspect = 0
+    assert viewer.region == [100, 100, 400, 200]
+    with pytest.raises(traitlets.TraitError):
+        viewer.region_aspect = -1
+    with pytest.raises(ValueError):
+        viewer.zoom_by(0)
+    viewer.draw_region()
+    assert viewer.drawing
+    viewer.clear_region()
+    assert viewer.region == []

@@ -1,9 +1,22 @@
 // dezoomify_nb deep-zoom viewer (anywidget front end). OpenSeadragon (prepended to this module by
 // viewer.py) draws the image; every tile comes from the Python kernel (a custom message answered with
 // the decoded, cropped tile re-encoded), so headers, decryption and the tile cache all apply.
-// The user can draw a rectangle ("Select region"): its full-resolution pixel box goes to `region`.
+// Controls are overlaid on the view (zoom, fit, region, fullscreen; keys + − 0 r f Esc), with a navigator;
+// the region is drawn with the mouse, then moved and resized with handles: its full-resolution pixel box
+// [x, y, w, h] is the synced trait `region` (set from Python too).
 
-const OSD = OpenSeadragon;
+const ICONS = {
+  in: '<path d="M12 5v14M5 12h14"/>',
+  out: '<path d="M5 12h14"/>',
+  fit: '<path d="M4 11l8-7 8 7M6 9.5V20h12V9.5"/>',
+  full: '<path d="M4 4h6M4 4v6M20 4h-6M20 4v6M4 20h6M4 20v-6M20 20h-6M20 20v-6"/>',
+  unfull: '<path d="M10 4v6H4M14 4v6h6M10 20v-6H4M14 20v-6h6"/>',
+  region: '<path d="M4 8V4h4M16 4h4v4M20 16v4h-4M8 20H4v-4" /><rect x="8" y="8" width="8" height="8" rx="1"/>',
+  lock: '<rect x="5" y="11" width="14" height="9" rx="2"/><path d="M8 11V8a4 4 0 0 1 8 0v3"/>',
+  unlock: '<rect x="5" y="11" width="14" height="9" rx="2"/><path d="M8 11V8a4 4 0 0 1 7.5-2"/>',
+  clear: '<path d="M6 6l12 12M18 6L6 18"/>',
+  retry: '<path d="M20 11a8 8 0 1 0-2.3 5.7M20 5v6h-6"/>',
+};
 
 function h(tag, cls, text) {
   const e = document.createElement(tag);
@@ -12,218 +25,448 @@ function h(tag, cls, text) {
   return e;
 }
 
-function makeSource(model, levels, gen, pending, viewId) {
-  // levels: [[w, h, tw, th], ...], 0 = full resolution; OpenSeadragon's level i is ours n-1-i.
-  const n = levels.length;
-  const [W, H, TW, TH] = levels[0];
-  const ours = (i) => levels[n - 1 - i];
-  const ts = new OSD.TileSource({
-    width: W, height: H, tileSize: TW, tileOverlap: 0, minLevel: 0, maxLevel: n - 1,
-  });
-  ts.getLevelScale = (i) => (i < 0 || i >= n ? 0 : ours(i)[0] / W);
-  ts.getNumTiles = (i) => {
-    const lv = ours(Math.max(0, Math.min(n - 1, i)));
-    return new OSD.Point(Math.ceil(lv[0] / lv[2]), Math.ceil(lv[1] / lv[3]));
-  };
-  ts.getTileWidth = (i) => ours(Math.max(0, Math.min(n - 1, i)))[2];
-  ts.getTileHeight = (i) => ours(Math.max(0, Math.min(n - 1, i)))[3];
-  ts.tileExists = (i, x, y) => {
-    if (i < 0 || i >= n) return false;
-    const lv = ours(i);
-    return x >= 0 && y >= 0 && x < Math.ceil(lv[0] / lv[2]) && y < Math.ceil(lv[1] / lv[3]);
-  };
-  ts.getTileUrl = (i, x, y) => `dezoomify:${gen}/${n - 1 - i}/${x}/${y}`;
-  ts.getTileHashKey = (i, x, y) => `dezoomify:${gen}/${n - 1 - i}/${x}/${y}`;
-  let counter = 0;
-  ts.downloadTileStart = (job) => {
-    const [, rest] = job.src.split(":");
-    const [g, k, col, row] = rest.split("/").map(Number);
-    const id = `${viewId}:${++counter}`;
-    pending.set(id, job);
-    job.userData.dezoomifyId = id;
-    model.send({ type: "tile", id, gen: g, level: k, col, row });
-  };
-  ts.downloadTileAbort = (job) => {
-    pending.delete(job.userData.dezoomifyId);
-  };
-  return ts;
+function button(cls, icon, title, key) {
+  const b = h("button", `dz-btn ${cls}`);
+  b.type = "button";
+  b.innerHTML = `<svg viewBox="0 0 24 24" aria-hidden="true">${ICONS[icon]}</svg>`;
+  b.title = key ? `${title} (${key})` : title;
+  b.setAttribute("aria-label", title);
+  return b;
 }
 
+let views = 0;
+
 function render({ model, el }) {
-  const viewId = Math.random().toString(36).slice(2, 10);
-  const pending = new Map();
+  const viewId = `${Math.random().toString(36).slice(2, 10)}${++views}`;
   const root = h("div", "dz-viewer-root");
-  const bar = h("div", "dz-viewer-toolbar");
-  const zin = h("button", "dz-zoom-in", "+");
-  const zout = h("button", "dz-zoom-out", "\u2212");
-  const home = h("button", "dz-home", "Fit");
-  const select = h("button", "dz-select", "Select region");
-  const readout = h("span", "dz-viewer-readout", "");
-  zin.title = "Zoom in";
-  zout.title = "Zoom out";
-  home.title = "Show the whole image";
-  select.title = "Draw a rectangle on the image: only that region is downloaded";
-  bar.append(zin, zout, home, select, readout);
+  root.tabIndex = 0;
+  // JupyterLab (Lumino) leaves the keys pressed in here to us: no notebook command on "r", "f", "0"...
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
+  root.setAttribute("data-p-suppress-shortcuts", "true");
+  root.setAttribute("role", "application");
+  root.setAttribute("aria-label", "Deep-zoom image viewer: + and − zoom, 0 fits, f fullscreen, r draws a region");
   const stage = h("div", "dz-viewer-stage");
   stage.style.height = model.get("height") || "420px";
   const canvas = h("div", "dz-viewer-osd");
+  const empty = h("div", "dz-viewer-empty");
+  const loading = h("div", "dz-ov dz-loading");
+  // controls overlaid on the view
+  const controls = h("div", "dz-ov dz-controls");
+  const zin = button("dz-zoom-in", "in", "Zoom in", "+");
+  const zout = button("dz-zoom-out", "out", "Zoom out", "−");
+  const fit = button("dz-home", "fit", "Fit the whole image", "0");
+  const full = button("dz-full", "full", "Fullscreen", "f");
+  const select = button("dz-select", "region", "Draw a region to download", "r");
+  controls.append(zin, zout, fit, h("span", "dz-sep"), select, full);
+  const readout = h("div", "dz-ov dz-viewer-readout");
+  const failedChip = h("div", "dz-ov dz-failed");
+  const failedText = h("span", "dz-failed-text");
+  const retryBtn = h("button", "dz-retry", "Retry");
+  retryBtn.type = "button";
+  failedChip.append(failedText, retryBtn);
+  const hint = h("div", "dz-ov dz-hint", "Drag to draw the region · Esc cancels");
+  // region: the drawing layer, the box with its handles and its own small toolbar
   const draw = h("div", "dz-viewer-draw");
   const rubber = h("div", "dz-viewer-rubber");
   draw.append(rubber);
-  stage.append(canvas, draw);
-  root.append(bar, stage);
+  const regionBox = h("div", "dz-region-box");
+  const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
+  for (const name of HANDLES) {
+    const hd = h("div", `dz-handle dz-handle-${name}`);
+    hd.dataset.handle = name;
+    regionBox.append(hd);
+  }
+  const regionBar = h("div", "dz-region-bar");
+  const regionSize = h("span", "dz-region-size");
+  const lock = button("dz-lock", "unlock", "Lock the aspect ratio");
+  const clear = button("dz-clear", "clear", "Remove the region");
+  regionBar.append(regionSize, lock, clear);
+  regionBox.append(regionBar);
+  stage.append(canvas, empty, regionBox, draw, loading, controls, readout, failedChip, hint);
+  root.append(stage);
   el.append(root);
 
   const viewer = OSD({
     element: canvas,
     showNavigationControl: false,
     crossOriginPolicy: false,
-    animationTime: 0.25,
+    animationTime: 0.3,
     maxZoomPixelRatio: 4,
+    viewportMargins: { left: 8, top: 8, right: 8, bottom: 8 },
     visibilityRatio: 0.5,
-    imageLoaderLimit: 12,
-    timeout: 60000,
+    imageLoaderLimit: 8,
+    timeout: 600000, // our loader times requests out itself, and retries
+    tileRetryMax: 0,
+    showNavigator: true,
+    navigatorPosition: "BOTTOM_RIGHT",
+    navigatorSizeRatio: 0.2,
+    navigatorMaintainSizeRatio: true,
+    navigatorAutoFade: false,
+    navigatorBackground: "transparent",
+    navigatorBorderColor: "transparent",
+    navigatorDisplayRegionColor: "#2f80ed",
     gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: true },
   });
+  root.dzViewer = viewer; // for tests and the curious: the OpenSeadragon viewer
+  const nav = viewer.navigator;
+  if (nav) nav.element.classList.add("dz-ov", "dz-navigator");
 
-  let regionBox = null;
-  function showRegion() {
-    if (regionBox) {
-      viewer.removeOverlay(regionBox);
-      regionBox = null;
+  const loader = makeLoader(model, viewId, () => updateStatus());
+  root.dzLoader = loader;
+  const item = () => viewer.world.getItemAt(0);
+  const levels = () => model.get("levels") || [];
+
+  // --- status: loading line, failed tiles, zoom readout, empty state --------------------------------
+  let statusTimer = null;
+  function updateStatus() {
+    const failed = loader.failedCount;
+    failedChip.style.display = failed ? "flex" : "none";
+    failedText.textContent = `${failed} tile${failed === 1 ? "" : "s"} failed`;
+    root.dataset.failed = String(failed);
+    loading.classList.toggle("dz-on", loader.pendingCount > 0);
+    if (model.get("failed_tiles") !== failed) {
+      clearTimeout(statusTimer);
+      statusTimer = setTimeout(() => { model.set("failed_tiles", loader.failedCount); model.save_changes(); }, 200);
     }
-    const r = model.get("region") || [];
-    const item = viewer.world.getItemAt(0);
-    if (r.length === 4 && item) {
-      regionBox = h("div", "dz-viewer-region");
-      viewer.addOverlay({ element: regionBox, location: item.imageToViewportRectangle(r[0], r[1], r[2], r[3]) });
-    }
-    updateReadout();
   }
+  const ticker = setInterval(() => loading.classList.toggle("dz-on", loader.pendingCount > 0), 250);
+  viewer.addHandler("tile-loaded", () => {
+    updateStatus();
+    if (!root.dataset.firstTile && loader.stats.firstTile !== null) root.dataset.firstTile = String(loader.stats.firstTile);
+  });
 
+  function zoomNow() {
+    const it = item();
+    return it ? it.viewportToImageZoom(viewer.viewport.getZoom(true)) : 0;
+  }
   function updateReadout() {
-    const item = viewer.world.getItemAt(0);
-    if (!item) {
-      readout.textContent = "";
-      return;
-    }
-    const zoom = item.viewportToImageZoom(viewer.viewport.getZoom(true));
-    const r = model.get("region") || [];
-    const reg = r.length === 4 ? ` \u00b7 region ${r[2]} \u00d7 ${r[3]} at (${r[0]}, ${r[1]})` : "";
-    readout.textContent = ` zoom ${(zoom * 100).toFixed(zoom < 0.1 ? 1 : 0)} %${reg}`;
+    const z = zoomNow();
+    readout.textContent = item() ? `zoom ${(z * 100).toFixed(z < 0.1 ? 1 : 0)} %` : "";
+    readout.style.display = item() ? "block" : "none";
   }
-
   function reportView() {
-    const item = viewer.world.getItemAt(0);
-    if (!item) return;
-    const b = item.viewportToImageRectangle(viewer.viewport.getBounds(true));
+    const it = item();
+    if (!it) return;
+    const b = it.viewportToImageRectangle(viewer.viewport.getBounds(true));
     model.set("view", [b.x, b.y, b.width, b.height].map(Math.round));
-    model.set("zoom", item.viewportToImageZoom(viewer.viewport.getZoom(true)));
+    model.set("zoom", zoomNow());
     model.save_changes();
     updateReadout();
   }
 
-  function openImage() {
-    for (const job of pending.values()) job.fail("image changed", null);
-    pending.clear();
-    const levels = model.get("levels") || [];
-    if (!levels.length) {
-      viewer.close();
-      return;
-    }
-    viewer.open(makeSource(model, levels, model.get("gen"), pending, viewId));
+  // --- fitting: every image opens wholly visible and centred; it stays fitted while the frame
+  // changes size, until the user zooms or pans ----------------------------------------------------------
+  let fitted = true;
+  function fitNow(immediately) {
+    fitted = true;
+    viewer.viewport.goHome(immediately);
   }
-
-  // Until the user moves the view, keep the whole image fitted (the element may be sized after render).
-  let touched = false;
-  for (const ev of ["canvas-drag", "canvas-scroll", "canvas-double-click"]) viewer.addHandler(ev, () => { touched = true; });
-  const resized = new ResizeObserver(() => {
-    if (!touched && viewer.world.getItemAt(0)) viewer.viewport.goHome(true);
+  function touch() { fitted = false; }
+  for (const ev of ["canvas-drag", "canvas-scroll", "canvas-pinch", "canvas-double-click", "canvas-key"]) {
+    viewer.addHandler(ev, touch);
+  }
+  // OpenSeadragon rescales the zoom after a resize (so a fitted image may end up fitted to the width):
+  // fit again once it has, in the next frame
+  viewer.addHandler("resize", () => {
+    if (fitted) requestAnimationFrame(() => { if (fitted && item()) viewer.viewport.goHome(true); });
   });
-  resized.observe(stage);
   viewer.addHandler("open", () => {
-    touched = false;
-    viewer.viewport.goHome(true);
+    fitNow(true);
+    requestAnimationFrame(() => { if (fitted && item()) viewer.viewport.goHome(true); });
     showRegion();
     reportView();
+    updateStatus();
   });
   viewer.addHandler("animation-finish", reportView);
-  viewer.addHandler("animation", updateReadout);
+  viewer.addHandler("animation", () => { updateReadout(); placeRegion(); });
+  viewer.addHandler("update-viewport", placeRegion);
 
-  model.on("msg:custom", (msg, buffers) => {
-    if (!msg || msg.type !== "tile") return;
-    const job = pending.get(msg.id);
-    if (!job) return;
-    pending.delete(msg.id);
-    if (msg.error || !buffers || !buffers.length) {
-      job.fail(msg.error || "no tile", null);
+  function openImage() {
+    const lv = levels();
+    loader.setGen(model.get("gen"));
+    delete root.dataset.firstTile;
+    root.dataset.gen = String(model.get("gen"));
+    fitted = true;
+    setDrawing(false);
+    if (!lv.length) {
+      viewer.close();
+      empty.style.display = "flex";
+      empty.textContent = model.get("placeholder") || "";
+      updateReadout();
+      showRegion();
+      updateStatus();
       return;
     }
-    job.finish(new Blob([buffers[0]], { type: msg.mime }), null, "rasterBlob");
+    empty.style.display = "none";
+    viewer.open(makeSource(lv, model.get("gen"), loader));
+  }
+
+  // --- messages from the kernel ------------------------------------------------------------------------
+  model.on("msg:custom", (msg, buffers) => {
+    if (!msg) return;
+    if (msg.type === "tile") {
+      loader.reply(msg, buffers);
+      updateStatus();
+    } else if (msg.type === "command") {
+      if (msg.name === "fit") fitNow(false);
+      else if (msg.name === "zoom") zoomBy(Number(msg.factor) || 1);
+      else if (msg.name === "retry") retryFailed();
+    }
   });
-  model.on("change:levels", openImage);
   model.on("change:gen", openImage);
   model.on("change:region", showRegion);
+  model.on("change:region_aspect", () => { lock.innerHTML = lockIcon(); lock.classList.toggle("dz-active", aspect() > 0); });
+  model.on("change:drawing", () => setDrawing(!!model.get("drawing"), true));
+  model.on("change:placeholder", () => { if (!levels().length) empty.textContent = model.get("placeholder") || ""; });
+  model.on("change:navigator", () => { if (nav) nav.element.style.display = model.get("navigator") ? "" : "none"; });
+  model.on("change:height", () => { stage.style.height = model.get("height") || "420px"; });
 
-  zin.addEventListener("click", () => { touched = true; viewer.viewport.zoomBy(2); });
-  zout.addEventListener("click", () => { touched = true; viewer.viewport.zoomBy(0.5); });
-  home.addEventListener("click", () => viewer.viewport.goHome());
-
-  // Region drawing: while "Select region" is on, a transparent layer over the image takes the pointer.
-  let selecting = false;
-  let start = null;
-  function setSelecting(on) {
-    selecting = on;
-    draw.style.display = on ? "block" : "none";
-    select.classList.toggle("dz-active", on);
-    rubber.style.display = "none";
+  function zoomBy(factor) {
+    if (!item()) return;
+    touch();
+    viewer.viewport.zoomBy(factor);
+    viewer.viewport.applyConstraints();
   }
-  setSelecting(false);
-  select.addEventListener("click", () => setSelecting(!selecting));
-  const local = (ev) => {
-    const r = draw.getBoundingClientRect();
-    return [ev.clientX - r.left, ev.clientY - r.top];
+  function retryFailed() {
+    const it = item();
+    if (loader.retryFailed() && it) {
+      it.reset(); // redraw: the good tiles come from the browser's cache, the failed ones are asked again
+      viewer.forceRedraw();
+    }
+    updateStatus();
+  }
+
+  // --- fullscreen -------------------------------------------------------------------------------------
+  function toggleFullscreen() {
+    if (document.fullscreenElement === root) document.exitFullscreen();
+    else if (root.requestFullscreen) root.requestFullscreen().catch(() => {});
+  }
+  const onFullscreen = () => {
+    const on = document.fullscreenElement === root;
+    root.classList.toggle("dz-fullscreen", on);
+    full.innerHTML = `<svg viewBox="0 0 24 24" aria-hidden="true">${ICONS[on ? "unfull" : "full"]}</svg>`;
+    full.title = on ? "Leave fullscreen (f, Esc)" : "Fullscreen (f)";
   };
+  document.addEventListener("fullscreenchange", onFullscreen);
+
+  zin.addEventListener("click", () => zoomBy(2));
+  zout.addEventListener("click", () => zoomBy(0.5));
+  fit.addEventListener("click", () => fitNow(false));
+  full.addEventListener("click", toggleFullscreen);
+  select.addEventListener("click", () => setDrawing(!drawing));
+  retryBtn.addEventListener("click", retryFailed);
+  clear.addEventListener("click", () => { model.set("region", []); model.save_changes(); });
+  lock.addEventListener("click", () => {
+    const r = model.get("region") || [];
+    model.set("region_aspect", aspect() > 0 ? 0 : (r.length === 4 ? r[2] / r[3] : 1));
+    model.save_changes();
+  });
+  // keys: a capturing listener, so that OpenSeadragon's own ("r" rotates, "f" flips) never see ours
+  root.addEventListener("keydown", (ev) => {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const t = ev.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA")) return;
+    let done = true;
+    switch (ev.key) {
+      case "+": case "=": zoomBy(1.5); break;
+      case "-": case "_": case "\u2212": zoomBy(1 / 1.5); break;
+      case "0": fitNow(false); break;
+      case "f": case "F": toggleFullscreen(); break;
+      case "r": case "R": setDrawing(!drawing); break;
+      case "Escape":
+        if (drawing) setDrawing(false);
+        else if (document.fullscreenElement === root) document.exitFullscreen();
+        else done = false;
+        break;
+      default: done = false;
+    }
+    if (done) {
+      ev.preventDefault();
+      ev.stopPropagation();
+    }
+  }, true);
+  // a click in the view gives it the keyboard
+  stage.addEventListener("pointerdown", () => { if (!root.contains(document.activeElement)) root.focus({ preventScroll: true }); });
+
+  // --- region -----------------------------------------------------------------------------------------
+  const aspect = () => Number(model.get("region_aspect")) || 0;
+  const lockIcon = () => `<svg viewBox="0 0 24 24" aria-hidden="true">${ICONS[aspect() > 0 ? "lock" : "unlock"]}</svg>`;
+  lock.innerHTML = lockIcon();
+  let drawing = false;
+  function setDrawing(on, fromModel) {
+    on = on && !!item();
+    drawing = on;
+    root.classList.toggle("dz-drawing", on);
+    select.classList.toggle("dz-active", on);
+    select.setAttribute("aria-pressed", String(on));
+    rubber.style.display = "none";
+    if (!fromModel && model.get("drawing") !== on) {
+      model.set("drawing", on);
+      model.save_changes();
+    }
+  }
+  const local = (ev) => {
+    const r = stage.getBoundingClientRect();
+    return new OSD.Point(ev.clientX - r.left, ev.clientY - r.top);
+  };
+  const toImage = (p) => item().viewerElementToImageCoordinates(p);
+  const toScreen = (x, y) => item().imageToViewerElementCoordinates(new OSD.Point(x, y));
+  function clampRegion(x0, y0, x1, y1) {
+    const [W, H] = levels()[0];
+    const a = [Math.max(0, Math.min(W, Math.round(Math.min(x0, x1)))), Math.max(0, Math.min(H, Math.round(Math.min(y0, y1))))];
+    const b = [Math.max(0, Math.min(W, Math.round(Math.max(x0, x1)))), Math.max(0, Math.min(H, Math.round(Math.max(y0, y1))))];
+    return [a[0], a[1], b[0] - a[0], b[1] - a[1]];
+  }
+  // with the aspect locked, the corner moved follows the pointer's larger change
+  function lockAspect(fx, fy, x, y) {
+    const k = aspect();
+    if (!(k > 0)) return [x, y];
+    let w = Math.abs(x - fx);
+    let hh = Math.abs(y - fy);
+    if (w / k > hh) hh = w / k; else w = hh * k;
+    return [fx + Math.sign(x - fx || 1) * w, fy + Math.sign(y - fy || 1) * hh];
+  }
+  let local_region = null; // the region while it is being dragged (sent to the kernel at most every 100 ms)
+  let sendTimer = null;
+  function setRegion(r, final) {
+    local_region = final ? null : r;
+    placeRegion();
+    clearTimeout(sendTimer);
+    const send = () => {
+      if (r[2] >= 1 && r[3] >= 1) { model.set("region", r); model.save_changes(); }
+    };
+    if (final) send(); else sendTimer = setTimeout(send, 100);
+  }
+  function currentRegion() {
+    if (local_region) return local_region;
+    const r = model.get("region") || [];
+    return r.length === 4 ? r : null;
+  }
+  let navBox = null;
+  function showRegion() {
+    local_region = null;
+    placeRegion();
+    const r = currentRegion();
+    if (navBox && nav) { nav.removeOverlay(navBox); navBox = null; }
+    if (r && item() && nav) {
+      navBox = h("div", "dz-nav-region");
+      nav.addOverlay({ element: navBox, location: item().imageToViewportRectangle(r[0], r[1], r[2], r[3]) });
+    }
+  }
+  function placeRegion() {
+    const r = currentRegion();
+    if (!r || !item()) {
+      regionBox.style.display = "none";
+      root.dataset.region = "";
+      return;
+    }
+    const a = toScreen(r[0], r[1]);
+    const b = toScreen(r[0] + r[2], r[1] + r[3]);
+    Object.assign(regionBox.style, {
+      display: "block", left: `${a.x}px`, top: `${a.y}px`, width: `${b.x - a.x}px`, height: `${b.y - a.y}px`,
+    });
+    regionBox.classList.toggle("dz-locked", aspect() > 0);
+    regionBox.classList.toggle("dz-small", b.x - a.x < 90 || b.y - a.y < 60);
+    // the bar sits below the box, or inside it when the box reaches the bottom of the view
+    regionBar.classList.toggle("dz-inside", b.y + 34 > stage.clientHeight);
+    regionSize.textContent = `${r[2]} \u00d7 ${r[3]} px`;
+    root.dataset.region = r.join(",");
+  }
+
+  // drawing a new region
+  let start = null;
   draw.addEventListener("pointerdown", (ev) => {
+    if (!item() || ev.button !== 0) return;
     start = local(ev);
     draw.setPointerCapture(ev.pointerId);
-    Object.assign(rubber.style, { display: "block", left: `${start[0]}px`, top: `${start[1]}px`, width: "0px", height: "0px" });
+    Object.assign(rubber.style, { display: "block", left: `${start.x}px`, top: `${start.y}px`, width: "0px", height: "0px" });
     ev.preventDefault();
   });
   draw.addEventListener("pointermove", (ev) => {
     if (!start) return;
-    const [x, y] = local(ev);
+    const p = local(ev);
+    const s = toImage(start);
+    const [ix, iy] = lockAspect(s.x, s.y, toImage(p).x, toImage(p).y);
+    const q = toScreen(ix, iy);
     Object.assign(rubber.style, {
-      left: `${Math.min(x, start[0])}px`, top: `${Math.min(y, start[1])}px`,
-      width: `${Math.abs(x - start[0])}px`, height: `${Math.abs(y - start[1])}px`,
+      left: `${Math.min(q.x, start.x)}px`, top: `${Math.min(q.y, start.y)}px`,
+      width: `${Math.abs(q.x - start.x)}px`, height: `${Math.abs(q.y - start.y)}px`,
     });
   });
   draw.addEventListener("pointerup", (ev) => {
     if (!start) return;
-    const end = local(ev);
-    const item = viewer.world.getItemAt(0);
-    const levels = model.get("levels") || [];
-    const s = start;
+    const s = toImage(start);
+    const e = toImage(local(ev));
     start = null;
-    setSelecting(false);
-    if (!item || !levels.length) return;
-    const [W, H] = levels[0];
-    const a = item.viewerElementToImageCoordinates(new OSD.Point(Math.min(s[0], end[0]), Math.min(s[1], end[1])));
-    const b = item.viewerElementToImageCoordinates(new OSD.Point(Math.max(s[0], end[0]), Math.max(s[1], end[1])));
-    const x0 = Math.max(0, Math.min(W, Math.floor(a.x)));
-    const y0 = Math.max(0, Math.min(H, Math.floor(a.y)));
-    const x1 = Math.max(0, Math.min(W, Math.ceil(b.x)));
-    const y1 = Math.max(0, Math.min(H, Math.ceil(b.y)));
-    if (x1 - x0 >= 1 && y1 - y0 >= 1) {
-      model.set("region", [x0, y0, x1 - x0, y1 - y0]);
-      model.save_changes();
-    }
+    setDrawing(false);
+    const [ex, ey] = lockAspect(s.x, s.y, e.x, e.y);
+    const r = clampRegion(s.x, s.y, ex, ey);
+    if (r[2] >= 1 && r[3] >= 1) setRegion(r, true);
   });
 
+  // moving and resizing it with the handles
+  let drag = null;
+  regionBox.addEventListener("pointerdown", (ev) => {
+    if (ev.button !== 0 || regionBar.contains(ev.target)) return;
+    const r = currentRegion();
+    if (!r || !item()) return;
+    drag = { handle: ev.target.dataset.handle || "move", from: toImage(local(ev)), r: r.slice() };
+    regionBox.setPointerCapture(ev.pointerId);
+    ev.preventDefault();
+    ev.stopPropagation();
+  });
+  regionBox.addEventListener("pointermove", (ev) => {
+    if (!drag) return;
+    const p = toImage(local(ev));
+    const dx = p.x - drag.from.x;
+    const dy = p.y - drag.from.y;
+    let [x0, y0, w, hh] = drag.r;
+    let x1 = x0 + w;
+    let y1 = y0 + hh;
+    const [W, H] = levels()[0];
+    const hd = drag.handle;
+    if (hd === "move") {
+      const mx = Math.max(-x0, Math.min(W - x1, dx));
+      const my = Math.max(-y0, Math.min(H - y1, dy));
+      setRegion([Math.round(x0 + mx), Math.round(y0 + my), w, hh], false);
+      return;
+    }
+    if (hd.includes("w")) x0 += dx;
+    if (hd.includes("e")) x1 += dx;
+    if (hd.includes("n")) y0 += dy;
+    if (hd.includes("s")) y1 += dy;
+    if (aspect() > 0) { // keep the opposite corner still
+      const fx = hd.includes("w") ? drag.r[0] + drag.r[2] : drag.r[0];
+      const fy = hd.includes("n") ? drag.r[1] + drag.r[3] : drag.r[1];
+      const [mx, my] = lockAspect(fx, fy, hd.includes("w") ? x0 : x1, hd.includes("n") ? y0 : y1);
+      [x0, x1] = [Math.min(fx, mx), Math.max(fx, mx)];
+      [y0, y1] = [Math.min(fy, my), Math.max(fy, my)];
+    }
+    setRegion(clampRegion(x0, y0, x1, y1), false);
+  });
+  const endDrag = () => {
+    if (!drag) return;
+    drag = null;
+    const r = currentRegion();
+    if (r) setRegion(r, true);
+  };
+  regionBox.addEventListener("pointerup", endDrag);
+  regionBox.addEventListener("pointercancel", endDrag);
+  // the wheel over the region still zooms the view
+  regionBox.addEventListener("wheel", (ev) => {
+    if (!item()) return;
+    ev.preventDefault();
+    touch();
+    viewer.viewport.zoomBy(ev.deltaY < 0 ? 1.2 : 1 / 1.2, viewer.viewport.pointFromPixel(local(ev)));
+    viewer.viewport.applyConstraints();
+  }, { passive: false });
+
   openImage();
+  updateStatus();
   return () => {
-    resized.disconnect();
-    pending.clear();
+    clearInterval(ticker);
+    document.removeEventListener("fullscreenchange", onFullscreen);
+    loader.setGen(null);
     viewer.destroy();
   };
 }

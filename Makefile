@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_DIR := demo-output
 
-.PHONY: install demo test test-zarr34 lint bench browser conformance-tools clean lab voila
+.PHONY: install core serve demo test test-zarr34 lint bench browser conformance-tools clean lab voila
 # zarr >= 3.2 needs Python >= 3.12: a second venv checks the engine on the newest zarr when a 3.12 exists
 PY312  := $(shell for p in python3.12 /root/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12; do \
             $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && echo $$p && break; done)
@@ -15,6 +15,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# `make test` (and lint, bench): the package with everything the tests need (~1 GB: Playwright, JupyterLab…)
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	rm -f $(VENV)/.installed-*
@@ -22,7 +23,20 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-demo: install
+# `make demo` / `make serve`: the package and its own dependencies only
+CORE_STAMP := $(VENV)/.core-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+$(CORE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	rm -f $(VENV)/.core-*
+	touch $@
+
+core: $(CORE_STAMP)
+
+# the sample tile server in the foreground, with a IIIF manifest, a museum page, a bulk list and commands to paste
+serve: core
+	$(BIN)/python -m dezoomify_nb.testing serve
+
+demo: core
 	@mkdir -p $(DEMO_DIR)
 	@rm -f $(DEMO_DIR)/server.url
 	@$(BIN)/python -m dezoomify_nb.testing serve --port 0 --ready-file $(DEMO_DIR)/server.url >$(DEMO_DIR)/server.log 2>&1 & \
@@ -33,7 +47,9 @@ demo: install
 	  rm -f $(DEMO_DIR)/sample.png; \
 	  $(BIN)/dezoomify-nb --largest "$$base/zoomify/ImageProperties.xml" $(DEMO_DIR)/sample.png && \
 	  $(BIN)/python -c "from PIL import Image; im = Image.open('$(DEMO_DIR)/sample.png'); print('Downloaded', im.size[0], 'x', im.size[1], im.mode)" && \
-	  echo "The sample image is in $$(pwd)/$(DEMO_DIR)/sample.png"
+	  echo "The sample image is in $$(pwd)/$(DEMO_DIR)/sample.png" && \
+	  echo "More to try: 'make serve' runs this server with a IIIF manifest, a museum page and a bulk list," && \
+	  echo "and prints commands to paste into another terminal (the image prompt, page discovery, --bulk)."
 
 lint: install
 	$(BIN)/ruff check dezoomify_nb tests bench

@@ -116,14 +116,14 @@ def save_all(
         say(summary.describe())
         return summary
     t0 = time.monotonic()
-    bars = BulkProgress(total, progress)
+    todo = sum(not isinstance(plan, BulkItem) for plan in plans)
+    bars = BulkProgress(todo, progress if todo else False)  # images to download (skipped ones are said)
     try:
         for i, (image, plan) in enumerate(zip(images, plans, strict=True)):
             title = image.title or f"Image {i + 1}"
             if isinstance(plan, BulkItem):
                 say(_skipped_line(plan, total))
                 summary.items.append(plan)
-                bars.image_done(True)
                 continue
             path, replace = plan
             say(f"[{i + 1}/{total}] {title}")

@@ -1,7 +1,8 @@
 """``python -m dezoomify_nb.testing serve``: run the loopback tile server standalone.
 
-Prints the URL of every kind (or only ``--print-url KIND``) and serves until
-Ctrl-C or SIGTERM.  ``--ready-file PATH`` writes the base URL (one line,
+Prints the URL of every kind, of the samples (a IIIF manifest, a viewer page, a bulk list: see
+:mod:`dezoomify_nb.testing.samples`) and commands to paste (or only ``--print-url KIND``), and serves
+until Ctrl-C or SIGTERM.  ``--ready-file PATH`` writes the base URL (one line,
 ``http://127.0.0.1:PORT``) to PATH atomically once the server is listening, and
 removes it on exit, so a Makefile can start the server in the background::
 
@@ -20,6 +21,7 @@ import threading
 from collections.abc import Sequence
 
 from .images import make_test_image
+from .samples import SAMPLES, add_samples, try_commands
 from .tileserver import KINDS, TileServer
 
 
@@ -36,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tile-size", type=int, default=256)
     serve.add_argument("--latency", type=float, default=0.0, help="seconds of delay per tile request")
     serve.add_argument("--lossless", action="store_true", help="PNG bytes even at .jpg URLs")
-    serve.add_argument("--print-url", metavar="KIND", choices=KINDS, help="print only this kind's URL")
+    serve.add_argument("--print-url", metavar="KIND", choices=KINDS + SAMPLES,
+                       help="print only this kind's (or sample's: manifest, page, list) URL")
     serve.add_argument("--ready-file", metavar="PATH", help="write the base URL here once listening")
     return parser
 
@@ -67,13 +70,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     server.start()
     try:
+        samples = add_samples(server)
         if args.print_url:
-            print(server.url(args.print_url), flush=True)
+            print(samples[args.print_url] if args.print_url in samples else server.url(args.print_url), flush=True)
         else:
-            print(f"Serving a {args.width}x{args.height} test image on {server.base_url}", flush=True)
+            print(f"Serving a {args.width}x{args.height} test image on {server.base_url} (127.0.0.1 only)")
+            print("\nIn every format:")
             for kind, url in server.urls().items():
-                print(f"  {kind:<14} {url}", flush=True)
-            print("Ctrl-C to stop.", flush=True)
+                print(f"  {kind:<14} {url}")
+            print("\nSamples:")
+            print(f"  {'manifest':<14} {samples['manifest']}  (IIIF, 3 images)")
+            print(f"  {'page':<14} {samples['page']}  (a museum page with a viewer; opens in a browser)")
+            print(f"  {'list':<14} {samples['list']}  (a bulk list)")
+            print("\nTry, in another terminal (downloads go to the current folder):")
+            for what, command in try_commands(samples):
+                print(f"  # {what}\n  {command}")
+            print("\nCtrl-C to stop.", flush=True)
         if args.ready_file:
             _write_atomic(args.ready_file, server.base_url + "\n")
         while not stop.wait(0.5):

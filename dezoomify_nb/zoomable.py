@@ -500,7 +500,8 @@ def _check_memory(writer: Any, lv: Level, level: int, box: tuple[int, int, int, 
 
 
 def _first_failures(failed: list[tuple[str, str]], n: int = 3) -> str:
-    lines = [f"  failed: {url} ({reason.removeprefix(url).strip(' :') or reason})" for url, reason in failed[:n]]
+    lines = [f"  failed: {url} ({reason.removeprefix(url).removesuffix(f' for {url}').strip(' :') or reason})"
+             for url, reason in failed[:n]]
     if len(failed) > n:
         lines.append(f"  … and {len(failed) - n} more")
     return "\n".join(lines)

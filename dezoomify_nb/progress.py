@@ -313,6 +313,7 @@ class BulkProgress:
             if self.failed:
                 self.overall.tqdm.set_postfix_str(f"{self.failed} failed", refresh=False)
             self.overall.tqdm.update(1)
+            self.overall.tqdm.refresh()  # each image counted as it ends, even within tqdm's redraw interval
 
     def close(self) -> None:
         with self._lock:

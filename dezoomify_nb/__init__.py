@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import display as _display
 from ._version import __version__
 from .errors import (
+    BrowserError,
     CacheError,
     DezoomerError,
     DezoomifyError,
@@ -81,6 +82,7 @@ _display.register_picker(_picker_for)
 
 
 __all__ = [
+    "BrowserError",
     "CacheError",
     "CollectionImage",
     "DezoomerError",

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from . import resume
 from .cache import TileCache
 from .collection import CollectionImage, ImageCollection, is_multi
-from .errors import NOTICE, DezoomifyError, MetadataError
+from .errors import NOTICE, DezoomifyError, MetadataError, NoDezoomerFound
 from .geo import parse_bbox
-from .model import DEFAULT_MAX_PIXELS, Image, check_image_size, check_max_pixels
+from .model import DEFAULT_MAX_PIXELS, Image, ImageRef, check_image_size, check_max_pixels
 from .net import NetConfig, parse_header
 from .net.cookies import CookieSet
 from .net.local import root_of
@@ -57,6 +57,9 @@ def open_all(
     cookies: str | os.PathLike[str] | Mapping[str, str] | None = None,
     bbox: Any = None,
     bbox_crs: str | None = None,
+    browser: bool | str | None = None,
+    browser_path: str | os.PathLike[str] | None = None,
+    browser_timeout: float = 30.0,
     **net_options: Any,
 ) -> list[ZoomableImage]:
     """Every image found at ``url`` (one for most formats; several for manifests)."""
@@ -91,7 +94,7 @@ def open_all(
         root = root_of(url)
         if root is not None:
             net = replace(net, local_root=root)
-    images, net = resolve_scoped(url, dezoomer=dezoomer, net=net, cache=tile_cache, options=options)
+    images, net = _find(url, dezoomer, net, tile_cache, options, browser, browser_path, browser_timeout)
     for im in images:
         if isinstance(im, Image):
             check_image_size(im, max_pixels)
@@ -99,6 +102,71 @@ def open_all(
         return [CollectionImage(im, net, mode=mode, cache=tile_cache, index=i, max_pixels=max_pixels, options=options)
                 for i, im in enumerate(images)]
     return [ZoomableImage(im, net, mode=mode, cache=tile_cache, bbox=bbox, bbox_crs=bbox_crs) for im in images]
+
+
+BROWSER_HINT = ("The viewer probably builds its image URL with JavaScript: try --browser (in Python: "
+                "dz.open(url, browser=True)), which loads the page in headless Chromium and watches its requests.")
+
+
+def _find(
+    url: str,
+    dezoomer: str,
+    net: NetConfig,
+    cache: TileCache | None,
+    options: dict[str, Any],
+    browser: bool | str | None,
+    browser_path: str | os.PathLike[str] | None,
+    browser_timeout: float,
+) -> tuple[list[Image | ImageRef], NetConfig]:
+    """The images at ``url`` and the config to fetch them with: a HAR file's recording, the browser's
+    (``browser=True``), or the dezoomers' (``browser="auto"``: the browser's when a page shows nothing)."""
+    from .net.local import is_http
+    from .recorded import is_har
+
+    if browser not in (None, False, True, "auto", "on", "off"):
+        raise MetadataError(f"invalid browser={browser!r}", hint="Give browser=True, False or 'auto'.")
+    always = browser in (True, "on")
+    if is_har(url) and not always:
+        return _open_har(url, net, cache, options)
+    if always:
+        return _open_in_browser(url, net, cache, options, browser_path, browser_timeout)
+    try:
+        return resolve_scoped(url, dezoomer=dezoomer, net=net, cache=cache, options=options)
+    except NoDezoomerFound as exc:
+        if not (is_http(url) and dezoomer == "auto" and exc.reasons and exc.reasons[0][0] == "page"):
+            raise
+        from .browser import unavailable
+
+        if unavailable(browser_path) is not None:
+            raise
+        if browser != "auto":
+            exc.hint = BROWSER_HINT
+            raise
+        log.log(NOTICE, "Nothing found in the page itself: looking with a headless browser")
+        return _open_in_browser(url, net, cache, options, browser_path, browser_timeout)
+
+
+def _open_in_browser(url: str, net: NetConfig, cache: TileCache | None, options: dict[str, Any],
+                     browser_path: str | os.PathLike[str] | None,
+                     browser_timeout: float) -> tuple[list[Image | ImageRef], NetConfig]:
+    from .browser import record
+    from .recorded import open_recording
+
+    return open_recording(record(url, net=net, executable=browser_path, timeout=browser_timeout), net,
+                          options=options, cache=cache)
+
+
+def _open_har(url: str, net: NetConfig, cache: TileCache | None,
+              options: dict[str, Any]) -> tuple[list[Image | ImageRef], NetConfig]:
+    """A HAR file (local or http(s)) read as a recording: its size capped by :data:`~.recorded.MAX_HAR_BYTES`,
+    each kept body by ``max_metadata_bytes``."""
+    from .net.fetch import fetch_sync
+    from .recorded import MAX_HAR_BYTES, open_recording, read_har
+
+    data = fetch_sync(url, replace(net, max_metadata_bytes=max(net.max_metadata_bytes, MAX_HAR_BYTES)), metadata=True)
+    recording = read_har(data, url, body_cap=net.max_metadata_bytes)
+    del data
+    return open_recording(recording, net, options=options, cache=cache)
 
 
 def open(  # noqa: A001 - the natural name, like builtins.open / zarr.open
@@ -116,6 +184,9 @@ def open(  # noqa: A001 - the natural name, like builtins.open / zarr.open
     cookies: str | os.PathLike[str] | Mapping[str, str] | None = None,
     bbox: Any = None,
     bbox_crs: str | None = None,
+    browser: bool | str | None = None,
+    browser_path: str | os.PathLike[str] | None = None,
+    browser_timeout: float = 30.0,
     **net_options: Any,
 ) -> ZoomableImage | ImageCollection:
     """Open the zoomable image at ``url`` (a URL or a local path). Only metadata is fetched.
@@ -154,10 +225,17 @@ def open(  # noqa: A001 - the natural name, like builtins.open / zarr.open
     ``bbox_crs="EPSG:…"`` (other CRSs than lon/lat and Web Mercator need pyproj): the image is made of the
     tiles under the box only (an XYZ template needs no tile 0/0/0 then), and :meth:`ZoomableImage.save` cuts
     the box out of the chosen level.
+
+    ``browser=True``: load the page in headless Chromium (Playwright; ``browser_path``: the binary, default
+    Debian's ``/usr/bin/chromium``), nudge its viewer and open what it requested, with the cookies and
+    headers it sent (``browser_timeout`` seconds at most, default 30); ``browser="auto"``: only when the
+    page itself shows nothing (see :mod:`dezoomify_nb.browser`). A ``.har`` file (path or URL) is read the
+    same way (see :mod:`dezoomify_nb.recorded`).
     """
     images = open_all(url, dezoomer=dezoomer, headers=headers, net=net, mode=mode, cache=cache,
                       max_pixels=max_pixels, tile_format=tile_format, all_sequences=all_sequences, cookies=cookies,
-                      bbox=bbox, bbox_crs=bbox_crs, **net_options)
+                      bbox=bbox, bbox_crs=bbox_crs, browser=browser, browser_path=browser_path,
+                      browser_timeout=browser_timeout, **net_options)
     if image_index is None:
         if len(images) > 1 or isinstance(images[0], CollectionImage):
             return ImageCollection(images, url=os.fspath(url))

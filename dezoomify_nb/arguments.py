@@ -168,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--cluster-parallelism", type=_positive, metavar="N",
                      help="with --scheduler: at most N requests per host at once across all workers "
                           "(requests then go through httpx)")
+    web = p.add_argument_group("pages whose viewer runs JavaScript")
+    web.add_argument("--browser", nargs="?", const="on", choices=["on", "auto", "off"], metavar="auto",
+                     help="load the page in headless Chromium and open what its viewer requests; "
+                          "--browser auto: only when the page itself shows nothing")
+    web.add_argument("--browser-path", metavar="PATH",
+                     help="the Chromium binary (default: /usr/bin/chromium, else one Playwright installed)")
+    web.add_argument("--browser-timeout", type=_duration, default=30.0, metavar="DUR",
+                     help="the browser's whole time budget (default 30s)")
     out = p.add_argument_group("output")
     out.add_argument("--compression", type=_percent, default=5,
                      help="0-100: JPEG quality is 100 minus this; PNG zlib effort (default 5)")

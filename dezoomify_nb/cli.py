@@ -305,9 +305,11 @@ def run(args: argparse.Namespace) -> int:
         raise DezoomifyError("--bbox-crs without --bbox", hint="Give the box too: --bbox W,S,E,N --bbox-crs EPSG:N.")
     if args.bbox and args.region:
         raise DezoomifyError("both --region and --bbox given", hint="Give --region X,Y,W,H or --bbox, not both.")
+    browser = {"on": True, "auto": "auto"}.get(args.browser or "off", False)
     images = api.open_all(url, dezoomer=args.dezoomer, net=net, mode=args.mode, cache=args.tile_cache,
                           max_pixels=args.max_pixels, tile_format=args.tile_format, all_sequences=args.all_sequences,
-                          bbox=args.bbox, bbox_crs=args.bbox_crs)
+                          bbox=args.bbox, bbox_crs=args.bbox_crs, browser=browser, browser_path=args.browser_path,
+                          browser_timeout=args.browser_timeout)
     if args.list or args.json:
         return _list(args, url, images)
 
@@ -418,6 +420,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress.set_mode(previous)  # main([...]) called by a program leaves the API as it was
 
 
+def _browser_flag(raw: list[str]) -> list[str]:
+    """``--browser`` alone is ``--browser=on``: the URL after it is the input, not the option's value."""
+    return [("--browser=on" if a == "--browser" and (k + 1 == len(raw) or raw[k + 1] not in ("on", "auto", "off"))
+             else a) for k, a in enumerate(raw)]
+
+
 def _main(argv: Sequence[str] | None) -> int:
     global _quiet
     parser = build_parser()
@@ -426,7 +434,7 @@ def _main(argv: Sequence[str] | None) -> int:
         print("error: -h is --max-height PX (as in dezoomify-rs) and needs a number of pixels", file=sys.stderr)
         print("hint: for help use --help or -?", file=sys.stderr)
         return 2
-    args = parser.parse_args(_joined_boxes(raw))
+    args = parser.parse_args(_browser_flag(_joined_boxes(raw)))
     _quiet = args.quiet
     level = logging.ERROR if args.quiet else NOTICE if args.logging == "notice" else getattr(logging,
                                                                                               args.logging.upper())

@@ -14,6 +14,7 @@ Every error raised on purpose by this package derives from :class:`DezoomifyErro
     ├─ DownloadError                a download finished with missing tiles (.failed, .total, .path)
     ├─ DownloadCancelled            a download was cancelled through ``save(cancel=...)``
     ├─ CacheError
+    ├─ BrowserError                 the browser mode cannot run (Playwright or Chromium missing) or failed
     └─ WriterError
         ├─ UnsupportedFormatError(ValueError)  no writer for that extension
         └─ ImageTooLargeError(ValueError)      e.g. JPEG over 65,500 px, memory over budget
@@ -213,6 +214,13 @@ class CacheError(DezoomifyError):
     """The tile cache is unusable (e.g. it belongs to another image)."""
 
 
+class BrowserError(DezoomifyError):
+    """The browser mode cannot run here (Playwright or Chromium missing) or the browser failed."""
+
+    hint = ("The browser mode needs Playwright and Chromium: pip install 'dezoomify_nb[browser]' and "
+            "apt-get install chromium, or --browser-path.")
+
+
 class WriterError(DezoomifyError):
     """The output file could not be written."""
 
@@ -270,6 +278,7 @@ def hint_for(exc: BaseException) -> str:
 
 
 __all__ = [
+    "BrowserError",
     "CacheError",
     "DezoomerError",
     "DezoomifyError",

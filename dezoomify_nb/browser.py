@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import BrowserError
+from .errors import NOTICE, BrowserError
 from .net import NetConfig
 from .net.local import is_http
 from .recorded import MAX_EXCHANGES, MAX_RECORDED_BYTES, TEXT_TYPE, Exchange, Recording, candidates, is_image
@@ -284,7 +284,8 @@ def record(url: str, *, net: NetConfig | None = None, executable: str | os.PathL
     worker = threading.Thread(target=_session, args=(url, exe, net, timeout, stop, out, done),
                               name="dezoomify-nb-browser",
                               daemon=True)
-    log.info("Loading %s in headless Chromium (%s, at most %g s)", url, exe, timeout)
+    log.log(NOTICE, "Looking at the page in headless Chromium (at most %g s)…", timeout)
+    log.info("Loading %s with %s", url, exe)
     worker.start()
     # waited for with an Event, never Thread.join: an interrupted join can mark a running thread as ended
     try:

@@ -54,7 +54,7 @@ MAX_CANDIDATES = 16
 MAX_COOKIES = 1000
 #: request headers of the viewer reused for its tiles (cookies are carried apart, with their scope)
 CARRIED_HEADERS = frozenset({"referer", "origin", "authorization"})
-TEXT_TYPE = re.compile(r"json|xml|text/plain|text/xml|javascript|octet-stream|^$", re.I)
+TEXT_TYPE = re.compile(r"json|xml|text/plain|octet-stream|^$", re.I)
 _IMAGE_URL = re.compile(r"\.(?:jpe?g|png|webp|gif|avif|tiff?)(?:[?#].*)?$", re.I)
 
 
@@ -373,11 +373,13 @@ def open_recording(
     pages.clear()
     if not found:
         images_seen = sum(1 for ex in rec.exchanges if is_image(ex))
-        what = (f"{rec.source or 'the recording'} saw {len(rec.exchanges)} requests ({images_seen} images"
-                + (f", in {rec.seconds:.1f} s" if rec.seconds else "") + ")")
+        what = (f"{len(rec.exchanges)} request{'s' * (len(rec.exchanges) != 1)}"
+                + (f" in {rec.seconds:.1f} s" if rec.seconds else "")
+                + f" ({images_seen} image{'s' * (images_seen != 1)})")
         if not cands:
-            reasons.insert(0, ("recording", f"{what}: none was an image's metadata (info.json, .dzi, "
-                                            "ImageProperties.xml, manifest, krpano XML) or a tile of a known shape"))
+            reasons.insert(0, ("browser" if rec.source == "the browser" else "HAR",
+                               f"{rec.source or 'the recording'} saw {what}: none was an image's metadata "
+                               "(info.json, .dzi, ImageProperties.xml, manifest, krpano XML) or a tile of a known shape"))
         err = NoDezoomerFound(rec.page or rec.source, reasons)
         err.hint = ("The viewer may need a login (--cookies), a click on a particular button, or more time "
                     "(--browser-timeout); or give the tile or metadata URL the browser's developer tools show "

@@ -106,3 +106,22 @@ def test_candidates_rank_and_explain():
     assert [c.dezoomer for c in only] == ["iiif_manifest"]  # its images are listed by it
     tiles_only = candidates(Recording(rec.page, [tile, rec.exchanges[4]]))
     assert [(c.kind, c.dezoomer) for c in tiles_only] == [("iiif tiles", "tile_url"), ("krpano tiles", "tile_url")]
+
+
+def test_several_images_are_listed_and_picked(srv, tmp_path, capsys):
+    from dezoomify_nb.cli import main
+
+    page = srv.base_url + "/museum/room"
+    path = tmp_path / "two.har"
+    path.write_bytes(har(entry(page, b"<html></html>", mime="text/html"),
+                         *(entry(f"{srv.base_url}/{k}/info.json", srv._route(f"/{k}/info.json").body)  # noqa: SLF001
+                           for k in ("iiif2", "iiif3"))))
+    both = dz.open(path, **FAST)
+    assert isinstance(both, dz.ImageCollection) and len(both) == 2
+    second = dz.open(path, image_index=1, **FAST)
+    assert second.url.endswith("/iiif3/info.json")
+    assert main(["-i", "0", "--image-index", "1", str(path), str(tmp_path / "b.png")]) == 0
+    assert np.array_equal(load(tmp_path / "b.png"), srv.level_image("iiif3", 0))
+    assert main(["--list", str(path)]) == 0
+    listed = capsys.readouterr().out
+    assert "iiif2/info.json" in listed and "iiif3/info.json" in listed

@@ -153,3 +153,10 @@ def test_errors_on_the_command_line(server, arcgis, tmp_path, capsys):
         err = capsys.readouterr().err.splitlines()
         assert err[0].startswith("error: ") and message in err[0], err
         assert err[1].startswith("hint: ") and hint in err[1]
+
+
+@pytest.mark.network
+def test_live_arcgis_service():
+    img = dz.open("https://services.arcgisonline.com/ArcGIS/rest/services/World_Imagery/MapServer",
+                  bbox=(2.33, 48.85, 2.36, 48.87))
+    assert img.dezoomer == "arcgis" and img.crs == "EPSG:3857" and img.levels[0].zoom >= 17

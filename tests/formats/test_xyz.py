@@ -239,3 +239,9 @@ def test_list_json_gives_the_georeference(server, deep, capsys):
     assert main(["--list", "--bbox", f"{west!r},{south!r},{east!r},{north!r}", template]) == 0
     text = capsys.readouterr().out
     assert "EPSG:3857  bounds (W, S, E, N): " in text and "lon/lat    bounds (W, S, E, N): " in text
+
+
+@pytest.mark.network
+def test_live_xyz_layer():
+    img = dz.open("https://tile.openstreetmap.org/{z}/{x}/{y}.png", bbox=(2.33, 48.85, 2.36, 48.87))
+    assert img.dezoomer == "xyz" and img.crs == "EPSG:3857" and img.levels[0].zoom >= 18

@@ -203,7 +203,8 @@ def run_bulk(args: argparse.Namespace, net: NetConfig, outfile: str | None) -> i
     from . import api
 
     found = api.open(args.bulk, dezoomer=args.dezoomer, net=net, mode=args.mode, cache=args.tile_cache,
-                     max_pixels=args.max_pixels, tile_format=args.tile_format, all_sequences=args.all_sequences)
+                     max_pixels=args.max_pixels, tile_format=args.tile_format, all_sequences=args.all_sequences,
+                     bbox=args.bbox, bbox_crs=args.bbox_crs)
     images = list(found) if isinstance(found, ImageCollection) else [found]
     for image in images:
         if isinstance(image, CollectionImage) and args.image_index is not None:
@@ -297,14 +298,14 @@ def run(args: argparse.Namespace) -> int:
     if (args.archive or args.redownload) and not args.bulk:
         raise DezoomifyError(f"{'--archive' if args.archive else '--redownload'} applies to --bulk runs",
                              hint="A single download never skips: give an OUTFILE (or --overwrite to replace one).")
-    if args.bulk:
-        return run_bulk(args, net, outfile)
-    from . import api
-
     if args.bbox_crs and not args.bbox:
         raise DezoomifyError("--bbox-crs without --bbox", hint="Give the box too: --bbox W,S,E,N --bbox-crs EPSG:N.")
     if args.bbox and args.region:
         raise DezoomifyError("both --region and --bbox given", hint="Give --region X,Y,W,H or --bbox, not both.")
+    if args.bulk:
+        return run_bulk(args, net, outfile)
+    from . import api
+
     browser = {"on": True, "auto": "auto"}.get(args.browser or "off", False)
     images = api.open_all(url, dezoomer=args.dezoomer, net=net, mode=args.mode, cache=args.tile_cache,
                           max_pixels=args.max_pixels, tile_format=args.tile_format, all_sequences=args.all_sequences,

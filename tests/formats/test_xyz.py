@@ -245,3 +245,16 @@ def test_list_json_gives_the_georeference(server, deep, capsys):
 def test_live_xyz_layer():
     img = dz.open("https://tile.openstreetmap.org/{z}/{x}/{y}.png", bbox=(2.33, 48.85, 2.36, 48.87))
     assert img.dezoomer == "xyz" and img.crs == "EPSG:3857" and img.levels[0].zoom >= 18
+
+
+def test_bulk_list_of_layers_with_a_box(server, deep, tmp_path, capsys):
+    site, template = deep
+    west, south, east, north = site.lonlat_bounds()
+    listing = tmp_path / "layers.txt"
+    listing.write_text(f"{template} First layer\n{template.replace('{z}/{x}/{y}', '{{Z}}/{{X}}/{{Y}}')} Second\n")
+    out = tmp_path / "map.png"
+    assert main(["-i", "0", "--bulk", str(listing), "--bbox", f"{west!r},{south!r},{east!r},{north!r}", str(out)]) == 0
+    saved = sorted(tmp_path.glob("map_*.png"))
+    assert len(saved) == 2, capsys.readouterr().err
+    for path in saved:
+        np.testing.assert_array_equal(load(path), site.image)  # each cut to the box, at full resolution

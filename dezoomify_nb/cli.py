@@ -142,10 +142,23 @@ def _level_rows(levels: Sequence[object]) -> list[str]:
             for i, (w, h, n) in enumerate(cells)]
 
 
+#: levels listed by the prompt: all down to this many pixels on their larger side (at least 4); the tiny ones
+#: below (a Deep Zoom pyramid goes down to 1 x 1) are summed up in one line, and can still be chosen
+SMALLEST_LISTED = 64
+
+
 def _pick_level(levels: Sequence[object]) -> int:
     print("Found the following zoom levels:", file=sys.stderr)
-    for row in _level_rows(levels):
+    rows = _level_rows(levels)
+    shown = max(4, sum(1 for lv in levels if max(lv.width, lv.height) >= SMALLEST_LISTED))  # type: ignore[attr-defined]
+    if len(rows) - shown < 2:
+        shown = len(rows)
+    for row in rows[:shown]:
         print(row, file=sys.stderr)
+    if shown < len(rows):
+        last = levels[-1]
+        print(f"  … {len(rows) - shown} smaller levels ({shown}-{len(rows) - 1}, down to "
+              f"{last.width} x {last.height})", file=sys.stderr)  # type: ignore[attr-defined]
     return _ask_index("Level", len(levels), 0, "largest")
 
 

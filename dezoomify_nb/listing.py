@@ -84,6 +84,9 @@ def image_record(index: int, image: Any) -> dict[str, Any]:
          "tile_height": lv.tile_height, "tile_format": tile_format(lv)}
         for i, lv in enumerate(levels)
     ]
+    region = getattr(image, "region", None)
+    if region is not None:  # the part of the image its source paints (a manifest canvas): what is saved
+        record["region"] = [int(v) for v in region]
     crs = getattr(image, "crs", None)
     if crs is not None:  # a map: its CRS, level 0's extent, each level's geotransform
         record["crs"] = crs
@@ -116,6 +119,10 @@ def as_text(recs: Sequence[dict[str, Any]]) -> str:
         title = rec["title"] or f"Image {rec['index'] + 1}"
         out.append(f"[{rec['index']}] {title}")
         out.append(f"    {rec['dezoomer']}  {rec['url']}")
+        if rec.get("region"):
+            x, y, w, h = rec["region"]
+            out.append(f"    region {x},{y},{w},{h} of the image: what its source shows, saved by default "
+                       f"({w} x {h} px at level 0)")
         if rec.get("crs"):
             box = ", ".join(f"{v:.10g}" for v in rec["bounds"]) if rec.get("bounds") else "ground control points"
             out.append(f"    {rec['crs'] if len(rec['crs']) < 40 else 'WKT CRS'}  bounds (W, S, E, N): {box}")

@@ -101,16 +101,16 @@ def add_samples(server: Any) -> dict[str, str]:
 
 
 def program() -> str:
-    """How to run dezoomify-nb from here: ``dezoomify-nb`` when that is the one on PATH next to this Python,
-    else its path (``.venv/bin/dezoomify-nb``), else ``python -m dezoomify_nb``."""
-    beside = os.path.join(os.path.dirname(sys.executable), "dezoomify-nb")
+    """How to run dezoomify-nb from any folder: ``dezoomify-nb`` when that is the one on PATH next to this
+    Python, else its absolute path (``/…/.venv/bin/dezoomify-nb``: another terminal starts elsewhere), else
+    ``python -m dezoomify_nb``."""
+    beside = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "dezoomify-nb")
     if not os.path.exists(beside):
-        return f"{shlex.quote(sys.executable)} -m dezoomify_nb"
+        return f"{shlex.quote(os.path.abspath(sys.executable))} -m dezoomify_nb"
     found = shutil.which("dezoomify-nb")
     if found and os.path.realpath(found) == os.path.realpath(beside):
         return "dezoomify-nb"
-    rel = os.path.relpath(beside)
-    return shlex.quote(rel if len(rel) < len(beside) and not rel.startswith("../..") else beside)
+    return shlex.quote(beside)
 
 
 def try_commands(samples: dict[str, str]) -> list[tuple[str, str]]:

@@ -87,6 +87,18 @@ def test_prompts_take_the_default_on_enter_and_ask_again_with_the_range(server, 
     assert read(tmp_path / "o.png").shape == (700, 1000, 3)
 
 
+def test_the_level_prompt_sums_up_the_tiny_levels_which_can_still_be_chosen(server, tmp_path):
+    term = Term("-i", "0ms", server.url("dzi-png"), tmp_path / "o.png")  # Deep Zoom: down to 1 x 1
+    term.expect(r"Level \[0: largest\]: $")
+    lines = screen_lines(term.text)
+    levels = lines[lines.index("Found the following zoom levels:") + 1:][:5]
+    assert levels == ["   0  1000 x 700  12 tiles", "   1   500 x 350   4 tiles", "   2   250 x 175   1 tile",
+                      "   3   125 x 88    1 tile", "  … 7 smaller levels (4-10, down to 1 x 1)"], levels
+    term.send("5\r")
+    assert term.wait(60) == 0, term.text
+    np.testing.assert_array_equal(read(tmp_path / "o.png"), server.level_image("dzi-png", 5))
+
+
 def test_ctrl_c_at_a_prompt_ends_cleanly_on_its_own_line(server, tmp_path):
     term = Term("-i", "0ms", server.url("iiif3"), tmp_path / "o.png")
     term.expect(r"Level \[0: largest\]: $")

@@ -74,6 +74,7 @@ def test_serve_prints_the_samples_and_commands_that_work_as_pasted(served, tmp_p
 
     proc = run(listing, tmp_path)
     assert proc.returncode == 0 and "Plate 3, lower-right quarter" in proc.stdout, proc.stderr
+    assert "region 400,300,400,300 of the image: what its source shows, saved by default" in proc.stdout
 
     bulk_dir = tmp_path / "bulk"
     bulk_dir.mkdir()

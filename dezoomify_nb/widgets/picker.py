@@ -54,7 +54,7 @@ from .viewer import TileViewer
 log = logging.getLogger("dezoomify_nb")
 
 #: height of the deep-zoom view (the picker fits a 1280 × 800 window in JupyterLab)
-VIEWER_HEIGHT = "360px"
+VIEWER_HEIGHT = "380px"
 
 
 @functools.cache

@@ -48,7 +48,7 @@ def sources():
     """The 3-page gallery (a 300-page manifest on it too), a slow image, a web page without any image,
     and a server that never answers."""
     with SampleGallery(3, width=1200, height=900, lossless=True) as g, \
-            SampleGallery(1, width=4096, height=4096, tile_size=128, latency=0.03) as slow:
+            SampleGallery(1, width=4096, height=4096, tile_size=128, latency=0.1) as slow:
         g.long = g.long_manifest_url(300)
         g.no_image = g.servers[1].serve_files("/pages/", {"plain.html": "<html><body><p>Nothing here.</p></body>"
                                                                       "</html>"}, "text/html") + "/plain.html"
@@ -101,10 +101,13 @@ def shoot(page: Page, name: str, state: str) -> Path:
     return path
 
 
-def enter(page: Page, url: str, state: str) -> None:
+def enter(page: Page, url: str, state: str, where: str, text: str) -> None:
+    """Type ``url`` and press Enter; wait for ``state`` with ``text`` in ``where`` (the state alone could
+    still be the last URL's)."""
     box = page.locator(".dz-url input")
     box.fill(url)
     box.press("Enter")
+    expect(page.locator(where)).to_contain_text(text, timeout=60_000)
     expect(page.locator(f".dz-picker.dz-state-{state}")).to_be_visible(timeout=60_000)
 
 
@@ -183,13 +186,13 @@ def test_picker_states_layout_region_strip_and_code(app, sources, workspace, bro
         shoot(page, name, "empty")
 
         # opening: a spinner and what is being read
-        enter(page, sources.hang, "opening")
+        enter(page, sources.hang, "opening", ".dz-placeholder", "/never/info.json")
         expect(page.locator(".dz-placeholder .dz-spinner")).to_be_visible()
         expect(page.locator(".dz-viewer")).to_be_hidden()
         shoot(page, name, "opening")
 
         # failed: one sentence, advice in a notebook's words, the reasons folded in Details
-        enter(page, sources.no_image, "failed")
+        enter(page, sources.no_image, "failed", ".dz-placeholder", "plain.html")
         card = page.locator(".dz-placeholder .dz-card-failed")
         title = card.locator(".dz-card-title")
         assert "\n" not in title.inner_text().strip()
@@ -207,7 +210,7 @@ def test_picker_states_layout_region_strip_and_code(app, sources, workspace, bro
 
         # ready: the viewer is the preview; the whole picker fits the window, Download included
         t0 = time.monotonic()
-        enter(page, sources.manifest_url, "ready")
+        enter(page, sources.manifest_url, "ready", ".dz-info", "Sample gallery - Page 1")
         wait_for(lambda: viewer_shows(page, sources, 0), "page 1 in the viewer", page)
         first_view = time.monotonic() - t0
         expect(page.locator(".dz-thumb")).to_be_hidden()
@@ -265,7 +268,7 @@ def test_picker_states_layout_region_strip_and_code(app, sources, workspace, bro
         assert "tiles in" not in visible_text(page) and "Saved" not in visible_text(page)
 
         # downloading, then cancelled: no tile count or ETA left behind
-        enter(page, sources.slow, "ready")
+        enter(page, sources.slow, "ready", ".dz-info", "4096 × 4096 px")
         page.locator(".dz-download").click()
         expect(picker).to_have_class(re.compile(r"\bdz-state-downloading\b"))
         expect(page.locator(".dz-progress-row")).to_contain_text(re.compile(r"[1-9]\d* / \d+ tiles"), timeout=30_000)
@@ -280,7 +283,7 @@ def test_picker_states_layout_region_strip_and_code(app, sources, workspace, bro
         # 300 pages: only the thumbnails in view are asked for
         server = sources.servers[0]
         server.reset_requests()
-        enter(page, sources.long, "ready")
+        enter(page, sources.long, "ready", ".dz-info", "300 pages - Page 1")
         strip = page.locator(".dz-strip .dz-strip-root")
         expect(page.locator(".dz-strip img").first).to_be_visible(timeout=30_000)
         page.wait_for_timeout(1500)

@@ -196,3 +196,16 @@ def test_region_fields_share_the_aspect_lock_with_the_viewer():
     assert viewer.region == [0, 0, 300, 200]
     viewer.region_aspect = 0.0
     assert not fields.lock_aspect.value
+
+
+def test_the_picker_lock_is_the_viewer_lock(gallery, tmp_path):
+    p = dz.widget(gallery.url(0), directory=tmp_path, **FAST).wait(60)
+    p.viewer.region = [100, 100, 400, 100]
+    p.region_fields.lock_aspect.value = True
+    assert p.viewer.region_aspect == 4.0
+    p.viewer.region_aspect = 2.0  # the viewer's lock button at another ratio: the region follows
+    assert p.region_fields.lock_aspect.value and p.region == (100, 100, 400, 200)
+    p.region_fields.fields[3].value = 300
+    assert p.region == (100, 100, 600, 300)
+    p.open_url(gallery.url(1)).wait(60)  # a new image: unlocked
+    assert not p.region_fields.lock_aspect.value and p.viewer.region_aspect == 0

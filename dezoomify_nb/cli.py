@@ -133,9 +133,24 @@ def _ask_index(question: str, count: int, default: int = 0, default_label: str =
               file=sys.stderr)
 
 
-def _level_rows(levels: Sequence[object]) -> list[str]:
+def _level_sizes(image: api.ZoomableImage, region: tuple[int, int, int, int] | None) -> list[tuple[int, int, int]]:
+    """``(width, height, tiles)`` of what each level saves: the whole level, or the part of it under
+    ``region`` (full-resolution pixels: ``--region``, or the part a manifest canvas shows) and its tiles."""
+    sizes = []
+    for k, lv in enumerate(image.levels):
+        if region is None:
+            sizes.append((lv.width, lv.height, lv.n_tiles))
+            continue
+        x, y, w, h = image.region_in_level(region, k)
+        cols = -(-(x + w) // lv.tile_width) - x // lv.tile_width
+        rows = -(-(y + h) // lv.tile_height) - y // lv.tile_height
+        sizes.append((w, h, cols * rows))
+    return sizes
+
+
+def _level_rows(levels: Sequence[tuple[int, int, int]]) -> list[str]:
     """``  0   2000 x 1500     48 tiles``: sizes aligned in columns (largest first)."""
-    cells = [(f"{lv.width}", f"{lv.height}", f"{lv.n_tiles}") for lv in levels]  # type: ignore[attr-defined]
+    cells = [(f"{w}", f"{h}", f"{n}") for w, h, n in levels]
     ws = [max(len(c[k]) for c in cells) for k in range(3)]
     iw = len(str(len(cells) - 1))
     return [f"  {i:>{iw}}  {w:>{ws[0]}} x {h:<{ws[1]}}  {n:>{ws[2]}} tile{'s' if n != '1' else ''}"
@@ -147,19 +162,26 @@ def _level_rows(levels: Sequence[object]) -> list[str]:
 SMALLEST_LISTED = 64
 
 
-def _pick_level(levels: Sequence[object]) -> int:
-    print("Found the following zoom levels:", file=sys.stderr)
-    rows = _level_rows(levels)
-    shown = max(4, sum(1 for lv in levels if max(lv.width, lv.height) >= SMALLEST_LISTED))  # type: ignore[attr-defined]
+def _pick_level(image: api.ZoomableImage, region: tuple[int, int, int, int] | None) -> int:
+    """Ask for a level, listing the size each saves (of the region, when there is one)."""
+    region = region if region is not None else image.region
+    if region is not None:
+        x, y, w, h = region
+        print(f"Found the following zoom levels (of the region {x},{y},{w},{h}"
+              f"{' the source shows' if image.region == region else ''}):", file=sys.stderr)
+    else:
+        print("Found the following zoom levels:", file=sys.stderr)
+    sizes = _level_sizes(image, region)
+    rows = _level_rows(sizes)
+    shown = max(4, sum(1 for w, h, _ in sizes if max(w, h) >= SMALLEST_LISTED))
     if len(rows) - shown < 2:
         shown = len(rows)
     for row in rows[:shown]:
         print(row, file=sys.stderr)
     if shown < len(rows):
-        last = levels[-1]
-        print(f"  … {len(rows) - shown} smaller levels ({shown}-{len(rows) - 1}, down to "
-              f"{last.width} x {last.height})", file=sys.stderr)  # type: ignore[attr-defined]
-    return _ask_index("Level", len(levels), 0, "largest")
+        w, h, _ = sizes[-1]
+        print(f"  … {len(rows) - shown} smaller levels ({shown}-{len(rows) - 1}, down to {w} x {h})", file=sys.stderr)
+    return _ask_index("Level", len(sizes), 0, "largest")
 
 
 def _interactive() -> bool:
@@ -333,7 +355,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if level is None:
         if _interactive() and len(image.levels) > 1:
-            level = _pick_level(image.levels)
+            level = _pick_level(image, args.region)
         else:
             level = 0
             lv = image.levels[0]

@@ -93,6 +93,9 @@ def test_serve_prints_the_samples_and_commands_that_work_as_pasted(served, tmp_p
     assert "[2] Sample atlas - Plate 3, lower-right quarter (400 x 300 pixels)" in term.text
     term.send("2\r")
     term.expect(r"Level \[0: largest\]: ")
+    # the sizes listed are those of the quarter the canvas shows, not of the whole image
+    assert "Found the following zoom levels (of the region 400,300,400,300 the source shows):" in term.text
+    assert re.search(r"^  0  400 x 300  6 tiles\r?$", term.text, re.M), term.text  # 3 x 2 of 256 px
     term.send("\r")
     assert term.wait() == 0, term.text
     got = read(tmp_path / "Sample_atlas_Plate_3_lower-right_quarter.jpg")

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import errors as E
 from . import resume
 from .cache import TileCache
 from .collection import CollectionImage, ImageCollection, is_multi
@@ -104,8 +105,7 @@ def open_all(
     return [ZoomableImage(im, net, mode=mode, cache=tile_cache, bbox=bbox, bbox_crs=bbox_crs) for im in images]
 
 
-BROWSER_HINT = ("The viewer probably builds its image URL with JavaScript: try --browser (in Python: "
-                "dz.open(url, browser=True)), which loads the page in headless Chromium and watches its requests.")
+BROWSER_HINT = E.BROWSER_HINT
 
 
 def _find(

@@ -243,6 +243,10 @@ def _session(url: str, exe: str, net: NetConfig, timeout: float, stop: threading
                     _quiet(page, deadline, stop)
                     if before or not nudged:  # one round after the viewer showed itself: deeper tiles
                         break
+                try:
+                    out["title"] = str(page.title())[:300]
+                except Exception:  # noqa: BLE001 - a page closed by its own script
+                    out["title"] = ""
                 out["cookies"] = tuple(
                     (c["domain"].lower(), c["domain"].startswith("."), c.get("path") or "/", bool(c.get("secure")),
                      float(max(c.get("expires") or 0, 0)), c["name"], c["value"])
@@ -298,7 +302,7 @@ def record(url: str, *, net: NetConfig | None = None, executable: str | os.PathL
     if "error" in out:
         raise out["error"]
     rec = Recording(url, out.get("exchanges", []), out.get("cookies", ()), source="the browser",
-                    seconds=out.get("seconds", 0.0))
+                    seconds=out.get("seconds", 0.0), title=out.get("title", ""))
     log.info("The browser saw %d requests in %.1f s", len(rec.exchanges), rec.seconds)
     return rec
 

@@ -86,6 +86,9 @@ class NoDezoomerFound(DezoomerError):
             self.hint = REFERER_HINT
 
 
+#: The hint of a web page in which nothing was found, when a browser is installed (see dezoomify_nb.browser).
+BROWSER_HINT = ("The viewer probably builds its image URL with JavaScript: try --browser (in Python: "
+                "dz.open(url, browser=True)), which loads the page in headless Chromium and watches its requests.")
 #: The hint of an HTTP 401/403: most such servers only serve their own viewer page.
 REFERER_HINT = (
     "The server refused access. Many sites only serve tiles to their own viewer page: "

@@ -84,6 +84,8 @@ class Recording:
     #: where it comes from, for messages (``"the browser"``, a HAR path)
     source: str = ""
     seconds: float = 0.0
+    #: the page's title (names a single image found, as the page dezoomer does)
+    title: str = ""
 
     def bodies(self) -> dict[str, bytes | FetchError]:
         """Recorded bodies by URL (the first successful one of each URL)."""
@@ -186,6 +188,10 @@ def read_har(data: bytes, source: str, *, body_cap: int) -> Recording:
         for name, value in sent:
             if len(cookies) < MAX_COOKIES:
                 cookies.setdefault((host.lower(), name), (host.lower(), False, "/", False, 0.0, name, value))
+    pages = doc["log"].get("pages")
+    if isinstance(pages, list) and pages and isinstance(pages[0], dict):
+        title = str(pages[0].get("title") or "")
+        rec.title = "" if is_http(title) else title[:300]
     rec.cookies = tuple(cookies.values())
     rec.page = rec.page or (rec.exchanges[0].url if rec.exchanges else "")
     del doc, entries
@@ -353,6 +359,7 @@ def open_recording(
     pages = rec.bodies()
     found: list[Image | ImageRef] = []
     reasons: list[tuple[str, str]] = []
+    opened: list[str] = []  # the dezoomers of the candidates that gave images
     for cand in cands:
         try:
             images, _ = resolve_scoped(cand.url, dezoomer=cand.dezoomer, net=net, options=options, pages=pages,
@@ -369,8 +376,11 @@ def open_recording(
             elif rec.page:
                 im = replace(im, page=im.page or cand.frame or rec.page)
             found.append(im)
+        opened.append(cand.dezoomer)
         log.log(NOTICE, "Found by %s: %s", rec.source or "the recording", cand.label)
     pages.clear()
+    if len(found) == 1 and isinstance(found[0], Image) and rec.title and "iiif_manifest" not in opened:
+        found = [replace(found[0], title=rec.title)]
     if not found:
         images_seen = sum(1 for ex in rec.exchanges if is_image(ex))
         what = (f"{len(rec.exchanges)} request{'s' * (len(rec.exchanges) != 1)}"

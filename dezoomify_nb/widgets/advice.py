@@ -35,6 +35,8 @@ EXACT: dict[str, str] = {
                              "info.json, a IIIF manifest…) or to the page of a museum's viewer; "
                              "dz.widget(url, dezoomer=\"iiif\") forces one format."),
     E.OS_HINT: "Check the file name, the folder and the free disk space.",
+    E.BROWSER_HINT: ("The viewer probably builds its image URL with JavaScript: press 'Look with a browser' to "
+                     "load the page in headless Chromium and open what its viewer requests."),
 }
 #: per class (nearest in the MRO wins) when a hint has no notebook wording
 DEFAULTS: dict[type[BaseException], str] = {
@@ -69,6 +71,9 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for 
     (r"--dezoomer", "dz.widget(url, dezoomer=\"…\")"),
     (r"-H \"([^\"]*)\"", r"a '\1' line in 'HTTP headers'"),
     (r"--tile-cache", "dz.widget(url, cache=\"folder\")"),
+    (r"--browser-path", "dz.widget(url, browser_path=\"…\")"),
+    (r"\(--browser-timeout\)", "(dz.widget(url, browser_timeout=60))"),
+    (r"\(--cookies\)", "(dz.widget(url, cookies=\"cookies.txt\"))"),
 ))
 _CLI_FLAG = re.compile(r"(?<![\w-])--?[a-zA-Z][\w-]*")
 

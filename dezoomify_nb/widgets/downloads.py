@@ -58,7 +58,8 @@ class Downloads:
         except ValueError:
             headers = []
         return "import dezoomify_nb as dz; " + code_line(
-            url, image_index=index, headers=headers, open_options=self.open_options, path=self.target_path(),
+            url, image_index=index, headers=headers, path=self.target_path(),
+            open_options={**self.open_options, **({"browser": True} if self._opened_browser else {})},
             level=self.level, region=self.region, fmt=self.format_select.value)
 
     def _update_plan(self: ImagePicker) -> None:

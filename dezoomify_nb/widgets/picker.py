@@ -38,7 +38,7 @@ import traitlets
 
 from .. import api
 from ..collection import ImageCollection
-from ..errors import DezoomifyError
+from ..errors import BROWSER_HINT, DezoomifyError, NoDezoomerFound
 from . import cards
 from .advice import error_parts
 from .bar import ProgressBar
@@ -111,6 +111,7 @@ class ImagePicker(Downloads, W.VBox):
         self._cancel: threading.Event | None = None
         self._user_named = False
         self._opened_url: str | None = None
+        self._opened_browser = False  # the image was found by the browser mode (the code line says so)
         self._preview: Any = None  # the thumbnail's pixels (estimates)
         #: measured tile rates, per image (the preview's fetch, then the last download)
         self._measured: weakref.WeakKeyDictionary[api.ZoomableImage, Throughput] = weakref.WeakKeyDictionary()
@@ -148,6 +149,12 @@ class ImagePicker(Downloads, W.VBox):
         self.code = W.HTML(value="")
         self.progress = ProgressBar()
         self.status = W.HTML(value="")
+        #: shown when the page alone told nothing and a browser is installed (see :mod:`dezoomify_nb.browser`)
+        self.browser_button = W.Button(description="Look with a browser", button_style="primary",
+                                       tooltip="Load the page in headless Chromium and open what its viewer requests",
+                                       layout=W.Layout(width="auto", display="none", margin="8px 0 0 0",
+                                                       align_self="flex-start"))
+        self.browser_button.add_class("dz-browser")
         for w, cls in ((self.url_box, "dz-url"), (self.open_button, "dz-open"), (self.headers_box, "dz-headers"),
                        (self.headers_toggle, "dz-headers-toggle"), (self.image_select, "dz-image"),
                        (self.level_select, "dz-level"), (self.thumb, "dz-thumb"), (self.info, "dz-info"),
@@ -163,7 +170,7 @@ class ImagePicker(Downloads, W.VBox):
                             self.region_fields, head(value='<div class="dz-side-head">Output</div>'), self.plan],
                            layout=W.Layout(display="none"))
         self.side.add_class("dz-side")
-        centre_items: list[W.Widget] = [self.placeholder]
+        centre_items: list[W.Widget] = [self.placeholder, self.browser_button]
         if self.viewer is not None:
             self.viewer.add_class("dz-viewer")
             self.viewer.layout.display = "none"
@@ -198,6 +205,7 @@ class ImagePicker(Downloads, W.VBox):
         self.strip.observe(self._on_strip, names="selected")
         self.download_button.on_click(lambda _: self.download())
         self.cancel_button.on_click(lambda _: self.cancel())
+        self.browser_button.on_click(lambda _: self.look_with_browser())
 
         if headers:
             items = headers.items() if isinstance(headers, Mapping) else (h.split(":", 1) for h in headers)
@@ -304,6 +312,8 @@ class ImagePicker(Downloads, W.VBox):
                 if self.viewer is not None:
                     self.viewer.show(None)
             self._enter("failed", cards.error(error_parts(exc)))
+            browser_may_help = isinstance(exc, NoDezoomerFound) and exc.hint == BROWSER_HINT
+            self.browser_button.layout.display = "flex" if browser_may_help else "none"
 
     # --- opening -----------------------------------------------------------------------------------
     def _on_url(self, change: dict[str, Any]) -> None:
@@ -321,7 +331,13 @@ class ImagePicker(Downloads, W.VBox):
         self._start_open(url)
         return self
 
-    def _start_open(self, url: str | None, given: Any = None) -> None:
+    def look_with_browser(self) -> ImagePicker:
+        """Open the last URL again in headless Chromium (the "Look with a browser" button); returns self."""
+        if self._opened_url:
+            self._start_open(self._opened_url, browser=True)
+        return self
+
+    def _start_open(self, url: str | None, given: Any = None, browser: bool = False) -> None:
         with self._lock:
             self._gen += 1
             gen = self._gen
@@ -331,6 +347,7 @@ class ImagePicker(Downloads, W.VBox):
             self.image = None
             self._preview = None
             self._opened_url = url
+            self._opened_browser = browser
             with self._quiet():
                 self.image_select.options = []
                 self.image_select.layout.display = "none"
@@ -341,13 +358,15 @@ class ImagePicker(Downloads, W.VBox):
                 self.code.value = ""
         if self.viewer is not None:
             self.viewer.show(None)
-        self._enter("opening", cards.opening(f"Opening {url}…" if url else "Reading the image…"))
-        self._spawn(self._open_task, gen, url, given, self.headers_box.value)
+        self.browser_button.layout.display = "none"
+        what = f"Looking at {url} in a headless browser…" if browser else f"Opening {url}…" if url else "Reading the image…"
+        self._enter("opening", cards.opening(what))
+        self._spawn(self._open_task, gen, url, given, self.headers_box.value, browser)
 
-    def _open_task(self, gen: int, url: str | None, given: Any, headers: str) -> None:
+    def _open_task(self, gen: int, url: str | None, given: Any, headers: str, browser: bool = False) -> None:
+        options = {**self.open_options, "browser": True} if browser else self.open_options
         try:
-            opened = given if given is not None else api.open(url, headers=parse_headers(headers),
-                                                              **self.open_options)
+            opened = given if given is not None else api.open(url, headers=parse_headers(headers), **options)
         except Exception as exc:  # noqa: BLE001 - shown in the status card
             if self._current(gen):
                 self._fail(exc)

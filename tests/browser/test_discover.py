@@ -5,6 +5,7 @@ process, no profile left), also on a timeout and on Ctrl-C."""
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 import signal
@@ -142,3 +143,19 @@ def test_ctrl_c_closes_the_browser(site, tmp_path, request):
         time.sleep(0.1)
     assert not _browsers(tmp), "chromium outlived the interrupted run"
     assert not list(tmp.glob("dezoomify-nb-browser-*"))
+
+
+def test_picker_offers_to_look_with_a_browser(site, own_tmp):
+    _, pages = site
+    url, expected = pages["referer"]
+    picker = dz.widget(url, directory=own_tmp, browser_path=CHROMIUM, **FAST).wait(60)
+    assert picker.state == "failed" and picker.browser_button.layout.display == "flex"
+    assert "press 'Look with a browser'" in html.unescape(picker.placeholder.value)
+    picker.look_with_browser().wait(90)
+    assert picker.state == "ready" and picker.browser_button.layout.display == "none"
+    assert picker.image is not None and picker.image.title == "Viewer: referer"  # the page's title
+    assert "browser=True" in picker.code.value
+    picker.file_box.value = "viewer.png"  # lossless, to compare pixels
+    picker.download().wait(90)
+    assert picker.state == "done" and picker.result is not None
+    assert np.array_equal(load(picker.result.path), expected)

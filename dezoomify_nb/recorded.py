@@ -48,7 +48,9 @@ MAX_EXCHANGES = 20_000
 #: bytes of recorded bodies kept in all (past it, documents are fetched again when needed)
 MAX_RECORDED_BYTES = 32 * MiB
 #: the largest HAR file read (one with every tile embedded in base64 is large; bodies are dropped as read)
-MAX_HAR_BYTES = 512 * MiB
+MAX_HAR_BYTES = 256 * MiB
+#: memory a HAR document takes while parsed, per byte of the file (its text, then its strings and objects)
+HAR_PARSE_FACTOR = 4
 #: candidates opened at most
 MAX_CANDIDATES = 16
 MAX_COOKIES = 1000
@@ -151,7 +153,13 @@ def _pairs(items: Any) -> list[tuple[str, str]]:
 
 
 def read_har(data: bytes, source: str, *, body_cap: int) -> Recording:
-    """A HAR document (``log.entries``) as a :class:`Recording`; MetadataError when it is not one."""
+    """A HAR document (``log.entries``) as a :class:`Recording`; MetadataError when it is not one.
+
+    Its parse must fit the memory budget (:func:`~.budget.check_budget`, :data:`HAR_PARSE_FACTOR`)."""
+    from .budget import check_budget, fmt_bytes
+
+    check_budget(len(data) * HAR_PARSE_FACTOR, f"Reading the HAR file {source} ({fmt_bytes(len(data))})",
+                 hint="Save the HAR without content (its documents are then fetched again)")
     try:
         doc = json.loads(data)
     except (ValueError, RecursionError):

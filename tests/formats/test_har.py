@@ -125,3 +125,16 @@ def test_several_images_are_listed_and_picked(srv, tmp_path, capsys):
     assert main(["--list", str(path)]) == 0
     listed = capsys.readouterr().out
     assert "iiif2/info.json" in listed and "iiif3/info.json" in listed
+
+
+def test_a_har_whose_parse_passes_the_memory_budget_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "huge.har"
+    filler = entry("https://h/tile.jpg", b"x" * (5 << 20), mime="image/jpeg", b64=True)  # ~7 MB of base64
+    path.write_bytes(har(filler))
+    monkeypatch.setenv("DEZOOMIFY_NB_MEMORY_BUDGET", "16MiB")  # 4 × 7 MB to parse it: over
+    with pytest.raises(dz.MemoryBudgetError, match="Reading the HAR file") as info:
+        dz.open(path)
+    assert "without content" in info.value.hint
+    monkeypatch.setenv("DEZOOMIFY_NB_MEMORY_BUDGET", "64MiB")
+    with pytest.raises(dz.NoDezoomerFound, match=r"saw 1 request \(1 image\)"):  # read, and nothing in it
+        dz.open(path)

@@ -253,6 +253,11 @@ def run_bulk(args: argparse.Namespace, net: NetConfig, outfile: str | None) -> i
         report=_info, client=_cluster(args), redownload=args.redownload, archive=args.archive,
         partial=not args.no_partial, format=args.out_format,
     )
+    if not summary.ok:
+        again = ("with the tile cache, only the tiles still missing are fetched" if args.tile_cache
+                 else "add -c DIR to keep the tiles, so that only the missing ones are fetched")
+        _info(f"hint: run the same command again later: complete images are skipped, the others downloaded again "
+              f"in place ({again}).")
     return 0 if summary.ok else 1
 
 

@@ -432,7 +432,7 @@ class ZoomableImage:
             sidecar = record(out, False)
             raise DownloadError(
                 f"{len(failed)} tiles out of {total} could not be downloaded: no image was written "
-                f"(no partial images asked); the missing tiles are listed in '{sidecar}'.\n{_first_failures(failed)}",
+                f"(partial images refused: --no-partial, partial=False); the missing tiles are listed in '{sidecar}'.\n{_first_failures(failed)}",
                 failed=len(failed), total=total, hint=_repair_hint(out, self.cache, hint))
         out = target.publish()
         placed = None

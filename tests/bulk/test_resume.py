@@ -98,6 +98,9 @@ def test_bulk_rerun_skips_complete_outputs_and_redoes_partial_ones_in_place(serv
     server.missing("/iiif2/0,0,")
     proc = cli("--bulk", url, "-c", "cache", cwd=tmp_path)
     assert proc.returncode == 1 and "2 images, 1 done, 1 partial, 0 failed" in proc.stderr, proc.stderr
+    assert proc.stderr.rstrip().endswith("hint: run the same command again later: complete images are skipped, the "
+                                         "others downloaded again in place (with the tile cache, only the tiles "
+                                         "still missing are fetched).")
     # names: an untitled IIIF line after its identifier, a titled one in compact form
     assert {p.name for p in tmp_path.glob("*.jpg")} == {"iiif2.jpg", "Deep_zoom_one.jpg"}
     assert (tmp_path / "iiif2.jpg.failed.json").exists()

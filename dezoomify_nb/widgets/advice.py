@@ -19,7 +19,7 @@ _LOGGING = ("to see every request, run import logging; logging.basicConfig(); "
 
 #: the CLI hints (exact text) and what the picker says instead
 EXACT: dict[str, str] = {
-    E.REFERER_HINT: ("The server refused access. Many sites only serve tiles to their own viewer page: open "
+    E.REFERER_HINT: ("Many sites only serve their images to their own viewer page: open "
                      "'HTTP headers' and add a line 'Referer: <the viewer page's URL>' (and 'Cookie: …' if "
                      "you are logged in), then Open again."),
     E.TLS_HINT: ("The server's TLS certificate could not be verified. If you trust this server, open it with "
@@ -108,6 +108,20 @@ class ErrorParts:
 MAX_SENTENCE = 220
 
 
+def _plain_status(exc: BaseException) -> str:
+    """An HTTP failure of the URL itself in plain words, or ``""``."""
+    status = getattr(exc, "status", None)
+    if not isinstance(exc, E.FetchError) or isinstance(exc, E.TileFetchError) or not isinstance(status, int):
+        return ""
+    if status in (404, 410):
+        return f"There is nothing at this address (the server answered HTTP {status})."
+    if status in (401, 403):
+        return f"The server refused to give this document (HTTP {status})."
+    if status == 429 or status >= 500:
+        return f"The server could not answer now (HTTP {status}): try again in a moment."
+    return ""
+
+
 def error_parts(exc: BaseException) -> ErrorParts:
     """Split ``exc`` into one sentence, notebook advice and details (never a traceback)."""
     if isinstance(exc, E.DezoomifyError):
@@ -118,6 +132,10 @@ def error_parts(exc: BaseException) -> ErrorParts:
         text, advice = f"Unexpected error ({type(exc).__name__}): {exc}", ""
     lines = [line.strip() for line in text.splitlines() if line.strip()] or [type(exc).__name__]
     first, rest = lines[0], lines[1:]
+    plain = _plain_status(exc)
+    if plain:  # "HTTP 404 Not Found for https://…": said in words, the server's own line kept in the details
+        rest.insert(0, first)
+        first = plain
     if len(first) > MAX_SENTENCE:
         rest.insert(0, first)
         first = first[: MAX_SENTENCE - 1].rstrip() + "…"

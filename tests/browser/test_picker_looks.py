@@ -267,6 +267,13 @@ def test_picker_states_layout_region_strip_and_code(app, sources, workspace, bro
         wait_for(lambda: viewer_shows(page, sources, 2), "page 3 in the viewer", page)
         assert "tiles in" not in visible_text(page) and "Saved" not in visible_text(page)
 
+        # a failed Open after an image: no black box with the last image's zoom, no stale download
+        enter(page, sources.servers[0].base_url + "/nothing/here.json", "failed", ".dz-placeholder", "404")
+        expect(page.locator(".dz-viewer")).to_be_hidden()
+        expect(page.locator(".dz-side")).to_be_hidden()
+        assert not re.search(r"zoom [\d.]+ %|tiles", visible_text(page)), visible_text(page)
+        shoot(page, name, "failed-after-image")
+
         # downloading, then cancelled: no tile count or ETA left behind
         enter(page, sources.slow, "ready", ".dz-info", "4096 × 4096 px")
         page.locator(".dz-download").click()

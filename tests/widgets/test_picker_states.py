@@ -51,6 +51,9 @@ def test_an_error_is_one_sentence_and_details():
     assert "\n" not in parts.sentence and parts.sentence.endswith(".") and "example.org/x" in parts.sentence
     assert len(parts.details) == 25 and parts.details[0] == "- dezoomer0: reason 0"
     assert "dz.widget(url, dezoomer=" in parts.advice
+    gone = error_parts(E.FetchError("https://x/i.json", "HTTP 404 Not Found for https://x/i.json", status=404))
+    assert gone.sentence == "There is nothing at this address (the server answered HTTP 404)."
+    assert gone.details[0] == "HTTP 404 Not Found for https://x/i.json"  # the server's own words, kept
     long = error_parts(ValueError("y" * 1000))
     assert len(long.sentence) <= 221 and long.details[0] == "y" * 1000
 

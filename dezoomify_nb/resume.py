@@ -1,10 +1,10 @@
-"""Long runs that resume and repair: ``OUT.failed.json``, the bulk journal, download archives, :func:`repair`.
+"""Long runs that resume and repair: ``OUT.failed.json``, the bulk journal, download archives, :func:`dezoomify_nb.api.repair`.
 
 * **``OUT.failed.json``** (:func:`write_failed`) is written beside an output whose tiles did not all come:
   what was downloaded (the source's URL, dezoomer, geometry key, Referer; the level, region, format, mode,
   compression), the tile cache used, and every missing tile (level, column, row, URL, error). A complete
   download of the same output removes it. Cookies and ``-H`` headers are never written to it.
-* :func:`repair` reads it, reopens the source (metadata only), forgets the 404s the cache remembered for
+* :func:`dezoomify_nb.api.repair` reads it, reopens the source (metadata only), forgets the 404s the cache remembered for
   those tiles and writes the output again: with the tile cache every other tile comes from the cache, so
   only the missing tiles are requested.
 * **The journal** (:class:`Journal`, ``.dezoomify-nb.jsonl`` in the output folder) is how a bulk run knows
@@ -75,7 +75,7 @@ def _write_json_atomic(path: Path, doc: Any) -> None:
 
 
 def cache_location(cache: TileCache | None) -> str | None:
-    """The tile cache's folder (a local store), to be found again by :func:`repair`; None otherwise."""
+    """The tile cache's folder (a local store), to be found again by :func:`dezoomify_nb.api.repair`; None otherwise."""
     root = getattr(getattr(cache, "store", None), "root", None)
     return os.path.abspath(os.fspath(root)) if root is not None else None
 

@@ -219,3 +219,22 @@ def test_names_of_untitled_images():
     assert image_name("https://gallica.bnf.fr/iiif/ark:/12148/btv1b8451598p/f1/info.json") == "btv1b8451598p_f1"
     assert image_name("https://x.org/iiif/abc123/info.json") == "abc123"
     assert image_name("https://x.org/dzi/duomo.dzi") == "duomo"
+
+
+def test_python_api_partial_false_and_repair(server, tmp_path):
+    import pytest
+
+    import dezoomify_nb as dz
+
+    server.fail("/iiif3/512,0,", times=None, status=500)
+    img = dz.open(server.url("iiif3"), cache=tmp_path / "c", min_interval=0, retries=0)
+    with pytest.raises(dz.DownloadError) as info:
+        img.save(tmp_path / "a.png", partial=False, progress=False)
+    assert info.value.path is None and info.value.failed == 1 and "--repair" in info.value.hint
+    assert not (tmp_path / "a.png").exists() and (tmp_path / "a.png.failed.json").exists()
+    server.clear_faults()
+    server.reset_requests()
+    result = dz.repair(tmp_path / "a.png", progress=False, min_interval=0)
+    assert result.ok and len(tiles_asked(server)) == 1
+    assert_same_pixels(read(tmp_path / "a.png"), server.level_image("iiif3", 0), "iiif3")
+    assert not (tmp_path / "a.png.failed.json").exists()

@@ -49,10 +49,9 @@ class Downloads:
         img = self.image
         if img is None:
             return ""
-        url = self._opened_url or img.url
-        index = None
-        if self.collection is not None:
-            index = int(self.image_select.value or 0)
+        url, index = self._opened_url or img.url, None
+        if self.collection is not None:  # the collection's URL (also when it was given, not typed) and the page
+            url, index = self._opened_url or self.collection.url, int(self.image_select.value or 0)
         try:
             headers = parse_headers(self.headers_box.value)
         except ValueError:

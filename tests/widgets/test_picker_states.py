@@ -161,6 +161,8 @@ def test_copy_as_code_runs_and_gives_the_same_pixels(gallery, tmp_path, monkeypa
     assert "region=(120, 60, 500, 300)" in line and "level=1" in line
     assert line in p.code.value.replace("&quot;", '"')
     exec(line, {})  # noqa: S102 - the line the user copies
+    given = dz.widget(image=dz.open(gallery.manifest_url, **FAST), directory=tmp_path).wait(60)
+    assert f'dz.open("{gallery.manifest_url}", image_index=0)' in given.code_line()  # a collection given
     p.download().wait(60)
     assert p.state == "done" and p.result is not None
     written = read(p.result.path)

@@ -224,7 +224,7 @@ def test_picker_states_layout_region_strip_and_code(app, sources, workspace, bro
         for field, value in zip("whxy", (600, 300, 300, 150), strict=True):  # in an order that clamps nothing
             page.locator(f".dz-region-{field} input").fill(str(value))
             page.locator(f".dz-region-{field} input").press("Enter")
-        drawn = page.locator(".dz-viewer .dz-region-box")  # the viewer's region (its handles, its bar inside)
+        drawn = page.locator(".dz-viewer .dz-viewer-region")  # the viewer's region (its handles, its bar inside)
         expect(drawn).to_be_visible(timeout=10_000)
         try:
             wait_for(lambda: (b := drawn.bounding_box()) is not None and b["height"] > 0

@@ -12,14 +12,17 @@ visible tile is printed (loopback; not a pass/fail timing).
 from __future__ import annotations
 
 import random
+import re
 import time
 
 import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, expect
 from widgets.conftest import SHOTS
 
 from .viewer_kit import (
+    BORDER,
     COLOURS,
     HEIGHT,
     WIDTH,
@@ -119,10 +122,10 @@ def assert_all_tiles(page: Page, index: int, what: str) -> np.ndarray:
         shot = wait_stable(page)
     finally:
         style.evaluate("e => e.remove()")
-    if not any(near(shot, rgb).any() for rgb in COLOURS):
+    bad = wrong_cells(shot, image_box(shot), COLOURS[index]) if any(near(shot, c).any() for c in COLOURS) else [0]
+    if bad:
         SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / "viewer-failure.png"))
-    bad = wrong_cells(shot, image_box(shot), COLOURS[index])
+        Image.fromarray(shot).save(SHOTS / "viewer-failure.png")
     assert not bad, f"{what}: {len(bad)} cells not of image {index + 1}'s colour {COLOURS[index]}: {bad[:6]}"
     return shot
 
@@ -186,4 +189,197 @@ def test_switching_and_fit_in_lab(page: Page, lab, notebook, errors):
     page.set_viewport_size({"width": 1280, "height": 1400})
     open_lab(page, lab, notebook)
     switching_scenario(page, "lab")
+    assert not our_errors(errors), our_errors(errors)
+
+
+# --- the controls, the keys, the region, failed tiles --------------------------------------------------
+def root_state(page: Page) -> dict:
+    return page.evaluate("""() => { const r = document.querySelector('.dz-viewer-root');
+        return {drawing: r.classList.contains('dz-drawing'), failed: Number(r.dataset.failed || 0),
+                region: r.dataset.region || '', full: document.fullscreenElement === r,
+                zoom: r.dzViewer.viewport.getZoom(true)}; }""")
+
+
+def zoom_percent(page: Page) -> float:
+    return float(re.search(r"zoom ([\d.]+) %", page.locator(".dz-viewer-readout").inner_text()).group(1))
+
+
+def kernel_region(page: Page) -> list[int]:
+    return eval(run_code(page, "answer = list(viewer.region)"))  # noqa: S307 - a list of ints from our kernel
+
+
+def screen_geometry(page: Page) -> tuple[float, float, float, dict]:
+    """``(left, top, scale)`` of the fitted image in page coordinates, and the stage's box."""
+    style = page.add_style_tag(content=NO_OVERLAYS)
+    try:
+        shot = wait_stable(page, quiet=0.5)
+    finally:
+        style.evaluate("e => e.remove()")
+    stage = page.locator(".dz-viewer-stage").bounding_box()
+    left, top, right, _ = image_box(shot)
+    return stage["x"] + BORDER + left, stage["y"] + BORDER + top, (right - left) / WIDTH, stage
+
+
+def drag(page: Page, x0: float, y0: float, x1: float, y1: float) -> None:
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
+    page.mouse.move(x1, y1, steps=4)
+    page.mouse.up()
+
+
+def wait_region(page: Page, check, what: str) -> list[int]:
+    deadline = time.monotonic() + 10
+    while not check(r := kernel_region(page)):
+        assert time.monotonic() < deadline, f"{what}: the region is {r}"
+        page.wait_for_timeout(100)
+    return r
+
+
+def controls_scenario(page: Page, env: str) -> None:
+    open_manifest(page)
+    run_code(page, "picker.wait(60)")
+    assert_all_tiles(page, 0, "image 1")
+    stage = page.locator(".dz-viewer-stage")
+    root = page.locator(".dz-viewer-root")
+
+    # keys, once the view has the focus (a click in it)
+    box = stage.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    fitted = zoom_percent(page)
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    page.wait_for_timeout(600)
+    assert zoom_percent(page) > 2 * fitted, "+ did not zoom in"
+    page.keyboard.press("-")
+    page.wait_for_timeout(600)
+    assert fitted < zoom_percent(page) < 2 * fitted, "- did not zoom out"
+    page.keyboard.press("0")
+    page.wait_for_timeout(600)
+    assert abs(zoom_percent(page) - fitted) < 0.6, "0 did not fit"
+    page.keyboard.press("r")
+    expect(root).to_have_class(re.compile("dz-drawing"))
+    expect(page.locator(".dz-hint")).to_be_visible()
+    assert run_code(page, "answer = viewer.drawing") == "True"
+    page.locator(".dz-viewer").screenshot(path=str(SHOTS / f"viewer-{env}-drawing.png"))
+    root.focus()  # the code box had it
+    page.keyboard.press("Escape")
+    expect(root).not_to_have_class(re.compile("dz-drawing"))
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement !== null")
+    assert root_state(page)["full"]
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(SHOTS / f"viewer-{env}-fullscreen.png"))
+    shot = assert_all_tiles(page, 0, "fullscreen")
+    assert_fitted(shot, "fullscreen")  # refitted to the whole screen
+    page.keyboard.press("f")
+    page.wait_for_function("() => document.fullscreenElement === null")
+    page.wait_for_timeout(400)
+    assert_fitted(assert_all_tiles(page, 0, "after fullscreen"), "after fullscreen")
+
+    # region: drawn with the mouse (the button), then moved and resized with handles; the trait follows
+    left, top, scale, sbox = screen_geometry(page)
+    page.locator(".dz-select").click()
+    x0, y0 = left + 600 * scale, top + 300 * scale
+    drag(page, x0, y0, x0 + 800 * scale, y0 + 600 * scale)
+    tol = 2 / scale + 2  # a screen pixel or two, in image pixels
+    r = wait_region(page, lambda r: len(r) == 4, "drawn")
+    assert np.allclose(r, [600, 300, 800, 600], atol=tol), r
+    assert not root_state(page)["drawing"]
+    rb = page.locator(".dz-viewer-region").bounding_box()
+    cx, cy = rb["x"] + rb["width"] / 2, rb["y"] + rb["height"] / 2
+    drag(page, cx, cy, cx + 200 * scale, cy + 100 * scale)  # move
+    r = wait_region(page, lambda r: abs(r[0] - 800) < tol + 2, "moved")
+    assert np.allclose(r, [800, 400, 800, 600], atol=tol + 2), r
+    hb = page.locator(".dz-handle-se").bounding_box()
+    hx, hy = hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2
+    drag(page, hx, hy, hx + 200 * scale, hy + 100 * scale)  # resize by the bottom-right corner
+    r = wait_region(page, lambda r: abs(r[2] - 1000) < tol + 4, "resized")
+    assert np.allclose(r, [800, 400, 1000, 700], atol=tol + 4), r
+    hb = page.locator(".dz-handle-w").bounding_box()
+    hx, hy = hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2
+    drag(page, hx, hy, hx - 100 * scale, hy)  # the left edge
+    r = wait_region(page, lambda r: abs(r[0] - 700) < tol + 4, "left edge")
+    assert np.allclose(r, [700, 400, 1100, 700], atol=tol + 6), r
+    # the navigator shows it
+    nav = page.locator(".dz-navigator").bounding_box()
+    nr = page.locator(".dz-nav-region").bounding_box()
+    assert nav and nr and nav["x"] <= nr["x"] and nr["x"] + nr["width"] <= nav["x"] + nav["width"] + 1
+    assert abs(nr["width"] / nr["height"] - 1100 / 700) < 0.15, nr
+    page.locator(".dz-viewer").screenshot(path=str(SHOTS / f"viewer-{env}-region.png"))
+
+    # set from Python: the box moves there
+    run_code(page, "viewer.region = [1200, 600, 600, 300]")
+    expected = (left + 1200 * scale, top + 600 * scale, 600 * scale, 300 * scale)
+    deadline = time.monotonic() + 10
+    while True:
+        rb = page.locator(".dz-viewer-region").bounding_box()
+        got = (rb["x"], rb["y"], rb["width"], rb["height"])
+        if np.allclose(got, expected, atol=3):
+            break
+        assert time.monotonic() < deadline, (got, expected)
+        page.wait_for_timeout(100)
+    # aspect lock: 2:1 is kept while resizing by a corner
+    page.locator(".dz-viewer-lock").click()
+    assert abs(float(run_code(page, "answer = viewer.region_aspect")) - 2) < 1e-6
+    hb = page.locator(".dz-handle-se").bounding_box()
+    hx, hy = hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2
+    drag(page, hx, hy, hx + 300 * scale, hy + 20 * scale)
+    r = wait_region(page, lambda r: r[2] > 800, "resized with the lock")
+    assert abs(r[2] / r[3] - 2) < 0.02 and abs(r[2] - 900) < tol + 4, r
+    page.locator(".dz-viewer").screenshot(path=str(SHOTS / f"viewer-{env}-region-locked.png"))
+    page.locator(".dz-viewer-clear").click()
+    wait_region(page, lambda r: r == [], "cleared")
+    expect(page.locator(".dz-viewer-region")).to_be_hidden()
+
+
+def failed_tiles_scenario(page: Page, env: str) -> None:
+    open_manifest(page)
+    run_code(page, "picker.wait(60)")
+    # every tile whose region starts at 0,0 (the top-left tile of each level) of page 2 fails
+    run_code(page, "gallery.servers[1].missing('/0,0,')")
+    select_image(page, 1)
+    chip = page.locator(".dz-failed")
+    expect(chip).to_be_visible(timeout=30_000)  # after three retries, 0.4 + 1.2 + 3.6 s apart
+    expect(chip).to_contain_text("failed")
+    style = page.add_style_tag(content=NO_OVERLAYS)
+    shot = wait_stable(page)
+    style.evaluate("e => e.remove()")
+    left, top, right, bottom = image_box(shot)
+    corner = shot[top + 4: top + 24, left + 4: left + 24].reshape(-1, 3).mean(axis=0)
+    # the top-left tile is drawn as failed (the grey hatching), never left black, never another image
+    assert not near(corner[None, None], COLOURS[1])[0, 0], corner
+    assert corner.min() > 50 and abs(corner[0] - corner[2]) < 30, f"not the failure marker: {corner}"
+    assert int(run_code(page, "import time\ntime.sleep(0.5)\nanswer = viewer.failed_tiles")) >= 1
+    page.locator(".dz-viewer").screenshot(path=str(SHOTS / f"viewer-{env}-failed-tiles.png"))
+    run_code(page, "gallery.servers[1].clear_faults()")
+    page.locator(".dz-retry").click()
+    expect(chip).to_be_hidden(timeout=20_000)
+    assert_all_tiles(page, 1, "after Retry")
+    assert run_code(page, "import time\ntime.sleep(0.5)\nanswer = viewer.failed_tiles") == "0"
+
+
+def test_controls_keys_and_region_in_voila(page: Page, voila, errors):
+    page.set_viewport_size({"width": 1000, "height": 1300})
+    open_voila(page, voila)
+    controls_scenario(page, "voila")
+    assert not our_errors(errors), our_errors(errors)
+
+
+def test_failed_tiles_then_retry_in_voila(page: Page, voila, errors):
+    page.set_viewport_size({"width": 1000, "height": 1300})
+    open_voila(page, voila)
+    failed_tiles_scenario(page, "voila")
+    assert not our_errors(errors), our_errors(errors)
+
+
+def test_controls_keys_and_region_in_lab(page: Page, lab, notebook, errors):
+    page.set_viewport_size({"width": 1280, "height": 1400})
+    open_lab(page, lab, notebook)
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    kinds = cells.evaluate_all("cs => cs.map(c => [...c.classList].filter(k => k.endsWith('Cell')).join(' '))")
+    controls_scenario(page, "lab")
+    # the keys typed in the view never reached the notebook (r = raw cell, 0 0 = restart, f = find...)
+    assert cells.evaluate_all("cs => cs.map(c => [...c.classList].filter(k => k.endsWith('Cell')).join(' '))") == kinds
+    expect(page.locator(".jp-Dialog")).to_have_count(0)
     assert not our_errors(errors), our_errors(errors)

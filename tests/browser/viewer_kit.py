@@ -154,10 +154,14 @@ def run_code(page, code: str, timeout: float = 60.0) -> str:
     return value
 
 
+#: the stage's border (its colour says whether the view has the focus), left out of :func:`stage_shot`
+BORDER = 2
+
+
 def stage_shot(page) -> np.ndarray:
-    """The deep-zoom view as drawn (a real screenshot), RGB."""
+    """The deep-zoom view as drawn (a real screenshot) inside its border, RGB."""
     png = page.locator(".dz-viewer-stage").screenshot(animations="disabled")
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))[BORDER:-BORDER, BORDER:-BORDER]
 
 
 def near(shot: np.ndarray, rgb, tol: int = 40) -> np.ndarray:

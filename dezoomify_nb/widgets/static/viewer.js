@@ -64,25 +64,26 @@ function render({ model, el }) {
   const retryBtn = h("button", "dz-retry", "Retry");
   retryBtn.type = "button";
   failedChip.append(failedText, retryBtn);
+  const navEl = h("div", "dz-ov dz-navigator dz-nav-idle");
   const hint = h("div", "dz-ov dz-hint", "Drag to draw the region · Esc cancels");
   // region: the drawing layer, the box with its handles and its own small toolbar
   const draw = h("div", "dz-viewer-draw");
   const rubber = h("div", "dz-viewer-rubber");
   draw.append(rubber);
-  const regionBox = h("div", "dz-region-box");
+  const regionBox = h("div", "dz-viewer-region");
   const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
   for (const name of HANDLES) {
     const hd = h("div", `dz-handle dz-handle-${name}`);
     hd.dataset.handle = name;
     regionBox.append(hd);
   }
-  const regionBar = h("div", "dz-region-bar");
-  const regionSize = h("span", "dz-region-size");
-  const lock = button("dz-lock", "unlock", "Lock the aspect ratio");
-  const clear = button("dz-clear", "clear", "Remove the region");
+  const regionBar = h("div", "dz-viewer-region-bar");
+  const regionSize = h("span", "dz-viewer-region-size");
+  const lock = button("dz-viewer-lock", "unlock", "Lock the aspect ratio");
+  const clear = button("dz-viewer-clear", "clear", "Remove the region");
   regionBar.append(regionSize, lock, clear);
   regionBox.append(regionBar);
-  stage.append(canvas, empty, regionBox, draw, loading, controls, readout, failedChip, hint);
+  stage.append(canvas, empty, regionBox, draw, loading, controls, readout, failedChip, hint, navEl);
   root.append(stage);
   el.append(root);
 
@@ -98,9 +99,7 @@ function render({ model, el }) {
     timeout: 600000, // our loader times requests out itself, and retries
     tileRetryMax: 0,
     showNavigator: true,
-    navigatorPosition: "BOTTOM_RIGHT",
-    navigatorSizeRatio: 0.2,
-    navigatorMaintainSizeRatio: true,
+    navigatorElement: navEl,
     navigatorAutoFade: false,
     navigatorBackground: "transparent",
     navigatorBorderColor: "transparent",
@@ -109,7 +108,26 @@ function render({ model, el }) {
   });
   root.dzViewer = viewer; // for tests and the curious: the OpenSeadragon viewer
   const nav = viewer.navigator;
-  if (nav) nav.element.classList.add("dz-ov", "dz-navigator");
+  // the navigator has the image's shape (at most 168 × 120 px), and shows only when the view does not
+  // already hold the whole image
+  function sizeNavigator() {
+    const lv = levels();
+    if (!lv.length || !nav) return;
+    const [W, H] = lv[0];
+    const [w, hh] = W / H > 168 / 120 ? [168, Math.round(168 * H / W)] : [Math.round(120 * W / H), 120];
+    Object.assign(navEl.style, { width: `${w}px`, height: `${hh}px` });
+    if (nav.updateSize) nav.updateSize();
+    nav.viewport.resize(new OSD.Point(w, hh), false);
+    nav.viewport.goHome(true);
+  }
+  function updateNavigator() {
+    const it = item();
+    if (!it) return;
+    const b = it.viewportToImageRectangle(viewer.viewport.getBounds(true));
+    const [W, H] = levels()[0] || [0, 0];
+    const whole = b.x <= 1 && b.y <= 1 && b.x + b.width >= W - 1 && b.y + b.height >= H - 1;
+    navEl.classList.toggle("dz-nav-idle", whole || !model.get("navigator"));
+  }
 
   const loader = makeLoader(model, viewId, () => updateStatus());
   root.dzLoader = loader;
@@ -171,6 +189,7 @@ function render({ model, el }) {
     if (fitted) requestAnimationFrame(() => { if (fitted && item()) viewer.viewport.goHome(true); });
   });
   viewer.addHandler("open", () => {
+    sizeNavigator();
     fitNow(true);
     requestAnimationFrame(() => { if (fitted && item()) viewer.viewport.goHome(true); });
     showRegion();
@@ -178,7 +197,7 @@ function render({ model, el }) {
     updateStatus();
   });
   viewer.addHandler("animation-finish", reportView);
-  viewer.addHandler("animation", () => { updateReadout(); placeRegion(); });
+  viewer.addHandler("animation", () => { updateReadout(); placeRegion(); updateNavigator(); });
   viewer.addHandler("update-viewport", placeRegion);
 
   function openImage() {
@@ -218,7 +237,7 @@ function render({ model, el }) {
   model.on("change:region_aspect", () => { lock.innerHTML = lockIcon(); lock.classList.toggle("dz-active", aspect() > 0); });
   model.on("change:drawing", () => setDrawing(!!model.get("drawing"), true));
   model.on("change:placeholder", () => { if (!levels().length) empty.textContent = model.get("placeholder") || ""; });
-  model.on("change:navigator", () => { if (nav) nav.element.style.display = model.get("navigator") ? "" : "none"; });
+  model.on("change:navigator", updateNavigator);
   model.on("change:height", () => { stage.style.height = model.get("height") || "420px"; });
 
   function zoomBy(factor) {

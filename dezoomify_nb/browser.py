@@ -235,13 +235,15 @@ def _session(url: str, exe: str, net: NetConfig, timeout: float, stop: threading
                     except Exception:  # noqa: BLE001 - not loaded yet
                         continue
                 _quiet(page, deadline, stop)
-                for _ in range(NUDGES):
+                for round_ in range(NUDGES):
                     if stop.is_set() or _left(deadline) < 0.5:
                         break
                     before = recorder.seen_something(url)
                     nudged = _nudge(page, deadline)
                     _quiet(page, deadline, stop)
-                    if before or not nudged:  # one round after the viewer showed itself: deeper tiles
+                    # one round after the viewer showed itself (deeper tiles); nothing to nudge: one more
+                    # quiet wait (a script that starts late), then no more
+                    if before or (not nudged and round_ >= 1):
                         break
                 try:
                     out["title"] = str(page.title())[:300]

@@ -26,6 +26,8 @@ def record_har(browser, url, path, *, click: bool = False, content: str = "embed
                                   record_har_content=content)
     try:
         page = context.new_page()
+        tiles: list[str] = []
+        page.on("response", lambda r: tiles.append(r.url) if r.request.resource_type == "image" else None)
         page.goto(url)
         page.wait_for_load_state("networkidle")
         if click:
@@ -33,6 +35,11 @@ def record_har(browser, url, path, *, click: bool = False, content: str = "embed
             page.wait_for_load_state("networkidle")
             page.wait_for_timeout(300)
             page.wait_for_load_state("networkidle")
+        for _ in range(150):  # a busy machine: the viewer's script may start later than "network idle"
+            if tiles:
+                break
+            page.wait_for_timeout(100)
+        page.wait_for_load_state("networkidle")
     finally:
         context.close()  # writes the HAR
     return path

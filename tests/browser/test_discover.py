@@ -159,3 +159,59 @@ def test_picker_offers_to_look_with_a_browser(site, own_tmp):
     picker.download().wait(90)
     assert picker.state == "done" and picker.result is not None
     assert np.array_equal(load(picker.result.path), expected)
+
+
+PAYLOAD = b"DZ-PAYLOAD-" * 1000
+
+
+def test_downloads_and_non_http_navigation_go_nowhere(site, monkeypatch, request):
+    """A page whose frame starts a download and navigates to file:// and ftp:// URLs: no file with the
+    download's bytes appears under $TMPDIR while the browser runs (where Playwright keeps accepted downloads)
+    nor in its profile, nothing but http(s) is recorded, and the viewer beside it is still found."""
+    import threading
+
+    from dezoomify_nb import browser as browser_mode
+    from dezoomify_nb.testing import Response
+
+    server, pages = site
+    tmp = Path(tempfile.mkdtemp(prefix="dz-", dir="/tmp"))  # short: Chromium's sockets live under $TMPDIR
+    request.addfinalizer(lambda: shutil.rmtree(tmp, ignore_errors=True))
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    escape = ('<a id="d" href="/esc/payload.bin" download>file</a><script>document.getElementById("d").click();'
+              'setTimeout(function () { location.href = "file:///etc/hostname"; }, 200);'
+              'setTimeout(function () { window.open("ftp://127.0.0.1/x"); }, 300);</script>')
+    page = '<iframe src="/esc/frame"></iframe><iframe src="/v/frame-inner/" width="860" height="620"></iframe>'
+
+    def handler(srv, raw_path, headers):
+        if raw_path.startswith("/esc/payload.bin"):
+            return Response(200, PAYLOAD, "application/octet-stream",
+                            {"Content-Disposition": 'attachment; filename="payload.bin"'})
+        return Response(200, (escape if raw_path.startswith("/esc/frame") else page).encode(), "text/html")
+
+    server.add_route("/esc/", handler)
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            for path in tmp.rglob("*"):
+                try:
+                    if path.is_file() and path.stat().st_size == len(PAYLOAD) and path.read_bytes() == PAYLOAD:
+                        seen.add(str(path))
+                except OSError:
+                    continue
+            done.wait(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        rec = browser_mode.record(server.base_url + "/esc/page", executable=CHROMIUM, timeout=20)
+    finally:
+        done.set()
+        watcher.join(5)
+    assert not seen, f"a download was written: {seen}"
+    assert rec.exchanges and all(ex.url.startswith("http") for ex in rec.exchanges)
+    assert not _browsers(tmp) and not list(tmp.glob("dezoomify-nb-browser-*"))
+    img = dz.open(server.base_url + "/esc/page", browser=True, browser_path=CHROMIUM, **FAST)
+    assert img.dezoomer == "deepzoom" and (img.width, img.height) == pages["frame"][1].shape[1::-1]

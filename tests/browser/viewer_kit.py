@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from widgets.conftest import _free_port, _wait_http, jupyter_env
+from widgets.conftest import _free_port, _stop, _wait_http, jupyter_env, voila_server  # noqa: F401 - voila_server re-exported
 
 #: one flat colour per image (bright, far apart, none near the dark stage nor the failure marker)
 COLOURS = [(220, 40, 40), (40, 170, 60), (40, 80, 220), (230, 200, 40), (200, 60, 200), (40, 200, 210)]
@@ -77,31 +77,6 @@ def write_notebook(path: Path, latency: float = 0.05) -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
     return path
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()  # jupyter_server shuts its kernels down too
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-@contextmanager
-def voila_server(work: Path, notebook: Path) -> Iterator[str]:
-    """Voila on ``notebook`` (127.0.0.1): yields its URL; each page load runs it in a new kernel."""
-    port = _free_port()
-    with open(work / "voila.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
-             "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=work, env={**os.environ, **jupyter_env(work)})
-        try:
-            _wait_http(f"http://127.0.0.1:{port}/voila/static/voila.js", proc)
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            _stop(proc)
 
 
 @contextmanager

@@ -76,7 +76,9 @@ def voila_server(notebook: Path, work: Path, env: dict[str, str] | None = None) 
     with open(work / "voila.log", "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
-             "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
+             "--Voila.ip=127.0.0.1", "--show_tracebacks=True",
+             # Notebook 7's JupyterLab extension (the test extra has Notebook 7) fails in Voila's older core
+             "--VoilaConfiguration.extension_denylist=['@jupyter-notebook/lab-extension']"],
             stdout=log, stderr=subprocess.STDOUT, cwd=work, env={**os.environ, **jupyter_env(work), **(env or {})},
         )
         try:

@@ -98,6 +98,7 @@ function render({ model, el }) {
     imageLoaderLimit: 8,
     timeout: 600000, // our loader times requests out itself, and retries
     tileRetryMax: 0,
+    autoResize: false,
     showNavigator: true,
     navigatorElement: navEl,
     navigatorAutoFade: false,
@@ -147,7 +148,10 @@ function render({ model, el }) {
       statusTimer = setTimeout(() => { model.set("failed_tiles", loader.failedCount); model.save_changes(); }, 200);
     }
   }
-  const ticker = setInterval(() => loading.classList.toggle("dz-on", loader.pendingCount > 0), 250);
+  const ticker = setInterval(() => {
+    loading.classList.toggle("dz-on", loader.pendingCount > 0);
+    followSize(); // in case a size change was not observed
+  }, 250);
   viewer.addHandler("tile-loaded", () => {
     updateStatus();
     if (!root.dataset.firstTile && loader.stats.firstTile !== null) root.dataset.firstTile = String(loader.stats.firstTile);
@@ -165,6 +169,7 @@ function render({ model, el }) {
   function reportView() {
     const it = item();
     if (!it) return;
+    userBounds = fitted ? null : viewer.viewport.getBounds(true);
     const b = it.viewportToImageRectangle(viewer.viewport.getBounds(true));
     model.set("view", [b.x, b.y, b.width, b.height].map(Math.round));
     model.set("zoom", zoomNow());
@@ -183,12 +188,27 @@ function render({ model, el }) {
   for (const ev of ["canvas-drag", "canvas-scroll", "canvas-pinch", "canvas-double-click", "canvas-key"]) {
     viewer.addHandler(ev, touch);
   }
-  // OpenSeadragon rescales the zoom after a resize (so a fitted image may end up fitted to the width):
-  // fit again once it has, in the next frame
-  viewer.addHandler("resize", () => {
-    if (fitted) requestAnimationFrame(() => { if (fitted && item()) viewer.viewport.goHome(true); });
-  });
+  // The frame's size is followed here, not by OpenSeadragon (autoResize: false): it rescales the zoom
+  // on a resize (a fitted image ended up fitted to the width), and a frame hidden for a while (0 × 0:
+  // a JupyterLab panel switched, a theme changed) left it at 1 × 1 px for good. A hidden frame keeps
+  // its size; a fitted image is fitted again; otherwise the view the user chose is kept.
+  let userBounds = null; // the view the user chose, in viewport coordinates
+  const bigEnough = (p) => p.x > 8 && p.y > 8;
+  function followSize() {
+    const size = new OSD.Point(canvas.clientWidth, canvas.clientHeight);
+    if (!bigEnough(size) || size.equals(viewer.viewport.getContainerSize())) return;
+    const keep = userBounds || viewer.viewport.getBounds(true);
+    viewer.viewport.resize(size, true);
+    if (item()) {
+      if (fitted) viewer.viewport.goHome(true);
+      else viewer.viewport.fitBounds(keep, true);
+    }
+    viewer.forceRedraw();
+  }
+  const sizes = new ResizeObserver(followSize);
+  sizes.observe(canvas);
   viewer.addHandler("open", () => {
+    followSize();
     sizeNavigator();
     fitNow(true);
     requestAnimationFrame(() => { if (fitted && item()) viewer.viewport.goHome(true); });
@@ -484,6 +504,7 @@ function render({ model, el }) {
   updateStatus();
   return () => {
     clearInterval(ticker);
+    sizes.disconnect();
     document.removeEventListener("fullscreenchange", onFullscreen);
     loader.setGen(null);
     viewer.destroy();

@@ -82,8 +82,7 @@ function render({ model, el }) {
   const lock = button("dz-viewer-lock", "unlock", "Lock the aspect ratio");
   const clear = button("dz-viewer-clear", "clear", "Remove the region");
   regionBar.append(regionSize, lock, clear);
-  regionBox.append(regionBar);
-  stage.append(canvas, empty, regionBox, draw, loading, controls, readout, failedChip, hint, navEl);
+  stage.append(canvas, empty, regionBox, draw, loading, controls, readout, failedChip, hint, navEl, regionBar);
   root.append(stage);
   el.append(root);
 
@@ -154,7 +153,13 @@ function render({ model, el }) {
   }, 250);
   viewer.addHandler("tile-loaded", () => {
     updateStatus();
-    if (!root.dataset.firstTile && loader.stats.firstTile !== null) root.dataset.firstTile = String(loader.stats.firstTile);
+    // when the first tile of this image is on screen (the frame after it loaded), for the timing tests
+    if (!root.dataset.firstTile && loader.stats.firstTile !== null) {
+      const gen = root.dataset.gen;
+      requestAnimationFrame(() => {
+        if (root.dataset.gen === gen && !root.dataset.firstTile) root.dataset.firstTile = String(performance.now());
+      });
+    }
   });
 
   function zoomNow() {
@@ -217,7 +222,7 @@ function render({ model, el }) {
     updateStatus();
   });
   viewer.addHandler("animation-finish", reportView);
-  viewer.addHandler("animation", () => { updateReadout(); placeRegion(); updateNavigator(); });
+  viewer.addHandler("animation", () => { updateReadout(); updateNavigator(); placeRegion(); });
   viewer.addHandler("update-viewport", placeRegion);
 
   function openImage() {
@@ -396,6 +401,7 @@ function render({ model, el }) {
     const r = currentRegion();
     if (!r || !item()) {
       regionBox.style.display = "none";
+      regionBar.style.display = "none";
       root.dataset.region = "";
       return;
     }
@@ -406,10 +412,31 @@ function render({ model, el }) {
     });
     regionBox.classList.toggle("dz-locked", aspect() > 0);
     regionBox.classList.toggle("dz-small", b.x - a.x < 90 || b.y - a.y < 60);
-    // the bar sits below the box, or inside it when the box reaches the bottom of the view
-    regionBar.classList.toggle("dz-inside", b.y + 34 > stage.clientHeight);
     regionSize.textContent = `${r[2]} \u00d7 ${r[3]} px`;
+    placeBar(a, b);
     root.dataset.region = r.join(",");
+  }
+
+  // the region's bar (size, lock, remove) sits under the box's right end; above it when there is no
+  // room below or the navigator is there; inside its bottom when neither fits; hidden with the box
+  function placeBar(a, b) {
+    const W = stage.clientWidth;
+    const H = stage.clientHeight;
+    if (b.x < 0 || b.y < 0 || a.x > W || a.y > H) {
+      regionBar.style.display = "none";
+      return;
+    }
+    regionBar.style.display = "flex";
+    const bw = regionBar.offsetWidth;
+    const bh = regionBar.offsetHeight;
+    const left = Math.max(4, Math.min(W - bw - 4, b.x - bw));
+    const navOn = !navEl.classList.contains("dz-nav-idle");
+    const hits = (top) => top + bh > H - 4 || (navOn && left + bw > navEl.offsetLeft - 4
+      && top + bh > navEl.offsetTop - 4);
+    let top = b.y + 8;
+    if (hits(top)) top = a.y - bh - 8;
+    if (top < 4) top = Math.max(4, Math.min(H, b.y) - bh - 8);
+    Object.assign(regionBar.style, { left: `${left}px`, top: `${top}px` });
   }
 
   // drawing a new region

@@ -473,6 +473,10 @@ def _repair_hint(out: Path, cache: TileCache | None, hint: str | None) -> str:
     """The failures' own hint, and how to fetch only the missing tiles later."""
     import shlex
 
+    from .errors import LOCAL_TILES_HINT
+
+    if hint == LOCAL_TILES_HINT:  # refused by the local-file gate: a repair would be refused the same way
+        return hint
     if cache is not None:
         return (f"{hint + ' ' if hint else ''}`dezoomify-nb --repair {shlex.quote(str(out))}` fetches only the "
                 "missing tiles (the others are in the tile cache); add --retries 5 --retry-delay 5s -n 2 for a "

@@ -114,7 +114,10 @@ def test_cli_nothing_found_explains_and_hints(site, capsys, tmp_path, not_a_term
     assert lines[1].startswith(" - page: no zoomable image found in this web page")  # first of the reasons
     assert "https://player.vimeo.com/video/12345" in lines[1]
     hint = next(line for line in lines if line.startswith("hint:"))
-    assert "developer tools" in hint and "info.json" in hint
+    if _browser_installed():  # the page scan found nothing: a headless browser may, and the hint says so
+        assert "try --browser" in hint and "browser=True" in hint
+    else:
+        assert "developer tools" in hint and "info.json" in hint
     assert not (tmp_path / "out.png").exists()
 
 
@@ -178,8 +181,19 @@ def test_widget_shows_the_page_candidates_in_its_image_dropdown(site, tmp_path):
 @WIDGET_LAYOUT_GAP
 def test_widget_status_explains_a_page_without_image(site, tmp_path):
     picker = dz.widget(url(site, "nothing.html"), viewer=False, directory=tmp_path).wait(30)
-    assert "no zoomable image found in this web page" in picker.status.value
-    assert "developer tools" in picker.status.value
+    assert picker.state == "failed"
+    card = picker.placeholder.value  # no image: the error card takes the image's place
+    assert "no zoomable image found in this web page" in card
+    if _browser_installed():
+        assert "Look with a browser" in card and picker.browser_button.layout.display == "flex"
+    else:
+        assert "developer tools" in card and picker.browser_button.layout.display == "none"
+
+
+def _browser_installed() -> bool:
+    from dezoomify_nb.browser import unavailable
+
+    return unavailable(None) is None
 
 
 def test_cli_as_a_program(site, tmp_path):

@@ -195,12 +195,15 @@ def test_downloads_and_non_http_navigation_go_nowhere(site, monkeypatch, request
 
     def watch():
         while not done.is_set():
-            for path in tmp.rglob("*"):
-                try:
-                    if path.is_file() and path.stat().st_size == len(PAYLOAD) and path.read_bytes() == PAYLOAD:
-                        seen.add(str(path))
-                except OSError:
-                    continue
+            # os.walk skips folders that vanish while it walks (Chromium deletes its temporary ones)
+            for root, _dirs, files in os.walk(tmp):
+                for name in files:
+                    path = Path(root, name)
+                    try:
+                        if path.stat().st_size == len(PAYLOAD) and path.read_bytes() == PAYLOAD:
+                            seen.add(str(path))
+                    except OSError:
+                        continue
             done.wait(0.05)
 
     watcher = threading.Thread(target=watch, daemon=True)

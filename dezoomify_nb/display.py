@@ -23,15 +23,47 @@ is reached through one hook instead of an import. (``dezoomify_nb.widgets.html``
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from html import escape
-from typing import TYPE_CHECKING, Any
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import DezoomifyError
 
+# The images and collections displayed here are described by what is read of them (Protocols), not named:
+# their ``_repr_*`` methods call this module, so importing their classes, even for the type checker alone,
+# would tie the door's modules in a circle. ZoomableImage/CollectionImage and ImageCollection match them.
 if TYPE_CHECKING:
-    from .collection import ImageCollection
-    from .zoomable import ZoomableImage
+    from .thumbnail import Previewable
+
+    class Shown(Previewable, Protocol):
+        """An image summarised (and previewed: :class:`~dezoomify_nb.thumbnail.Previewable`)."""
+
+        @property
+        def title(self) -> str | None: ...
+        @property
+        def dezoomer(self) -> str: ...
+        @property
+        def url(self) -> str: ...
+
+
+class Listed(Protocol):
+    """One image of a collection, as its list shows it (nothing fetched)."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def size_hint(self) -> tuple[int, int] | None: ...
+
+
+class Listing(Protocol):
+    """A collection (:class:`~dezoomify_nb.collection.ImageCollection`): its images, where it was found."""
+
+    url: str
+    dezoomer: str
+
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[Listed]: ...
 
 #: rows shown in a collection's table
 MAX_ROWS = 50
@@ -51,7 +83,7 @@ def megapixels(width: int, height: int) -> str:
     return f"{mp:.2f}" if mp < 10 else f"{mp:.0f}"
 
 
-def _thumbnail_html(img: ZoomableImage, fetch: bool) -> str:
+def _thumbnail_html(img: Shown, fetch: bool) -> str:
     from .thumbnail import cached_png, thumbnail_png
 
     try:
@@ -65,7 +97,7 @@ def _thumbnail_html(img: ZoomableImage, fetch: bool) -> str:
             'style="max-width: 256px; max-height: 256px; border: 1px solid #ccc;"/>')
 
 
-def levels_table(img: ZoomableImage) -> str:
+def levels_table(img: Shown) -> str:
     rows = []
     for k, lv in enumerate(img.levels):
         rows.append(
@@ -77,7 +109,7 @@ def levels_table(img: ZoomableImage) -> str:
     return f'<table style="border-collapse: collapse;"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
-def image_html(img: ZoomableImage, *, thumbnail: bool = True) -> str:
+def image_html(img: Shown, *, thumbnail: bool = True) -> str:
     """An HTML summary of ``img``; ``thumbnail=True`` fetches the preview's few tiles if not done yet."""
     try:
         table = levels_table(img)
@@ -93,10 +125,10 @@ def image_html(img: ZoomableImage, *, thumbnail: bool = True) -> str:
     )
 
 
-def collection_html(coll: ImageCollection, *, max_rows: int = MAX_ROWS) -> str:
+def collection_html(coll: Listing, *, max_rows: int = MAX_ROWS) -> str:
     """An HTML list of the images of ``coll`` (titles and declared sizes; nothing is fetched)."""
     rows = []
-    for i, item in enumerate(coll[:max_rows]):
+    for i, item in enumerate(islice(coll, max_rows)):
         size = item.size_hint
         dims = f"{size[0]} × {size[1]}" if size else "? × ?"
         rows.append(f'<tr><td style="{_CELL}">{i}</td><td style="{_CELL} text-align: left;">'
@@ -181,12 +213,12 @@ def _bundle(obj: Any, html: Callable[[], str]) -> dict[str, Any]:
     return bundle
 
 
-def image_bundle(img: ZoomableImage) -> dict[str, Any]:
+def image_bundle(img: Shown) -> dict[str, Any]:
     """The rich display of an image: the picker in a kernel, plus the HTML summary (its preview fetched by
     the picker, waited for a moment: see :func:`picker_html`)."""
     return _bundle(img, lambda: image_html(img))
 
 
-def collection_bundle(coll: ImageCollection) -> dict[str, Any]:
+def collection_bundle(coll: Listing) -> dict[str, Any]:
     """The rich display of a collection: the picker (image dropdown) in a kernel, plus the HTML list."""
     return _bundle(coll, lambda: collection_html(coll))

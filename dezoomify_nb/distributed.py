@@ -25,13 +25,40 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import DezoomifyError, hint_for
-from .results import BulkItem, BulkSummary, numbered_path
+from .results import BulkItem, BulkSummary, SaveResult, numbered_path
 
 if TYPE_CHECKING:
-    from .zoomable import ZoomableImage
+    from .cache import TileCache
+    from .model import Image
+    from .net import NetConfig
+
+
+class ClusterImage(Protocol):
+    """What the cluster glue uses of an image (a :class:`~dezoomify_nb.zoomable.ZoomableImage`): its recipe,
+    its title, its level choice and ``save``. A Protocol, not the class: ``ZoomableImage.save(client=…)``
+    calls this module, so naming the class here, even for the type checker alone, would tie the two modules
+    in a circle."""
+
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def image(self) -> Image: ...
+    @property
+    def net(self) -> NetConfig: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def cache(self) -> TileCache | None: ...
+
+    def level_index(self, *, largest: bool = ..., max_width: int | None = ..., max_height: int | None = ...,
+                    zoom_level: int | None = ...) -> int | None: ...
+
+    def save(self, path: str | os.PathLike[str] | None = ..., *, level: int | None = ..., compression: int = ...,
+             progress: bool = ..., allow_partial: bool = ..., partial: bool = ..., overwrite: bool = ...,
+             directory: str | os.PathLike[str] = ..., format: str | None = ...) -> SaveResult: ...  # noqa: A002
 
 
 def as_client(client: Any) -> Any:
@@ -54,7 +81,7 @@ def as_client(client: Any) -> Any:
 
 
 # --- images as recipes ------------------------------------------------------------------------------
-def image_recipe(image: ZoomableImage) -> tuple[Any, ...]:
+def image_recipe(image: ClusterImage) -> tuple[Any, ...]:
     """What rebuilds ``image`` on a worker: plain picklable data, no lock, no client.
 
     The recipe names the image's class (pickled by reference: ``ZoomableImage`` or ``CollectionImage``), so
@@ -65,7 +92,7 @@ def image_recipe(image: ZoomableImage) -> tuple[Any, ...]:
     return ("image", type(image), image.image, image.net, image.mode, image.cache)
 
 
-def rebuild(recipe: tuple[Any, ...]) -> ZoomableImage:
+def rebuild(recipe: tuple[Any, ...]) -> ClusterImage:
     if recipe[0] == "collection":
         _, cls, entry, net, mode, cache, index, image_index, max_pixels, options = recipe
         return cls(entry, net, mode=mode, cache=cache, index=index, image_index=image_index,  # type: ignore[no-any-return]
@@ -91,7 +118,7 @@ def _save_remote(recipe: tuple[Any, ...], path: str | None, options: dict[str, A
 
 
 def save_all_on_cluster(
-    images: Sequence[ZoomableImage],
+    images: Sequence[ClusterImage],
     client: Any,
     *,
     outfile: str | os.PathLike[str] | None = None,

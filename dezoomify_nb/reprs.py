@@ -12,12 +12,10 @@ from __future__ import annotations
 import base64
 import io
 import os
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .results import BulkSummary, SaveResult
+from typing import Protocol
 
 STYLE = ("font-family: var(--jp-ui-font-family, system-ui, sans-serif); font-size: 13px; line-height: 1.45; "
          "color: var(--jp-ui-font-color1, inherit);")
@@ -90,8 +88,64 @@ def preview(path: Path, width: int, height: int) -> str:
             'border: 1px solid var(--jp-border-color2, #ccc);"/>')
 
 
+# What the summaries read of the results, as Protocols: the results (:mod:`.results`) call these functions
+# from their ``__str__`` and ``_repr_html_``, so naming their classes here would tie the two modules in a
+# circle (an import under TYPE_CHECKING is still an arrow of the import graph); described by what is read,
+# this module stays below them and imports nothing of the package. :class:`~dezoomify_nb.results.SaveResult`,
+# :class:`~dezoomify_nb.results.BulkItem` and :class:`~dezoomify_nb.results.BulkSummary` match them.
+class SavedFile(Protocol):
+    """One saved image (a :class:`~dezoomify_nb.results.SaveResult`)."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def level(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def tiles(self) -> int: ...
+    @property
+    def failed(self) -> Sequence[tuple[str, str]]: ...
+    @property
+    def seconds(self) -> float | None: ...
+
+
+class BulkRow(Protocol):
+    """One image of a bulk run (a :class:`~dezoomify_nb.results.BulkItem`)."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def path(self) -> Path | None: ...
+    @property
+    def message(self) -> str: ...
+
+
+class BulkRun(Protocol):
+    """A bulk run (a :class:`~dezoomify_nb.results.BulkSummary`)."""
+
+    @property
+    def items(self) -> Sequence[BulkRow]: ...
+    @property
+    def seconds(self) -> float | None: ...
+    @property
+    def done(self) -> int: ...
+    @property
+    def partial(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def skipped(self) -> int: ...
+
+
 # --- SaveResult -----------------------------------------------------------------------------------
-def save_result_text(r: SaveResult) -> str:
+def save_result_text(r: SavedFile) -> str:
     """``Saved out/page.png: 1000 × 750 px, level 1, 12 tiles in 0.4 s`` (and the failed tiles, if any)."""
     took = f" in {duration(r.seconds)}" if r.seconds is not None else ""
     lines = [f"Saved {shown_path(r.path)}: {r.width} × {r.height} px, level {r.level}, {r.tiles} tiles{took}"]
@@ -103,7 +157,7 @@ def save_result_text(r: SaveResult) -> str:
     return "\n".join(lines)
 
 
-def save_result_html(r: SaveResult) -> str:
+def save_result_html(r: SavedFile) -> str:
     took = f" · {duration(r.seconds)}" if r.seconds is not None else ""
     status = badge("partial" if r.failed else "done")
     details = ""
@@ -122,17 +176,17 @@ def save_result_html(r: SaveResult) -> str:
 
 
 # --- BulkSummary ----------------------------------------------------------------------------------
-def _counts(s: BulkSummary) -> str:
+def _counts(s: BulkRun) -> str:
     n = len(s.items)
-    skipped = f", {s.skipped} skipped" if getattr(s, "skipped", 0) else ""
+    skipped = f", {s.skipped} skipped" if s.skipped else ""
     return f"{n} image{'s' if n != 1 else ''}: {s.done} done, {s.partial} partial, {s.failed} failed{skipped}"
 
 
-def bulk_repr(s: BulkSummary) -> str:
+def bulk_repr(s: BulkRun) -> str:
     return f"<BulkSummary {_counts(s)}>"
 
 
-def bulk_text(s: BulkSummary) -> str:
+def bulk_text(s: BulkRun) -> str:
     """One line for the run, then one per image: ``[1] done     Page 1 → pages/Page_1.jpg``."""
     took = f" in {duration(s.seconds)}" if s.seconds is not None else ""
     lines = [f"Bulk download: {_counts(s)}{took}"]
@@ -143,7 +197,7 @@ def bulk_text(s: BulkSummary) -> str:
     return "\n".join(lines)
 
 
-def bulk_html(s: BulkSummary) -> str:
+def bulk_html(s: BulkRun) -> str:
     took = f" · {duration(s.seconds)}" if s.seconds is not None else ""
     rows = []
     for it in s.items:

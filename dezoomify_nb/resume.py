@@ -30,7 +30,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._version import __version__
 from .errors import DezoomifyError, MetadataError
@@ -38,7 +38,6 @@ from .errors import DezoomifyError, MetadataError
 if TYPE_CHECKING:
     from .cache import TileCache
     from .model import Image
-    from .zoomable import ZoomableImage
 
 log = logging.getLogger("dezoomify_nb")
 
@@ -278,7 +277,16 @@ class Archive:
             self.keys.add(key)
 
 
-def item_key(image: ZoomableImage) -> str:
+class BulkImage(Protocol):
+    """What :func:`item_key` reads of an image (a :class:`~dezoomify_nb.zoomable.ZoomableImage`): a Protocol,
+    not the class, since ``ZoomableImage.save`` calls this module (naming the class here, even for the type
+    checker alone, would tie the two modules in a circle)."""
+
+    @property
+    def image(self) -> Image: ...
+
+
+def item_key(image: BulkImage) -> str:
     """What identifies an item of a bulk run, known without fetching anything: the URL of its line or
     canvas (``#xywh=`` when it paints a region of an image, ``#image=N`` for image N of a manifest line)."""
     from .model import ImageRef
@@ -290,6 +298,7 @@ def item_key(image: ZoomableImage) -> str:
     region = entry.region
     if region is not None:
         key += "#xywh=" + ",".join(str(int(v)) for v in region)
-    if isinstance(entry, ImageRef) and getattr(image, "image_index", 0):
-        key += f"#image={image.image_index}"
+    image_index = getattr(image, "image_index", 0)
+    if isinstance(entry, ImageRef) and image_index:
+        key += f"#image={image_index}"
     return key

@@ -14,12 +14,33 @@ import io
 import threading
 import uuid
 import weakref
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from .zoomable import ZoomableImage
+    from .cache import TileCache
+    from .model import Image, Level
+    from .net import NetConfig
+
+
+class Previewable(Protocol):
+    """What a preview reads of an image (a :class:`~dezoomify_nb.zoomable.ZoomableImage`, a collection's
+    image): its levels, and the recipe its tiles are fetched by. A Protocol, not the class: the image's own
+    rich display reaches this module (through :mod:`.display`), so naming ``ZoomableImage`` here, even for
+    the type checker alone, would draw a circle in the import graph."""
+
+    @property
+    def levels(self) -> Sequence[Level]: ...
+    @property
+    def image(self) -> Image: ...
+    @property
+    def net(self) -> NetConfig: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def cache(self) -> TileCache | None: ...
 
 #: a level whose longer side is at least this is a good preview source
 MIN_SIDE = 256
@@ -28,11 +49,11 @@ BOX = 256
 #: never fetch a level larger than this for a preview (single-level sources)
 MAX_PREVIEW_PIXELS = 16_000_000
 
-_cache: weakref.WeakKeyDictionary[ZoomableImage, bytes] = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[Previewable, bytes] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def thumbnail_level(img: ZoomableImage, min_side: int = MIN_SIDE) -> int | None:
+def thumbnail_level(img: Previewable, min_side: int = MIN_SIDE) -> int | None:
     """Index of the smallest level whose longer side is at least ``min_side`` (else the largest level);
     None when that level is over :data:`MAX_PREVIEW_PIXELS` (no preview without a huge fetch)."""
     levels = img.levels
@@ -46,7 +67,7 @@ def thumbnail_level(img: ZoomableImage, min_side: int = MIN_SIDE) -> int | None:
     return best
 
 
-def level_array(img: ZoomableImage, k: int) -> np.ndarray:
+def level_array(img: Previewable, k: int) -> np.ndarray:
     """The whole level ``k`` as an ``(H, W, C)`` array, tiles fetched concurrently (failed tiles black)."""
     from .lazy.store import TilePyramidStore
     from .lazy.strips import LevelStrips
@@ -56,7 +77,7 @@ def level_array(img: ZoomableImage, k: int) -> np.ndarray:
     return np.concatenate(list(LevelStrips(store, k).strips()), axis=0)
 
 
-def thumbnail_array(img: ZoomableImage, box: int = BOX, min_side: int = MIN_SIDE) -> np.ndarray | None:
+def thumbnail_array(img: Previewable, box: int = BOX, min_side: int = MIN_SIDE) -> np.ndarray | None:
     """A preview fitting ``box`` × ``box`` pixels as an ``(h, w, C)`` uint8 array, or None (see
     :func:`thumbnail_level`)."""
     from PIL import Image
@@ -71,7 +92,7 @@ def thumbnail_array(img: ZoomableImage, box: int = BOX, min_side: int = MIN_SIDE
     return out[:, :, None] if out.ndim == 2 else out
 
 
-def thumbnail_png(img: ZoomableImage) -> bytes | None:
+def thumbnail_png(img: Previewable) -> bytes | None:
     """The preview as PNG bytes (fetched once per image object), or None when there is none."""
 
     with _lock:
@@ -105,7 +126,7 @@ def from_png(data: bytes) -> np.ndarray:
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def cached_png(img: ZoomableImage) -> bytes | None:
+def cached_png(img: Previewable) -> bytes | None:
     """The preview if it was already made, without fetching anything."""
     with _lock:
         return _cache.get(img)

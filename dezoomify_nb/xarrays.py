@@ -9,14 +9,38 @@ dezoomify_nb[maps]``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from .errors import DezoomifyError
 
 if TYPE_CHECKING:
-    from .zoomable import ZoomableImage
+    import dask.array
+
+    from .lazy.store import OnError
+    from .model import GeoRef, Level
+
+
+class Arrayed(Protocol):
+    """What these functions read of an image (a :class:`~dezoomify_nb.zoomable.ZoomableImage`): a Protocol,
+    not the class, since ``ZoomableImage.to_xarray`` calls this module (naming the class here, even for the
+    type checker alone, would tie the two modules in a circle)."""
+
+    @property
+    def levels(self) -> Sequence[Level]: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def dezoomer(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    def georef_of(self, level: int) -> GeoRef | None: ...
+    def transform_of(self, level: int) -> tuple[float, float, float, float, float, float] | None: ...
+    def to_dask(self, level: int = 0, *, chunks: Any = "auto", on_error: OnError = "raise") -> dask.array.Array: ...
 
 
 def _xarray():
@@ -36,7 +60,7 @@ def _rioxarray() -> bool:
     return True
 
 
-def coordinates(image: ZoomableImage, level: int) -> tuple[np.ndarray, np.ndarray]:
+def coordinates(image: Arrayed, level: int) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)``: the pixel-centre coordinates of level ``level`` (CRS units for maps, else pixel indices)."""
     lv = image.levels[level]
     transform = image.transform_of(level)
@@ -47,7 +71,7 @@ def coordinates(image: ZoomableImage, level: int) -> tuple[np.ndarray, np.ndarra
     return c + a * (cols + 0.5), f + e * (rows + 0.5)
 
 
-def to_xarray(image: ZoomableImage, level: int = 0, *, chunks: Any = "auto", on_error: Any = "raise") -> Any:
+def to_xarray(image: Arrayed, level: int = 0, *, chunks: Any = "auto", on_error: OnError = "raise") -> Any:
     """Level ``level`` of ``image`` as an ``xarray.DataArray`` (see the module doc)."""
     xr = _xarray()
     data = image.to_dask(level, chunks=chunks, on_error=on_error)
@@ -82,7 +106,7 @@ def to_xarray(image: ZoomableImage, level: int = 0, *, chunks: Any = "auto", on_
     return arr
 
 
-def to_datatree(image: ZoomableImage, *, chunks: Any = "auto", on_error: Any = "raise") -> Any:
+def to_datatree(image: Arrayed, *, chunks: Any = "auto", on_error: OnError = "raise") -> Any:
     """Every level of ``image`` as an ``xarray.DataTree``: node ``level_<i>`` holds the variable ``image``."""
     xr = _xarray()
     nodes: dict[str, Any] = {"/": xr.Dataset(attrs={"title": image.title or "", "source_url": image.url,

@@ -18,11 +18,12 @@ MAX_LINES = 600
 
 @pytest.fixture(scope="module")
 def graph() -> grimp.ImportGraph:
-    # Every import statement counts, at module level or deferred inside a function (the usual way to break a
-    # cycle at run time, which still ties the modules together), except those under ``if TYPE_CHECKING:``:
-    # they never run, so they cannot make an import-order circle; they are how a helper names in its
-    # annotations the door's classes that call it (display -> ZoomableImage, reprs -> SaveResult).
-    return grimp.build_graph("dezoomify_nb", cache_dir=None, exclude_type_checking_imports=True)
+    # Every import statement counts (grimp's default): at module level, deferred inside a function (the usual
+    # way to break a cycle at run time, which still ties the modules together) and under ``if TYPE_CHECKING:``
+    # (it never runs, but it ties the modules together for a reader and the type checker all the same). A
+    # helper that the door's classes call describes what it reads of them with a ``typing.Protocol`` instead
+    # of naming them (display.Shown, thumbnail.Previewable, reprs.SavedFile, widgets.downloads.Picker…).
+    return grimp.build_graph("dezoomify_nb", cache_dir=None)
 
 
 def cycles(graph: grimp.ImportGraph) -> list[list[str]]:
@@ -77,6 +78,27 @@ def test_the_cycle_finder_finds_a_cycle():
     g.add_import(importer="p.c", imported="p.a")
     g.add_import(importer="p.c", imported="p.d")
     assert cycles(g) == [["p.a", "p.b", "p.c"]]
+
+
+def edges(graph: grimp.ImportGraph) -> set[tuple[str, str]]:
+    return {(m, w) for m in graph.modules for w in graph.find_modules_directly_imported_by(m)}
+
+
+def test_a_cycle_made_only_for_the_type_checker_is_found(tmp_path, monkeypatch):
+    pkg = tmp_path / "tc_cycle_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "door.py").write_text("def show(x):\n    from .helper import render\n\n    return render(x)\n")
+    (pkg / "helper.py").write_text("from __future__ import annotations\n\nfrom typing import TYPE_CHECKING\n\n"
+                                   "if TYPE_CHECKING:\n    from .door import show\n\n\n"
+                                   "def render(x: show) -> str:\n    return str(x)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert cycles(grimp.build_graph("tc_cycle_pkg", cache_dir=None)) == [["tc_cycle_pkg.door", "tc_cycle_pkg.helper"]]
+
+
+def test_the_graph_counts_imports_made_for_the_type_checker_alone(graph):
+    runtime = grimp.build_graph("dezoomify_nb", cache_dir=None, exclude_type_checking_imports=True)
+    assert edges(graph) > edges(runtime)
 
 
 def test_no_import_cycles(graph):

@@ -7,9 +7,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .. import api
 from ..errors import DezoomifyError, DownloadCancelled, WriterError
@@ -22,9 +24,64 @@ from .outputs import file_bytes, file_preview
 from .plan import Throughput, code_line, estimate, file_size
 
 if TYPE_CHECKING:
-    from .picker import ImagePicker
+    import ipywidgets as W
+
+    from ..collection import ImageCollection
+    from .bar import ProgressBar
 
 log = logging.getLogger("dezoomify_nb")
+
+
+class Picker(Protocol):
+    """The picker as :class:`Downloads` uses it: its widgets, its state, the methods it calls (the picker's
+    and this mixin's own). A Protocol, not :class:`~dezoomify_nb.widgets.picker.ImagePicker`: the picker
+    imports this module to mix it in, so naming the picker here, even for the type checker alone, would tie
+    the two modules in a circle. ``ImagePicker`` matches it."""
+
+    directory: Path
+    open_options: dict[str, Any]
+    result: api.SaveResult | None
+    _cancel: threading.Event | None
+    _opened_url: str | None
+    _opened_browser: bool
+    _preview: Any
+    file_box: W.Text
+    format_select: W.Dropdown
+    headers_box: W.Textarea
+    image_select: W.Dropdown
+    plan: W.HTML
+    code: W.HTML
+    status: W.HTML
+    progress: ProgressBar
+
+    @property
+    def image(self) -> api.ZoomableImage | None: ...
+    @property
+    def collection(self) -> ImageCollection | None: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def level(self) -> int: ...
+    @property
+    def region(self) -> tuple[int, int, int, int] | None: ...
+    @property
+    def _lock(self) -> threading.RLock: ...
+    @property
+    def _measured(self) -> weakref.WeakKeyDictionary[api.ZoomableImage, Throughput]: ...
+
+    def _enter(self, state: str, card: str = "") -> None: ...
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None: ...
+    def _update_name(self) -> None: ...
+    # this mixin's methods that the others call
+    def target_path(self) -> Path: ...
+    def code_line(self) -> str: ...
+    def _update_plan(self) -> None: ...
+    def _problem(self, fmt: str, width: int, height: int) -> str: ...
+    def _download_task(self, img: api.ZoomableImage, path: Path, options: dict[str, Any],
+                       cancel: threading.Event) -> None: ...
+
+
+P = TypeVar("P", bound=Picker)
 
 
 def format_of(name: str, chosen: str) -> str:
@@ -39,12 +96,16 @@ def format_of(name: str, chosen: str) -> str:
 class Downloads:
     """Mixed into :class:`~dezoomify_nb.widgets.picker.ImagePicker` (whose widgets and state it uses)."""
 
-    def target_path(self: ImagePicker) -> Path:
+    # set by a download (the picker starts them at None)
+    result: api.SaveResult | None
+    _cancel: threading.Event | None
+
+    def target_path(self: Picker) -> Path:
         """Where Download writes: the file box's name in :attr:`directory` (unless absolute)."""
         path = Path(self.file_box.value.strip() or "dezoomified").expanduser()
         return path if path.is_absolute() or self.directory == Path(".") else self.directory / path
 
-    def code_line(self: ImagePicker) -> str:
+    def code_line(self: Picker) -> str:
         """The line of code doing what Download would do now (``import dezoomify_nb as dz`` included)."""
         img = self.image
         if img is None:
@@ -61,7 +122,7 @@ class Downloads:
             open_options={**self.open_options, **({"browser": True} if self._opened_browser else {})},
             level=self.level, region=self.region, fmt=self.format_select.value)
 
-    def _update_plan(self: ImagePicker) -> None:
+    def _update_plan(self: Picker) -> None:
         """The output's size, the estimates and the code line, for the current choices."""
         img = self.image
         if img is None:
@@ -88,7 +149,7 @@ class Downloads:
             self.code.value = (f'<span class="dz-code-label">Same in code:</span><code title="{line}">{line}</code>'
                                '<span class="dz-code-label">(click it to select it all)</span>')
 
-    def _problem(self: ImagePicker, fmt: str, width: int, height: int) -> str:
+    def _problem(self: Picker, fmt: str, width: int, height: int) -> str:
         """Why this download would fail before fetching anything (a format's limits), said now; else ``""``."""
         from ..writers import writer_named
 
@@ -104,10 +165,10 @@ class Downloads:
         return ""
 
     @property
-    def downloading(self: ImagePicker) -> bool:
+    def downloading(self: Picker) -> bool:
         return self._cancel is not None
 
-    def download(self: ImagePicker) -> ImagePicker:
+    def download(self: P) -> P:
         """Start downloading the chosen image, level and region to the file box's path; returns self."""
         img = self.image
         if img is None:
@@ -127,14 +188,14 @@ class Downloads:
         self._spawn(self._download_task, img, path, options, cancel)
         return self
 
-    def cancel(self: ImagePicker) -> None:
+    def cancel(self: Picker) -> None:
         """Stop the running download (nothing is left on disk)."""
         with self._lock:
             if self._cancel is not None:
                 self._cancel.set()
                 self.status.value = cards.quiet("Cancelling…")
 
-    def _download_task(self: ImagePicker, img: api.ZoomableImage, path: Path, options: dict[str, Any],
+    def _download_task(self: Picker, img: api.ZoomableImage, path: Path, options: dict[str, Any],
                        cancel: threading.Event) -> None:
         t0 = time.monotonic()
         state, card = "failed", ""
@@ -165,11 +226,11 @@ class Downloads:
                 self._update_plan()
 
     @property
-    def path(self: ImagePicker) -> Path | None:
+    def path(self: Picker) -> Path | None:
         """The last downloaded file (or folder), or None."""
         return self.result.path if self.result is not None else None
 
-    def to_dask(self: ImagePicker, level: int | None = None) -> Any:
+    def to_dask(self: Picker, level: int | None = None) -> Any:
         """The chosen image as a lazy dask array (the chosen level unless ``level`` is given)."""
         if self.image is None:
             raise RuntimeError("no image is open yet")

@@ -13,7 +13,11 @@
   With ``overwrite`` a file is replaced atomically (``os.replace``): the last to finish wins, never a mix.
 * On any failure (including Ctrl-C and the signals the CLI turns into it) the temporary is removed.
   A run killed outright (SIGKILL, power loss) leaves nothing under the final name, at most its hidden
-  ``.NAME.<random>.partial``.
+  ``.NAME.<random>.partial``, which the next download to the same name removes (:func:`sweep_stale`).
+* A temporary is **locked** (``flock``) by the process writing it, from its creation to its publication;
+  the kernel drops the lock when the process dies, however it dies. :func:`sweep_stale` removes only the
+  temporaries of ``NAME`` nobody holds that are older than :data:`STALE_AFTER` seconds (the age covers
+  the instant between creating a temporary and locking it).
 
 :class:`Output` carries this through a download: :meth:`Output.prepare` creates the temporary before any
 tile is fetched (so a missing or read-only folder fails at once), :func:`atomic_output` /
@@ -28,11 +32,15 @@ import contextlib
 import contextvars
 import ctypes
 import errno
+import logging
 import os
+import re
 import secrets
 import shutil
 import stat
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,19 +55,120 @@ TMP_ATTEMPTS = 100
 #: final names tried for a default (numbered) name taken by another run meanwhile
 MAX_RENUMBER = 1000
 
+#: an unlocked temporary older than this (seconds) is a leftover of a killed run
+STALE_AFTER = 120.0
+
+log = logging.getLogger(__name__)
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; leftovers are not swept there
+    fcntl = None  # type: ignore[assignment]
+
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
 def _token() -> str:
     return secrets.token_hex(4)
 
 
+def _short_name(final: Path) -> str:
+    return os.fsencode(final.name)[:TMP_NAME_BYTES].decode("utf-8", "ignore") or "out"
+
+
 def temp_name(final: Path, kind: str = "partial") -> Path:
     """``.NAME.<random>.<kind>`` next to ``final`` (NAME cut to :data:`TMP_NAME_BYTES` UTF-8 bytes)."""
-    name = os.fsencode(final.name)[:TMP_NAME_BYTES].decode("utf-8", "ignore") or "out"
-    return final.with_name(f".{name}.{_token()}.{kind}")
+    return final.with_name(f".{_short_name(final)}.{_token()}.{kind}")
+
+
+# --- locks: a temporary is held by its writer while it lives -----------------------------------------------
+
+_locks: dict[str, int] = {}  # temporary path -> the descriptor holding its flock
+_locks_guard = threading.Lock()
+
+
+def _open_for_lock(path: Path, directory: bool) -> int:
+    return os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | (_O_DIRECTORY if directory else 0))
+
+
+def _hold(tmp: Path, directory: bool) -> None:
+    """Lock the new temporary ``tmp`` for this process (released by :func:`_release` or by its death)."""
+    if fcntl is None:
+        return
+    try:
+        fd = _open_for_lock(tmp, directory)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # a filesystem without flock: the temporary is then never swept (it stays unlocked but
+        os.close(fd)  # sweep_stale cannot lock it either)
+        return
+    with _locks_guard:
+        _locks[os.fspath(tmp)] = fd
+
+
+def _release(tmp: Path | None) -> None:
+    if tmp is None:
+        return
+    with _locks_guard:
+        fd = _locks.pop(os.fspath(tmp), None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def sweep_stale(final: Path, *, older_than: float = STALE_AFTER) -> list[Path]:
+    """Remove the temporaries ``.NAME.<random>.partial`` of ``final`` left by killed runs; the removed paths.
+
+    Only entries named exactly so (8 hexadecimal digits), regular files or folders (never a symbolic link),
+    older than ``older_than`` seconds and that no process holds locked (a live writer, of this process or
+    another, holds its temporary's lock until it publishes it) are removed, each while locked by the sweep.
+    """
+    if fcntl is None:
+        return []
+    final = Path(final)
+    pattern = re.compile(re.escape(f".{_short_name(final)}.") + r"[0-9a-f]{8}\.partial")
+    try:
+        names = [n for n in os.listdir(final.parent or ".") if pattern.fullmatch(n)]
+    except OSError:
+        return []
+    removed: list[Path] = []
+    for name in names:
+        path = final.with_name(name)
+        with _locks_guard:
+            if os.fspath(path) in _locks:
+                continue
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        directory = stat.S_ISDIR(st.st_mode)
+        if not (directory or stat.S_ISREG(st.st_mode)) or time.time() - st.st_mtime < older_than:
+            continue
+        try:
+            fd = _open_for_lock(path, directory)
+        except OSError:
+            continue
+        try:
+            held = os.fstat(fd)
+            if (held.st_dev, held.st_ino) != (st.st_dev, st.st_ino):
+                continue  # replaced since it was looked at
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live writer holds it (or no flock here)
+            remove(path)
+            removed.append(path)
+        finally:
+            os.close(fd)
+    if removed:
+        log.info("Removed %d leftover temporary output(s) of interrupted runs: %s", len(removed),
+                 ", ".join(p.name for p in removed))
+    return removed
 
 
 def _default_mode(directory: bool) -> int:
@@ -94,13 +203,15 @@ def create_temp_file(final: Path) -> tuple[Path, int]:
     for _ in range(TMP_ATTEMPTS):
         tmp = temp_name(final)
         try:
-            return tmp, os.open(tmp, flags, 0o600)
+            fd = os.open(tmp, flags, 0o600)
         except FileExistsError:
             continue
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.EISDIR):  # something planted there: try another name
                 continue
             raise _cannot_create(final, exc) from exc
+        _hold(tmp, directory=False)
+        return tmp, fd
     raise WriterError(f"Cannot create a temporary file next to {final}: every name tried was taken",
                       hint="Check the output folder (who writes there?), or choose another folder.")
 
@@ -111,11 +222,12 @@ def create_temp_dir(final: Path) -> Path:
         tmp = temp_name(final)
         try:
             os.mkdir(tmp, 0o700)
-            return tmp
         except FileExistsError:
             continue
         except OSError as exc:
             raise _cannot_create(final, exc) from exc
+        _hold(tmp, directory=True)
+        return tmp
     raise WriterError(f"Cannot create a temporary folder next to {final}: every name tried was taken",
                       hint="Check the output folder (who writes there?), or choose another folder.")
 
@@ -127,12 +239,14 @@ def remove(path: Path | None) -> None:
     try:
         st = os.lstat(path)
     except OSError:
+        _release(path)
         return
     with contextlib.suppress(OSError):
         if stat.S_ISDIR(st.st_mode):
             shutil.rmtree(path, ignore_errors=True)
         else:
             os.unlink(path)
+    _release(path)  # held until gone: a sweep elsewhere never races this removal
 
 
 # --- rename without replacing --------------------------------------------------------------------------
@@ -255,7 +369,7 @@ def _numbered(path: Path, n: int) -> Path:
 
 
 def publish(tmp: Path, final: Path, *, overwrite: bool = False, explicit: bool = True) -> Path:
-    """Rename the finished temporary ``tmp`` to ``final`` and return the name used.
+    """Rename the finished temporary ``tmp`` to ``final`` and return the name used (its lock released).
 
     * ``overwrite`` (files only): ``final`` is replaced atomically, whatever is there (a symbolic link is
       replaced, never followed).
@@ -264,6 +378,12 @@ def publish(tmp: Path, final: Path, *, overwrite: bool = False, explicit: bool =
       :class:`WriterError` (``tmp`` is left to the caller to remove), a default name becomes
       ``NAME_0001.ext``, ``NAME_0002.ext``… (the first free one).
     """
+    done = _rename_to_final(tmp, final, overwrite=overwrite, explicit=explicit)
+    _release(tmp)
+    return done
+
+
+def _rename_to_final(tmp: Path, final: Path, *, overwrite: bool, explicit: bool) -> Path:
     is_dir = stat.S_ISDIR(os.lstat(tmp).st_mode)
     if overwrite and not is_dir:
         try:
@@ -316,6 +436,7 @@ class Output:
     def prepare(self) -> Output:
         """Create the temporary (before any download: a missing or read-only folder fails here)."""
         self.final = Path(self.final)
+        sweep_stale(self.final)  # the leftovers of killed runs to this name
         if self.directory:
             self.tmp = create_temp_dir(self.final)
         else:

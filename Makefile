@@ -68,8 +68,11 @@ conformance-tools:
 	@missing=""; for p in $(CONFORMANCE_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  [ -z "$$missing" ] || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing)
 
+# pytest-xdist workers of `make test` (auto: one per core; the Chromium and Jupyter tests share one worker,
+# see tests/conftest.py); `make test TEST_WORKERS=0` runs the suite in one process
+TEST_WORKERS ?= auto
 test: install lint test-zarr34 browser conformance-tools
-	REQUIRE_BROWSER=1 REQUIRE_CONFORMANCE=1 $(BIN)/python -m pytest -q
+	REQUIRE_BROWSER=1 REQUIRE_CONFORMANCE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 test-zarr34:
 ifeq ($(PY312),)

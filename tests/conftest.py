@@ -1,9 +1,27 @@
+from pathlib import Path
+
 import pytest
 
 from dezoomify_nb.testing import TileServer, make_test_image
 
 #: 1000×700 with 256 px tiles: edge tiles of 232×188 px
 WIDTH, HEIGHT = 1000, 700
+
+TESTS = Path(__file__).parent
+#: folders whose tests start Chromium, Jupyter servers or kernels (several processes, a core or more each):
+#: with ``-n`` (``make test``) one worker runs them one after the other, so two never compete on 2 cores,
+#: while the other workers take the rest (``--dist loadgroup``, pyproject.toml)
+HEAVY_GROUPS = {"browser": "jupyter", "notebooks": "jupyter"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's hook, which reads the mark
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.path))
+        if TESTS in path.parents:
+            group = HEAVY_GROUPS.get(path.relative_to(TESTS).parts[0])
+            if group:
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

@@ -85,11 +85,11 @@ def test_a_server_that_hangs_up_is_a_retried_protocol_error(request, waits, tran
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_connection_refused_is_retried_with_the_same_message(waits, transport):
-    with socket.socket() as s:  # a port nobody listens on
+    with socket.socket() as s:  # a port nobody listens on: bound, not listening, held (no other test takes it)
         s.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{s.getsockname()[1]}/tile.png"
-    with pytest.raises(FetchError) as info:
-        fetch_sync(url, NetConfig(retries=2, retry_delay=0.01, min_interval=0, transport=transport))
+        with pytest.raises(FetchError) as info:
+            fetch_sync(url, NetConfig(retries=2, retry_delay=0.01, min_interval=0, transport=transport))
     port = url.split(":")[2].split("/")[0]
     assert str(info.value) == f"could not connect to 127.0.0.1:{port}: connection refused ({url})"
     assert info.value.attempts == 3 and len(waits) == 2

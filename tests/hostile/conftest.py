@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,11 +38,13 @@ def cli_error(capsys, *args: object, code: int = 1) -> str:
     return err
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on (bound then closed)."""
+@contextmanager
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound but not listening, and held for the block (a port
+    bound then closed could be taken meanwhile by a server of another test, in another pytest-xdist worker)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        yield s.getsockname()[1]
 
 
 DZI = (

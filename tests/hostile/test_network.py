@@ -11,7 +11,7 @@ import pytest
 import dezoomify_nb as dz
 from dezoomify_nb.testing.tileserver import Response
 
-from .conftest import DZI, FAST_API, cli_error, free_port, self_signed_cert
+from .conftest import DZI, FAST_API, cli_error, refused_port, self_signed_cert
 
 #: the network failures below read the same through either HTTP transport
 TRANSPORTS = ["aiohttp", "httpx"]
@@ -21,14 +21,14 @@ TRANSPORTS = ["aiohttp", "httpx"]
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_connection_refused(capsys, transport):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/image.dzi"
-    err = cli_error(capsys, "--transport", transport, url)
-    # plain words, not the transport's internals (aiohttp: "ssl:default [Connect call failed ...]")
-    assert f"error: could not connect to 127.0.0.1:{port}: connection refused ({url})" in err
-    assert "ssl:default" not in err and "Errno" not in err and "ConnectError" not in err
-    with pytest.raises(dz.FetchError) as info:
-        dz.open(url, transport=transport, **FAST_API)
+    with refused_port() as port:
+        url = f"http://127.0.0.1:{port}/image.dzi"
+        err = cli_error(capsys, "--transport", transport, url)
+        # plain words, not the transport's internals (aiohttp: "ssl:default [Connect call failed ...]")
+        assert f"error: could not connect to 127.0.0.1:{port}: connection refused ({url})" in err
+        assert "ssl:default" not in err and "Errno" not in err and "ConnectError" not in err
+        with pytest.raises(dz.FetchError) as info:
+            dz.open(url, transport=transport, **FAST_API)
     assert info.value.url == url and info.value.status is None
 
 

@@ -33,7 +33,10 @@ def is_tile(path: str) -> bool:
 
 @pytest.fixture(scope="module")
 def cluster():
+    # no dashboard; the scheduler's HTTP server (/metrics, /health) on a free port: by default it takes 8787,
+    # and when another cluster (another pytest-xdist worker, a notebook) has it, dask warns (an error here)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                   worker_dashboard_address=None) as lc, distributed.Client(lc) as client:
         yield client
 

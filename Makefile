@@ -74,13 +74,16 @@ TEST_WORKERS ?= auto
 test: install lint test-zarr34 browser conformance-tools
 	REQUIRE_BROWSER=1 REQUIRE_CONFORMANCE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
+# what tests/core and tests/e2e/test_api.py need beyond the package (pytest's plugins of pyproject's addopts and
+# ini options, the modules they importorskip): a fresh install takes ~30 s, the whole test extra ~80 s
+ZARR34_TEST_DEPS := "pytest>=8" "pytest-timeout>=2.3" "pytest-xdist>=3.6" "pyproj>=3.6"
 test-zarr34:
 ifeq ($(PY312),)
 	@echo "test-zarr34: no Python 3.12 on this machine; the newest-zarr run is not done"
 else
 	@[ -x $(VENV312)/bin/python ] || $(PY312) -m venv $(VENV312)
 	@$(VENV312)/bin/python -m pip install --quiet --upgrade pip
-	@$(VENV312)/bin/python -m pip install --quiet -e ".[test]" "zarr>=3.4"
+	@$(VENV312)/bin/python -m pip install --quiet -e ".[fast]" "zarr>=3.4" $(ZARR34_TEST_DEPS)
 	@$(VENV312)/bin/python -c "import zarr, sys; print('zarr', zarr.__version__, 'on Python', sys.version.split()[0])"
 	$(VENV312)/bin/python -m pytest -q -p no:cacheprovider tests/core tests/e2e/test_api.py
 endif

@@ -5,10 +5,11 @@ from dezoomify_nb.testing import TileServer, make_test_image
 #: 1000×700 with 256 px tiles: edge tiles of 232×188 px
 WIDTH, HEIGHT = 1000, 700
 
-#: folders whose tests start Chromium, Jupyter servers or kernels (several processes, a core or more each):
-#: with ``-n`` (``make test``) one worker runs them one after the other, so two never compete on 2 cores,
-#: while the other workers take the rest test by test
-HEAVY_GROUPS = {"browser": "jupyter", "notebooks": "jupyter"}
+#: folders whose tests are each one work unit of ``-n`` (``make test``): tests/browser's start Chromium with
+#: Jupyter servers and kernels (several processes, a core or more in all), so one worker runs them one after
+#: the other and two never compete on 2 cores; tests/notebooks' run a kernel each (nbclient), one at a time in
+#: one worker beside them. The other workers take the rest test by test.
+HEAVY_GROUPS = {"browser": "browser", "notebooks": "kernels"}
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook (in the test extra; plain `pytest` runs without it)

@@ -14,11 +14,12 @@ HEAVY_GROUPS = {"browser": "browser", "notebooks": "kernels"}
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook (in the test extra; plain `pytest` runs without it)
 def pytest_xdist_make_scheduler(config, log):
-    """``--dist loadgroup`` (pyproject's addopts) grouping by folder: HEAVY_GROUPS' tests are one work unit.
+    """With ``-n`` (``--dist load``, its default, or ``loadgroup``): HEAVY_GROUPS' tests are one work unit each.
 
     The scheduler itself, not ``xdist_group`` marks: pytest 9.2's structured node ids ignore the id suffix
-    pytest-xdist 3.8 writes for a mark, so marked tests were spread over every worker (pytest-xdist #1386)."""
-    if config.getvalue("dist") != "loadgroup":
+    pytest-xdist 3.8 writes for a mark, so marked tests were spread over every worker (pytest-xdist #1386).
+    Nothing in addopts: a plain ``pytest`` works without pytest-xdist installed."""
+    if config.getvalue("dist") not in ("load", "loadgroup"):
         return None
     from xdist.scheduler import LoadGroupScheduling
 

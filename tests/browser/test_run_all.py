@@ -1,102 +1,109 @@
-"""*Run All* of the quick start in JupyterLab (headless Chromium), then the widgets it shows still work: the
-viewer pans and zooms and its new tiles are fetched from the notebook's sample server (which must still be
-running: no cell of a top-to-bottom run stops it).
+"""*Run All* of every notebook of ``notebooks/`` in JupyterLab (headless Chromium), then every widget it
+shows is alive: no cell errs, no widget failed to render, every progress bar reached its end, every picker
+answers a choice (its info follows; an empty picker opens a URL), and every viewer pans and zooms with
+new tiles fetched from the sample server behind it (which must still be running: no cell of a
+top-to-bottom run stops it). No console error.
 
-The sample server lives in the notebook's kernel; the test asks it how many tile requests it has seen
-through a second client of that kernel (jupyter_client on its connection file), before and after the
-pan/zoom. Screenshots go to ``test-artifacts/``.
+One Lab server for the module; the notebooks run one after the other in it, each in its own kernel, shut
+down after its test (04's dask cluster with it). The sample servers live in the notebooks' kernels: the
+test asks them how many tile requests they have seen through a second client of the kernel (jupyter_client
+on its connection file), before and after the pan/zoom. Screenshots go to
+``test-artifacts/run-all-<notebook>-*.png``.
 """
 
 from __future__ import annotations
 
 import io
 import re
-import shutil
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Page, expect
-from widgets.conftest import SHOTS
+from playwright.sync_api import Locator, Page, expect
+from widgets.conftest import NOTEBOOKS, SHOTS
 
-from .viewer_kit import jupyter_server
+from dezoomify_nb.testing.gallery import SampleGallery
 
-ROOT = Path(__file__).resolve().parents[2]
-QUICK_START = ROOT / "notebooks" / "01-quick-start.ipynb"
-#: the tile requests (not metadata documents) the kernel's sample servers have seen
-TILES = "sum(s.count(lambda p: not p.split('?')[0].endswith(('.xml', '.json'))) for s in gallery.servers)"
+from .jupyter_apps import JupyterApp, jupyter_app, kernel_value, open_notebook, shut_down
+
+
+@dataclass(frozen=True)
+class Shows:
+    """What a notebook shows once run: its viewers, the kernel's sample servers behind them, its bars."""
+    viewers: int
+    servers: str = "[]"  #: a Python expression (in the notebook's kernel): the TileServers the viewers read
+    bars: int = 0  #: progress bars (tqdm's widgets) it leaves, each at its end
+    opens_url: bool = False  #: an empty picker: the test types a URL into it
+
+
+#: every notebook of notebooks/ (a new one must be added here: the test fails for a notebook it does not know)
+NOTEBOOK_SHOWS = {
+    "01-quick-start": Shows(viewers=2, servers="gallery.servers", bars=1),
+    "02-lazy-arrays": Shows(viewers=1, servers="[server]"),
+    "03-manifests-and-bulk": Shows(viewers=1, servers="gallery.servers", bars=2),
+    "04-scale-out": Shows(viewers=0),
+    "picker": Shows(viewers=1, opens_url=True),
+}
+#: tile requests (not metadata documents) seen by the servers of the expression ``{}``
+TILES = "sum(s.count(lambda p: not p.split('?')[0].endswith(('.xml', '.json', '.dzi'))) for s in {})"
+NOISE = ("net::ERR_FAILED", "Failed to load resource", "ERR_NAME_NOT_RESOLVED")
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     pytest.importorskip("jupyterlab")
-    work = tmp_path_factory.mktemp("lab-run-all")
-    with jupyter_server(work, "jupyterlab") as server:
-        yield (*server, work)
+    with jupyter_app("lab", tmp_path_factory.mktemp("lab-run-all")) as app:
+        yield app
 
 
-def kernel_value(work: Path, expression: str) -> str:
-    """``expression`` evaluated in the (only) kernel of the Lab server, through a second client."""
-    from jupyter_client import BlockingKernelClient
-
-    files = sorted((work / "runtime").glob("kernel-*.json"))
-    assert len(files) == 1, files
-    client = BlockingKernelClient(connection_file=str(files[0]))
-    client.load_connection_file()
-    client.start_channels()
-    try:
-        reply = client.execute_interactive("", user_expressions={"v": expression}, timeout=30)
-        value = reply["content"]["user_expressions"]["v"]
-        assert value["status"] == "ok", value
-        return value["data"]["text/plain"]
-    finally:
-        client.stop_channels()
+@pytest.fixture(scope="module")
+def gallery():
+    """What the test types into the empty picker of picker.ipynb: three pages as a IIIF manifest."""
+    with SampleGallery(3, width=1200, height=900, lossless=True) as g:
+        yield g
 
 
-def stage_pixels(page: Page, index: int) -> np.ndarray:
-    png = page.locator(".dz-viewer-stage").nth(index).screenshot(animations="disabled")
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+def stage_pixels(stage: Locator) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(stage.screenshot(animations="disabled"))).convert("RGB"))
 
 
-def drawn(shot: np.ndarray) -> float:
-    """The share of the stage showing picture (not the dark empty stage)."""
-    return float((shot.astype(int).sum(axis=2) > 120).mean())
+def drawn(shot: np.ndarray, stage: Locator) -> float:
+    """The share of the stage showing picture (not the stage's own background, dark or light)."""
+    empty = [int(v) for v in re.findall(r"\d+", stage.evaluate("e => getComputedStyle(e).backgroundColor"))[:3]]
+    return float((np.abs(shot.astype(int) - empty).max(axis=2) > 12).mean())
 
 
-def test_run_all_then_pan_and_zoom_still_loads_tiles(page: Page, lab):
-    base, token, root, work = lab
-    shutil.copy(QUICK_START, root / QUICK_START.name)
-    page.set_viewport_size({"width": 1280, "height": 1000})
-    page.route(lambda url: not url.startswith("http://127.0.0.1"), lambda route: route.abort())
-    page.goto(f"{base}/lab/tree/{QUICK_START.name}?reset&token={token}")
-    expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=90_000)
-    page.locator("li.lm-MenuBar-item", has_text="Run").first.click()
-    page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
-
-    # the run ends: the last code cell has run (its execution count is set), the kernel is idle again
-    last = page.locator(".jp-CodeCell").last
-    expect(last.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"), timeout=180_000)
-    expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=60_000)
-    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
-                          has_text="Traceback")
-    assert errors.count() == 0, errors.first.inner_text()
-    assert (root / "output" / "quick-start" / "detail.png").is_file()
-
-    # the first viewer (the picker that `img` shows): on screen, its picture drawn
-    stage = page.locator(".dz-viewer-stage").first
-    stage.scroll_into_view_if_needed()
-    deadline = time.monotonic() + 30
-    while drawn(stage_pixels(page, 0)) < 0.2:
-        assert time.monotonic() < deadline, "the viewer shows no picture after Run All"
+def wait_drawn(page: Page, stage: Locator, share: float, what: str, timeout: float = 30) -> np.ndarray:
+    deadline = time.monotonic() + timeout
+    while (seen := drawn(shot := stage_pixels(stage), stage)) < share:
+        assert time.monotonic() < deadline, f"{what}: only {seen:.0%} of the viewer shows the picture"
         page.wait_for_timeout(200)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "run-all-lab-after-run.png"))
+    return shot
 
-    before = int(kernel_value(work, TILES))
-    # zoom in twice (toolbar and wheel), then pan by dragging: new tiles of deeper levels are needed
-    page.locator(".dz-zoom-in").first.click()
+
+def wait_run_done(page: Page, timeout: float = 180) -> None:
+    """Every code cell has run (an execution count, none queued) and the kernel is idle; an error stops it."""
+    deadline = time.monotonic() + timeout
+    prompts = page.locator(".jp-Notebook .jp-CodeCell .jp-InputArea-prompt")
+    while True:
+        failed = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                              has_text=re.compile(r"Traceback|Error\b"))
+        assert failed.count() == 0, failed.first.inner_text()[-3000:]
+        texts = prompts.all_inner_texts()
+        if texts and all(re.fullmatch(r"\[\d+\]:?", t.strip()) for t in texts) and \
+                "| Idle" in page.locator("#jp-main-statusbar").inner_text():
+            return
+        assert time.monotonic() < deadline, f"Run All did not end: prompts {texts}"
+        page.wait_for_timeout(500)
+
+
+def pan_and_zoom(page: Page, viewer: Locator) -> None:
+    """Zoom in twice (the overlaid + and the wheel), then pan by dragging: tiles of deeper levels are needed."""
+    stage = viewer.locator(".dz-viewer-stage")
+    stage.scroll_into_view_if_needed()
+    viewer.locator(".dz-zoom-in").click()
     box = stage.bounding_box()
     assert box is not None
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -106,13 +113,87 @@ def test_run_all_then_pan_and_zoom_still_loads_tiles(page: Page, lab):
     page.mouse.down()
     page.mouse.move(cx - 200, cy - 120, steps=8)
     page.mouse.up()
-    deadline = time.monotonic() + 30
-    while (after := int(kernel_value(work, TILES))) <= before:
-        assert time.monotonic() < deadline, "no tile request reached the sample server after Run All"
-        page.wait_for_timeout(300)
-    page.wait_for_timeout(1500)  # the new tiles are drawn
-    shot = stage_pixels(page, 0)
-    page.locator(".dz-viewer").first.screenshot(path=str(SHOTS / "run-all-lab-zoomed.png"))
-    assert drawn(shot) > 0.9, f"after pan/zoom only {drawn(shot):.0%} of the viewer shows the picture"
-    assert "failed" not in page.locator(".dz-viewer").first.inner_text().lower()
-    print(f"\n{after - before} tile requests reached the sample server after Run All (pan/zoom)")
+
+
+def check_pickers_answer(page: Page, tag: str) -> None:
+    """Every picker with several images follows a choice of another one (the kernel answers)."""
+    pickers = page.locator(".jp-OutputArea .dz-picker")
+    for i in range(pickers.count()):
+        select = pickers.nth(i).locator(".dz-image select")
+        if not select.is_visible() or select.locator("option").count() < 2:
+            continue
+        current = select.input_value()
+        option = next(o for o in select.locator("option").all_inner_texts() if o != current)
+        select.select_option(label=option)
+        title = re.sub(r"^\d+\.\s+", "", option)  # "2.\xa0Sample gallery - Page 2"
+        expect(pickers.nth(i).locator(".dz-info")).to_contain_text(title, timeout=30_000)
+        expect(pickers.nth(i)).to_have_class(re.compile(r"\bdz-state-ready\b"), timeout=30_000)
+        wait_drawn(page, pickers.nth(i).locator(".dz-viewer-stage"), 0.2, f"{tag}: picker {i + 1} after {option}")
+
+
+@pytest.mark.parametrize("stem", sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")))
+def test_run_all_then_every_widget_is_alive(stem: str, page: Page, lab: JupyterApp, gallery):
+    assert stem in NOTEBOOK_SHOWS, f"notebooks/{stem}.ipynb is new: say in NOTEBOOK_SHOWS what it shows"
+    shows = NOTEBOOK_SHOWS[stem]
+    name = f"{stem}.ipynb"
+    (lab.root / name).write_bytes((NOTEBOOKS / name).read_bytes())
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    page.route(lambda url: not url.startswith("http://127.0.0.1"), lambda route: route.abort())
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        open_notebook(page, lab, name)
+        wait_run_done(page)
+        outputs = page.locator(".jp-Notebook .jp-OutputArea")
+        expect(outputs.filter(has_text=re.compile("Error displaying widget|Loading widget"))).to_have_count(
+            0, timeout=30_000)
+
+        # the progress bars (tqdm's, outside the pickers) all reached their end
+        bars = page.locator(".jp-OutputArea .widget-hprogress:not(.dz-picker *) .progress-bar")
+        assert bars.count() == shows.bars, f"{bars.count()} progress bars, {shows.bars} expected"
+        for i in range(bars.count()):
+            assert bars.nth(i).evaluate("e => e.style.width") == "100%", bars.nth(i).evaluate("e => e.style.width")
+
+        servers = shows.servers
+        if shows.opens_url:  # the empty picker: a URL typed in opens it
+            box = page.locator(".jp-OutputArea .dz-url input")
+            box.fill(gallery.manifest_url)
+            box.press("Enter")
+            expect(page.locator(".jp-OutputArea .dz-picker.dz-state-ready")).to_be_visible(timeout=60_000)
+        check_pickers_answer(page, stem)
+
+        viewers = page.locator(".jp-OutputArea .dz-viewer")
+        assert viewers.count() == shows.viewers, f"{viewers.count()} viewers, {shows.viewers} expected"
+        for i in range(shows.viewers):
+            viewer = viewers.nth(i)
+            stage = viewer.locator(".dz-viewer-stage")
+            stage.scroll_into_view_if_needed()
+            wait_drawn(page, stage, 0.2, f"{stem}: viewer {i + 1} after Run All")
+            if i == 0:
+                page.screenshot(path=str(SHOTS / f"run-all-{stem}-after-run.png"))
+
+            def tiles() -> int:
+                if shows.opens_url:
+                    return sum(s.count(lambda p: not p.split("?")[0].endswith((".xml", ".json")))
+                               for s in gallery.servers)
+                return int(kernel_value(lab, name, TILES.format(servers)))
+
+            before = tiles()
+            pan_and_zoom(page, viewer)
+            deadline = time.monotonic() + 30
+            while (after := tiles()) <= before:
+                assert time.monotonic() < deadline, f"{stem}: viewer {i + 1}: no tile request after pan/zoom"
+                page.wait_for_timeout(300)
+            shot = wait_drawn(page, stage, 0.9, f"{stem}: viewer {i + 1} after pan/zoom")
+            viewer.screenshot(path=str(SHOTS / f"run-all-{stem}-viewer{i + 1}-zoomed.png"))
+            assert "failed" not in viewer.inner_text().lower()
+            print(f"\n{stem}: viewer {i + 1}: {after - before} tile requests after pan/zoom, "
+                  f"{drawn(shot, stage):.0%} drawn")
+        if not shows.viewers:
+            page.screenshot(path=str(SHOTS / f"run-all-{stem}-after-run.png"))
+        mine = [e for e in errors if not any(n in e for n in NOISE)]
+        assert not mine, mine
+    finally:
+        shut_down(lab, name)

@@ -22,18 +22,16 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 from widgets.conftest import SHOTS
 
+from .jupyter_apps import JupyterApp, copy_notebook, jupyter_app, open_notebook
 from .viewer_kit import (
     BORDER,
     COLOURS,
     HEIGHT,
     WIDTH,
     bbox,
-    copy_notebook,
-    jupyter_server,
     near,
     run_code,
     stage_shot,
-    voila_server,
     wait_stable,
     write_notebook,
     wrong_cells,
@@ -50,30 +48,26 @@ def notebook(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def voila(notebook, tmp_path_factory):
-    with voila_server(notebook, tmp_path_factory.mktemp("voila-viewer")) as url:
-        yield url
+    """Voila and the test notebook's name in it (each page load runs it in a new kernel)."""
+    with jupyter_app("voila", tmp_path_factory.mktemp("voila-viewer")) as app:
+        yield app, copy_notebook(notebook, app, "viewer")
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     pytest.importorskip("jupyterlab")
-    with jupyter_server(tmp_path_factory.mktemp("lab-viewer"), "jupyterlab") as server:
-        yield server
+    with jupyter_app("lab", tmp_path_factory.mktemp("lab-viewer")) as app:
+        yield app
 
 
-def open_voila(page: Page, url: str) -> None:
-    resp = page.goto(url)
-    assert resp is not None and resp.ok, "Voila did not serve the notebook: see voila.log"
+def open_voila(page: Page, voila: tuple[JupyterApp, str]) -> None:
+    open_notebook(page, *voila)
     expect(page.locator(".dz-url input")).to_be_visible(timeout=90_000)
 
 
-def open_lab(page: Page, server, notebook) -> None:
-    base, token, root = server
-    name = copy_notebook(notebook, root)
-    page.goto(f"{base}/lab/tree/{name}?reset&token={token}")
-    expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=90_000)
-    page.locator("li.lm-MenuBar-item", has_text="Run").first.click()
-    page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
+def open_lab(page: Page, app: JupyterApp, notebook) -> None:
+    """Lab or Notebook 7: a fresh copy of the notebook (a fresh kernel), run all."""
+    open_notebook(page, app, copy_notebook(notebook, app, "viewer"))
     expect(page.locator(".jp-OutputArea .dz-url input")).to_be_visible(timeout=90_000)
 
 
@@ -399,29 +393,13 @@ def test_controls_keys_and_region_in_lab(page: Page, lab, notebook, errors):
 @pytest.fixture(scope="module")
 def nb7(tmp_path_factory):
     pytest.importorskip("notebook")
-    with jupyter_server(tmp_path_factory.mktemp("nb7-viewer"), "notebook") as server:
-        yield server
-
-
-def open_nb7(page: Page, server, notebook) -> None:
-    base, token, root = server
-    name = copy_notebook(notebook, root)
-    page.goto(f"{base}/notebooks/{name}?token={token}")
-    prompt = page.locator(".jp-Cell .jp-InputPrompt").first
-    expect(prompt).to_be_visible(timeout=90_000)
-    deadline = time.monotonic() + 90
-    while "[ ]" in prompt.inner_text() or prompt.inner_text().strip() in ("", "[ ]:"):
-        # Run All before the kernel is connected runs nothing: again until the cell is queued or ran
-        assert time.monotonic() < deadline, "Notebook 7 never ran the cell"
-        page.locator("li.lm-MenuBar-item", has_text="Run").first.click()
-        page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
-        page.wait_for_timeout(1500)
-    expect(page.locator(".jp-OutputArea .dz-url input")).to_be_visible(timeout=90_000)
+    with jupyter_app("nb7", tmp_path_factory.mktemp("nb7-viewer")) as app:
+        yield app
 
 
 def test_switching_and_fit_in_notebook7(page: Page, nb7, notebook, errors):
     page.set_viewport_size({"width": 1280, "height": 1400})
-    open_nb7(page, nb7, notebook)
+    open_lab(page, nb7, notebook)
     switching_scenario(page, "nb7")
     # Notebook 7.6's own start-up error (a settings schema it looks up), thrown by its core bundle
     mine = [e for e in our_errors(errors) if not ("reading 'schema'" in e and "/static/notebook/notebook_core" in e)]

@@ -14,9 +14,19 @@ import re
 import time
 
 import numpy as np
+import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
-from widgets.conftest import SHOTS, gallery, voila_url  # noqa: F401 - fixtures of tests/widgets
+from widgets.conftest import NOTEBOOKS, SHOTS, gallery  # noqa: F401 - a fixture of tests/widgets
+
+from .jupyter_apps import JupyterApp, copy_notebook, jupyter_app, open_notebook
+
+
+@pytest.fixture(scope="module")
+def voila(tmp_path_factory):
+    """Voila serving a copy of notebooks/picker.ipynb on 127.0.0.1 (each page load: a new kernel)."""
+    with jupyter_app("voila", tmp_path_factory.mktemp("voila-picker")) as app:
+        yield app, copy_notebook(NOTEBOOKS / "picker.ipynb", app, "picker")
 
 
 def shot_rgb(page: Page, selector: str) -> np.ndarray:
@@ -69,13 +79,13 @@ def download(page: Page, path) -> None:
     expect(page.locator(".dz-status")).to_contain_text(re.compile(r"\d+ tiles? in"))
 
 
-def test_pick_download_and_region_in_voila(page: Page, voila_url: str, gallery, tmp_path):  # noqa: F811
+def test_pick_download_and_region_in_voila(page: Page, voila: tuple[JupyterApp, str], gallery,  # noqa: F811
+                                           tmp_path):
     page.set_viewport_size({"width": 1000, "height": 1300})
     page.route(lambda url: not url.startswith("http://127.0.0.1"), lambda route: route.abort())
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    resp = page.goto(voila_url)
-    assert resp is not None and resp.ok, "Voila did not serve the notebook: see voila.log"
+    open_notebook(page, *voila)
     url_box = page.locator(".dz-url input")
     expect(url_box).to_be_visible(timeout=90_000)
 

@@ -1,5 +1,5 @@
-"""What the viewer's browser tests share: a test notebook of flat-coloured images, Voila and JupyterLab
-servers on it, a way to run Python in its kernel from the page, and pixel checks of the deep-zoom view.
+"""What the viewer's browser tests share: a test notebook of flat-coloured images (served by the frontends
+of :mod:`jupyter_apps`), a way to run Python in its kernel from the page, and pixel checks of the deep-zoom view.
 
 Every image of the notebook is one flat colour (:data:`COLOURS`), so a tile drawn from the wrong image,
 a black hole or a failure marker is visible in the pixels of a screenshot.
@@ -8,20 +8,13 @@ a black hole or a failure marker is visible in the pixels of a screenshot.
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import subprocess
-import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from widgets.conftest import _free_port, _stop, _wait_http, jupyter_env, voila_server  # noqa: F401 - voila_server re-exported
 
 #: one flat colour per image (bright, far apart, none near the dark stage nor the failure marker)
 COLOURS = [(220, 40, 40), (40, 170, 60), (40, 80, 220), (230, 200, 40), (200, 60, 200), (40, 200, 210)]
@@ -77,37 +70,6 @@ def write_notebook(path: Path, latency: float = 0.05) -> Path:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
     return path
-
-
-@contextmanager
-def jupyter_server(work: Path, app: str) -> Iterator[tuple[str, str, Path]]:
-    """JupyterLab (``app="jupyterlab"``) or Notebook 7 (``"notebook"``) on 127.0.0.1: ``(base, token, root)``."""
-    root = work / "root"
-    root.mkdir()
-    notif = work / "settings" / "@jupyterlab" / "apputils-extension"
-    notif.mkdir(parents=True)
-    (notif / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    port, token = _free_port(), uuid.uuid4().hex
-    with open(work / f"{app}.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", app, "--no-browser", "--allow-root", f"--port={port}",
-             "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-             "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=work,
-            env={**os.environ, **jupyter_env(work), "JUPYTERLAB_WORKSPACES_DIR": str(work / "workspaces"),
-                 "JUPYTERLAB_SETTINGS_DIR": str(work / "settings")})
-        try:
-            _wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", proc)
-            yield f"http://127.0.0.1:{port}", token, root
-        finally:
-            _stop(proc)
-
-
-def copy_notebook(src: Path, root: Path) -> str:
-    """A uniquely named copy in the server's root (a fresh name is a fresh kernel)."""
-    name = f"viewer-{uuid.uuid4().hex[:8]}.ipynb"
-    shutil.copy(src, root / name)
-    return name
 
 
 # --- the page -------------------------------------------------------------------------------------------

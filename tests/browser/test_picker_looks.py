@@ -162,7 +162,7 @@ def new_page(browser) -> tuple:
 
     page.route(lambda url: not url.startswith("http://127.0.0.1"), route)
     errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e} {e.stack}"))
     page.on("console", lambda m: errors.append(f"console: {m.text} @ {m.location.get('url')}")
             if m.type == "error" and m.location.get("url") not in aborted else None)
     return context, page, errors

@@ -155,6 +155,10 @@ def test_run_all_then_every_widget_is_alive(stem: str, page: Page, lab: JupyterA
         assert bars.count() == shows.bars, f"{bars.count()} progress bars, {shows.bars} expected"
         for i in range(bars.count()):
             assert bars.nth(i).evaluate("e => e.style.width") == "100%", bars.nth(i).evaluate("e => e.style.width")
+        if shows.bars:
+            with_bars = page.locator(".jp-Notebook .jp-Cell").filter(has=page.locator(".widget-hprogress")).last
+            with_bars.scroll_into_view_if_needed()
+            with_bars.screenshot(path=str(SHOTS / f"run-all-{stem}-bars.png"))
 
         servers = shows.servers
         if shows.opens_url:  # the empty picker: a URL typed in opens it

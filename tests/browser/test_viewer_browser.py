@@ -260,8 +260,10 @@ def controls_scenario(page: Page, env: str) -> None:
     page.wait_for_timeout(600)
     assert fitted < zoom_percent(page) < 2 * fitted, "- did not zoom out"
     page.keyboard.press("0")
-    page.wait_for_timeout(600)
-    assert abs(zoom_percent(page) - fitted) < 0.6, "0 did not fit"
+    deadline = time.monotonic() + 5  # the animation to the fitted view ends (slower on a busy machine)
+    while abs(zoom_percent(page) - fitted) >= 0.6:
+        assert time.monotonic() < deadline, f"0 did not fit: zoom {zoom_percent(page)} %, fitted {fitted} %"
+        page.wait_for_timeout(100)
     page.keyboard.press("r")
     expect(root).to_have_class(re.compile("dz-drawing"))
     expect(page.locator(".dz-hint")).to_be_visible()
@@ -426,3 +428,16 @@ def test_dark_theme_in_lab(page: Page, lab, notebook, errors):
     assert zoom_percent(page) > 20, page.locator(".dz-viewer-readout").inner_text()
     assert near(stage_shot(page), COLOURS[0]).mean() > 0.05, "the image is no longer drawn"
     assert not our_errors(errors), our_errors(errors)
+
+
+def test_controls_keys_and_region_in_notebook7(page: Page, nb7, notebook, errors):
+    page.set_viewport_size({"width": 1280, "height": 1400})
+    open_lab(page, nb7, notebook)
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    kinds = cells.evaluate_all("cs => cs.map(c => [...c.classList].filter(k => k.endsWith('Cell')).join(' '))")
+    controls_scenario(page, "nb7")
+    # the keys typed in the view never reached the notebook (r = raw cell, 0 0 = restart, f = find...)
+    assert cells.evaluate_all("cs => cs.map(c => [...c.classList].filter(k => k.endsWith('Cell')).join(' '))") == kinds
+    expect(page.locator(".jp-Dialog")).to_have_count(0)
+    mine = [e for e in our_errors(errors) if not ("reading 'schema'" in e and "/static/notebook/notebook_core" in e)]
+    assert not mine, mine

@@ -305,8 +305,10 @@ function render({ model, el }) {
     model.set("region_aspect", aspect() > 0 ? 0 : (r.length === 4 ? r[2] / r[3] : 1));
     model.save_changes();
   });
-  // keys: a capturing listener, so that OpenSeadragon's own ("r" rotates, "f" flips) never see ours
-  root.addEventListener("keydown", (ev) => {
+  // keys: a capturing listener on the window, so that OpenSeadragon's own ("r" rotates, "f" flips) never
+  // see ours, nor the notebook's shortcuts (Notebook 7 turned the cell to raw on "r" despite the attributes)
+  const onKey = (ev) => {
+    if (!root.contains(ev.target)) return;
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const t = ev.target;
     if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA")) return;
@@ -328,7 +330,8 @@ function render({ model, el }) {
       ev.preventDefault();
       ev.stopPropagation();
     }
-  }, true);
+  };
+  window.addEventListener("keydown", onKey, true);
   // a click in the view gives it the keyboard
   stage.addEventListener("pointerdown", () => { if (!root.contains(document.activeElement)) root.focus({ preventScroll: true }); });
 
@@ -533,6 +536,7 @@ function render({ model, el }) {
     clearInterval(ticker);
     sizes.disconnect();
     document.removeEventListener("fullscreenchange", onFullscreen);
+    window.removeEventListener("keydown", onKey, true);
     loader.setGen(null);
     viewer.destroy();
   };

@@ -127,11 +127,12 @@ def save_all(
                 continue
             path, replace = plan
             say(f"[{i + 1}/{total}] {title}")
+            shown = bars.image(title)  # its bar restarts now: a failure before its first tile is shown as its own
             try:
                 level = image.level_index(largest=largest, max_width=max_width, max_height=max_height,
                                           zoom_level=zoom_level)
                 extra = {"overwrite": True} if replace else {}
-                result = image.save(path, level=level or 0, compression=compression, progress=bars.image(title),
+                result = image.save(path, level=level or 0, compression=compression, progress=shown,
                                     allow_partial=True, partial=partial, directory=directory, format=format,
                                     **extra)
             except (DezoomifyError, OSError) as exc:

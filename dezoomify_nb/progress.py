@@ -248,10 +248,18 @@ class _Bar:
         if self.handle is not None:
             self.handle.update(self.tqdm.container)
 
+    def style(self, bar_style: str) -> None:
+        """The notebook bar's colour (``""``, ``"danger"``…); a terminal bar has none (its postfix says it)."""
+        container = getattr(self.tqdm, "container", None)
+        if container is not None:
+            container.children[1].bar_style = bar_style
+
 
 class ImageBar:
-    """The ``save(progress=...)`` callback of one image of a bulk run: it (re)starts the run's current-image
-    bar (:class:`BulkProgress`) on the image's first tile, when its total is known, then moves it."""
+    """The ``save(progress=...)`` callback of one image of a bulk run. The run's current-image bar
+    (:class:`BulkProgress`) was restarted for this image when it began (its title, no count yet: nothing of
+    the previous image stays, even when this one fails before its first tile); the first tile gives it its
+    total, the next ones move it."""
 
     def __init__(self, owner: BulkProgress, desc: str) -> None:
         self.owner, self.desc = owner, desc
@@ -289,24 +297,31 @@ class BulkProgress:
             self.overall = _Bar(total, "images", "image", position=0, leave=True)
 
     def image(self, title: str) -> bool | ProgressCallback | Any:
-        """What ``save(progress=...)`` gets for the next image (called before each)."""
+        """What ``save(progress=...)`` gets for the next image (called before each, as the image begins:
+        the current-image bar is restarted now, with the image's title and no count yet)."""
         if not self.bars:
             return self.progress
-        return ImageBar(self, title if len(title) <= 32 else title[:31] + "…")
+        desc = title if len(title) <= 32 else title[:31] + "…"
+        self._start_image(0, desc, "reading…")
+        return ImageBar(self, desc)
 
-    def _start_image(self, total: int, desc: str) -> None:
+    def _start_image(self, total: int, desc: str, note: str = "") -> None:
         with self._lock:
             if self.current is None:
                 self.current = _Bar(total, desc, "tile", position=1, leave=False)
-            else:
-                self.current.tqdm.set_description_str(desc, refresh=False)
-                self.current.tqdm.set_postfix_str("", refresh=False)
-                self.current.tqdm.reset(total=total)
+            self.current.tqdm.set_description_str(desc, refresh=False)
+            self.current.tqdm.set_postfix_str(note, refresh=False)
+            self.current.tqdm.reset(total=total)  # also the notebook bar's colour, and its unknown-total look
+            self.current.tqdm.refresh()
 
     def image_done(self, ok: bool) -> None:
-        """The current image ended (``ok``: saved, possibly partial; else failed)."""
+        """The current image ended (``ok``: saved, possibly partial; else failed: its bar says so, red in
+        a notebook, whether or not a tile had come)."""
         with self._lock:
             if self.current is not None:
+                if not ok:
+                    self.current.tqdm.set_postfix_str("failed", refresh=False)
+                    self.current.style("danger")
                 self.current.tqdm.refresh()  # its last tiles, shown before the bar restarts for the next image
         if self.overall is not None:
             self.failed += not ok

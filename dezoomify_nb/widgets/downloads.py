@@ -21,7 +21,8 @@ from .bar import duration
 from .common import parse_headers
 from .html import megapixels
 from .outputs import file_bytes, file_preview
-from .plan import Throughput, code_line, estimate, file_size
+from .plan import code_line, estimate, file_size
+from .rate import Rate, from_download
 
 if TYPE_CHECKING:
     import ipywidgets as W
@@ -67,7 +68,7 @@ class Picker(Protocol):
     @property
     def _lock(self) -> threading.RLock: ...
     @property
-    def _measured(self) -> weakref.WeakKeyDictionary[api.ZoomableImage, Throughput]: ...
+    def _measured(self) -> weakref.WeakKeyDictionary[api.ZoomableImage, Rate]: ...
 
     def _enter(self, state: str, card: str = "") -> None: ...
     def _spawn(self, target: Callable[..., None], *args: Any) -> None: ...
@@ -136,7 +137,8 @@ class Downloads:
                 self.plan.value = f'<div class="dz-muted">{escape(str(exc))}</div>'
                 return
             size = f"≈ {file_size(est.size_bytes)}" if est.size_bytes is not None else "size unknown yet"
-            how = "measured" if est.measured else "guessed"
+            rate = self._measured.get(img)
+            how = f"{rate.latency * 1000:.0f} ms a tile measured" if rate is not None else "guessed rate"
             net = img.net
             pace = f", ≥ {net.min_interval:g} s apart" if net.min_interval > 0 else ""
             problem = self._problem(fmt, est.width, est.height)
@@ -144,7 +146,7 @@ class Downloads:
                 f"<div><b>{est.width} × {est.height} px</b> · {megapixels(est.width, est.height)} MP</div>"
                 f"<div>{size} as {escape(fmt.upper())} · {est.tiles} tile{'s' if est.tiles != 1 else ''}</div>"
                 f"<div>≈ {duration(est.seconds) if est.seconds >= 1 else '1 s'} "
-                f'<span class="dz-muted">({how} rate, {net.parallelism} at a time{pace})</span></div>{problem}')
+                f'<span class="dz-muted">({how}, {net.parallelism} at a time{pace})</span></div>{problem}')
             line = escape(self.code_line())
             self.code.value = (f'<span class="dz-code-label">Same in code:</span><code title="{line}">{line}</code>'
                                '<span class="dz-code-label">(click it to select it all)</span>')
@@ -210,8 +212,9 @@ class Downloads:
         else:
             seconds = time.monotonic() - t0
             self.result = result
-            if result.tiles and seconds > 0:
-                self._measured[img] = Throughput(result.tiles, seconds, img.net.parallelism)
+            before = self._measured.get(img)
+            if result.tiles and seconds > 0 and (before is None or result.tiles >= before.tiles):
+                self._measured[img] = from_download(result.tiles, seconds, img.net.parallelism, img.net.min_interval)
             state = "done"
             card = cards.done(path=result.path, href=cards.link_href(result.path), size=(result.width, result.height),
                               level=result.level, seconds=f"{seconds:.1f} s" if seconds < 10 else duration(seconds), file_bytes=file_size(file_bytes(result.path)),

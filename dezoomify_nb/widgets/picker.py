@@ -45,10 +45,10 @@ from .bar import ProgressBar
 from .common import EXTENSIONS, FORMATS, free_name, parse_headers
 from .downloads import Downloads
 from .html import megapixels
-from .plan import Throughput
+from .rate import Rate, probe
 from .region import RegionFields
 from .strip import PageStrip
-from .thumbnail import cached_png, from_png, thumbnail_array, thumbnail_level, thumbnail_png, to_png
+from .thumbnail import from_png, thumbnail_array, thumbnail_level, thumbnail_png, to_png
 from .viewer import TileViewer
 
 log = logging.getLogger("dezoomify_nb")
@@ -113,8 +113,8 @@ class ImagePicker(Downloads, W.VBox):
         self._opened_url: str | None = None
         self._opened_browser = False  # the image was found by the browser mode (the code line says so)
         self._preview: Any = None  # the thumbnail's pixels (estimates)
-        #: measured tile rates, per image (the preview's fetch, then the last download)
-        self._measured: weakref.WeakKeyDictionary[api.ZoomableImage, Throughput] = weakref.WeakKeyDictionary()
+        #: measured rates of each image's server (a probe after the preview, then the last download)
+        self._measured: weakref.WeakKeyDictionary[api.ZoomableImage, Rate] = weakref.WeakKeyDictionary()
 
         self.url_box = W.Text(continuous_update=False, layout=W.Layout(flex="1"),
                               placeholder="Paste the URL of a zoomable image: info.json, .dzi, "
@@ -448,7 +448,6 @@ class ImagePicker(Downloads, W.VBox):
 
     def _load_preview(self, gen: int, img: api.ZoomableImage) -> None:
         """The thumbnail (shown without a viewer) and the throughput it measured (the estimates)."""
-        t0, hit = time.monotonic(), cached_png(img)
         try:
             k = thumbnail_level(img)
             png = thumbnail_png(img) if k is not None else None  # shared with the HTML summary
@@ -459,9 +458,6 @@ class ImagePicker(Downloads, W.VBox):
         with self._lock:
             if gen != self._gen:
                 return
-            if k is not None and hit is None:  # a measure only when fetched now
-                self._measured.setdefault(img, Throughput(img.levels[k].n_tiles, time.monotonic() - t0,
-                                                              img.net.parallelism))
             self._preview = arr
             if png is not None:
                 self.thumb.value = png
@@ -469,6 +465,14 @@ class ImagePicker(Downloads, W.VBox):
             if self.viewer is None and self.state == "ready":
                 self._enter("ready", self.status.value)
             self._update_plan()
+            measured = img in self._measured
+        if not measured:  # on warm connections now: the latency the download will meet
+            rate = probe(img, k)
+            with self._lock:
+                if rate is not None and img not in self._measured:
+                    self._measured[img] = rate
+                if gen == self._gen:
+                    self._update_plan()
 
     # --- choices -----------------------------------------------------------------------------------
     @property

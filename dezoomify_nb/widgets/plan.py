@@ -1,9 +1,9 @@
 """What a download will be, said before it starts: output size, file size and duration estimates, the code.
 
-:func:`tiles_under` counts the tiles a level's box needs; :class:`Throughput` keeps measured tile rates
-(the preview's fetch, the last download) per image; :func:`estimate` turns them and the network pacing
-(``min_interval``, ``parallelism``) into seconds, and the preview's pixels encoded in the chosen format
-into bytes per pixel. :func:`code_line` is the exact ``dz.open(…).save(…)`` call doing what Download does.
+:func:`tiles_under` counts the tiles a level's box needs; :func:`estimate` turns the measured
+:class:`~.rate.Rate` of the image's server (a probe after the preview, then the last download) and the
+network pacing (``min_interval``, ``parallelism``) into seconds, and the preview's pixels encoded in the
+chosen format into bytes per pixel (and encode seconds per pixel). :func:`code_line` is the exact ``dz.open(…).save(…)`` call doing what Download does.
 """
 
 from __future__ import annotations
@@ -11,11 +11,15 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .rate import Rate, net_seconds
 
 if TYPE_CHECKING:
     from ..api import ZoomableImage
@@ -38,23 +42,9 @@ def tiles_under(img: ZoomableImage, level: int, region: tuple[int, int, int, int
     return cols * rows
 
 
-@dataclass
-class Throughput:
-    """A measured tile rate: ``tiles`` fetched in ``seconds`` with ``parallel`` requests at most in flight."""
-
-    tiles: int = 0
-    seconds: float = 0.0
-    parallel: int = 1
-
-    def tile_seconds(self) -> float | None:
-        """Seconds one request takes (a latency), or None when nothing was measured."""
-        if self.tiles <= 0 or self.seconds <= 0:
-            return None
-        return self.seconds * min(self.parallel, self.tiles) / self.tiles
-
-
-def bytes_per_pixel(preview: np.ndarray | None, fmt: str) -> float | None:
-    """Bytes per pixel of ``preview`` encoded as the writer of ``fmt`` would (JPEG or PNG)."""
+def encoding(preview: np.ndarray | None, fmt: str) -> tuple[float, float] | None:
+    """Bytes per pixel of ``preview`` encoded as the writer of ``fmt`` would (JPEG or PNG), and the CPU
+    seconds per pixel it took; None without a preview."""
     if preview is None or preview.size == 0:
         return None
     from PIL import Image
@@ -62,12 +52,20 @@ def bytes_per_pixel(preview: np.ndarray | None, fmt: str) -> float | None:
     arr = preview[:, :, 0] if preview.shape[2] == 1 else preview
     pil = Image.fromarray(arr)
     buf = io.BytesIO()
+    t0 = time.perf_counter()
     if fmt in ("jpeg", "tiff", "iiif") and pil.mode in ("RGB", "L"):
         pil.save(buf, format="JPEG", quality=_JPEG_QUALITY)
     else:
         pil.save(buf, format="PNG", compress_level=6)
-    bpp = buf.tell() / (preview.shape[0] * preview.shape[1])
-    return bpp * (PYRAMID_FACTOR if fmt in ("tiff", "iiif", "ome-zarr") else 1)
+    pixels = preview.shape[0] * preview.shape[1]
+    factor = PYRAMID_FACTOR if fmt in ("tiff", "iiif", "ome-zarr") else 1
+    return buf.tell() / pixels * factor, (time.perf_counter() - t0) / pixels * factor
+
+
+def bytes_per_pixel(preview: np.ndarray | None, fmt: str) -> float | None:
+    """Bytes per pixel of ``preview`` encoded as the writer of ``fmt`` would (JPEG or PNG)."""
+    enc = encoding(preview, fmt)
+    return None if enc is None else enc[0]
 
 
 @dataclass(frozen=True)
@@ -81,18 +79,20 @@ class Estimate:
 
 
 def estimate(img: ZoomableImage, level: int, region: tuple[int, int, int, int] | None, *, fmt: str,
-             measured: Throughput | None, preview: np.ndarray | None) -> Estimate:
-    """Output size, tiles, seconds (pacing and parallelism with the measured latency, else a default) and bytes."""
+             measured: Rate | None, preview: np.ndarray | None) -> Estimate:
+    """Output size, tiles, seconds and bytes. The seconds: the network's time (:func:`~.rate.net_seconds`:
+    the measured latency, else a default, with the download's ``parallelism`` and ``min_interval``) or the
+    CPU's (the measured decode of each tile on the cores, the preview's encode time per pixel), the longer."""
     lv = img.levels[level]
     w, h = (img.region_in_level(region, level)[2:] if region is not None else (lv.width, lv.height))
     tiles = tiles_under(img, level, region)
     net = img.net
-    latency = measured.tile_seconds() if measured is not None else None
-    rate = max(1, net.parallelism) / (latency or DEFAULT_TILE_SECONDS)
-    if net.min_interval > 0:
-        rate = min(rate, 1 / net.min_interval)
-    bpp = bytes_per_pixel(preview, fmt)
-    return Estimate(w, h, tiles, tiles / rate, latency is not None, None if bpp is None else bpp * w * h)
+    latency = measured.latency if measured is not None else DEFAULT_TILE_SECONDS
+    seconds = net_seconds(tiles, latency, net.parallelism, net.min_interval)
+    enc = encoding(preview, fmt)
+    decode = measured.decode if measured is not None else 0.0
+    cpu = tiles * decode / max(1, min(os.cpu_count() or 1, net.parallelism)) + (enc[1] * w * h if enc else 0.0)
+    return Estimate(w, h, tiles, max(seconds, cpu), measured is not None, None if enc is None else enc[0] * w * h)
 
 
 def file_size(n: float) -> str:

@@ -16,6 +16,8 @@ import ipywidgets as W
 log = logging.getLogger("dezoomify_nb")
 
 UPDATES_PER_SECOND = 10
+#: tiles after which the ETA is the measured rate's alone (before: blended with the plan's estimate)
+STEADY_TILES = 32
 
 
 def duration(seconds: float) -> str:
@@ -44,10 +46,14 @@ class ProgressBar(W.HBox):
         self._lock = threading.Lock()
         self._t0 = time.monotonic()
         self._last = 0.0
+        self._expected: float | None = None
         self.done = self.failed = self.total = 0
 
-    def start(self, total: int = 0) -> None:
+    def start(self, total: int = 0, expected: float | None = None) -> None:
+        """Begin a download of ``total`` tiles (0: told by the first tile), ``expected`` to take that many
+        seconds (the plan's estimate: the ETA until tiles tell better)."""
         with self._lock:
+            self._expected = expected
             self._t0 = time.monotonic()
             self._last = 0.0
             self.done = self.failed = 0
@@ -55,7 +61,7 @@ class ProgressBar(W.HBox):
             self.bar.bar_style = ""
             self.bar.max = max(1, total)
             self.bar.value = 0
-            self.text.value = "starting…"
+            self.text.value = "starting…" + (f" · ≈ {duration(expected)}" if expected else "")
 
     def __call__(self, done: int, failed: int, total: int) -> None:
         now = time.monotonic()
@@ -85,10 +91,19 @@ class ProgressBar(W.HBox):
             rate = count / elapsed
             parts.append(f"{rate:.0f} tiles/s" if rate >= 10 else f"{rate:.1f} tiles/s")
             if count < total:
-                parts.append(f"ETA {duration((total - count) / rate)}")
+                parts.append(f"ETA {duration(self._eta(count, total, elapsed))}")
             else:
                 parts.append(f"in {duration(elapsed)}")
         self.text.value = " · ".join(parts)
+
+    def _eta(self, count: int, total: int, elapsed: float) -> float:
+        """Seconds left: from the rate measured so far, leaning on the plan's estimate while few tiles have
+        come (the first ones, all at once or after the setup, tell little of the rate)."""
+        measured = (total - count) * elapsed / count
+        if self._expected is None:
+            return measured
+        trust = min(1.0, count / max(1, min(total, STEADY_TILES)))
+        return trust * measured + (1 - trust) * max(0.0, self._expected - elapsed)
 
     def finish(self, style: str = "success") -> None:
         """Show the final counts; ``style`` is an ipywidgets bar style (``success``, ``danger``, ``""``)."""

@@ -185,7 +185,13 @@ class Downloads:
             self._update_name()  # the proposed name may have been taken meanwhile
         path = self.target_path()
         options = {"level": self.level, "region": self.region, "format": self.format_select.value or None}
-        self.progress.start()
+        try:
+            expected: float | None = estimate(img, self.level, self.region, measured=self._measured.get(img),
+                                              fmt=format_of(self.file_box.value, self.format_select.value),
+                                              preview=self._preview).seconds
+        except (DezoomifyError, ValueError, IndexError):
+            expected = None
+        self.progress.start(expected=expected)
         self._enter("downloading", cards.quiet(f"Downloading to {path}…"))
         self._spawn(self._download_task, img, path, options, cancel)
         return self

@@ -41,3 +41,16 @@ def test_the_estimate_is_within_a_factor_of_the_download(slow_gallery, tmp_path,
     ratio = est.seconds / actual
     assert 1 / 1.5 <= ratio <= 1.5, f"estimated {est.seconds:.2f} s, took {actual:.2f} s ({shown})"
     assert "measured" in shown
+
+
+def test_the_eta_leans_on_the_estimate_until_the_tiles_tell_the_rate():
+    from dezoomify_nb.widgets.bar import ProgressBar
+
+    bar = ProgressBar()
+    bar.start(expected=20)
+    assert bar.text.value == "starting… · ≈ 20 s"
+    bar(1, 0, 100)  # the first tile, a moment after the start: its rate alone would say "ETA 0 s"
+    eta = bar.text.value.split("ETA ")[1]
+    assert eta in ("19 s", "20 s"), bar.text.value
+    bar.start()  # no estimate: nothing promised before the tiles come
+    assert bar.text.value == "starting…"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import DezoomifyError, hint_for
+from .errors import DezoomifyError, WriterError, hint_for
 from .progress import BulkProgress
 from .results import BulkItem as BulkItem
 from .results import BulkSummary as BulkSummary
@@ -68,7 +68,14 @@ def save_all(
 
     say = report or log.info
     largest = max_width is None and max_height is None and zoom_level is None
-    journal = resume.Journal(Path(outfile).expanduser().parent if outfile else Path(directory).expanduser())
+    folder = Path(outfile).expanduser().parent if outfile else Path(directory).expanduser()
+    if images:
+        try:  # the folder asked for is made as needed (a file name's folder too)
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WriterError(f"Cannot create the output folder {folder}: {exc.strerror or exc}",
+                              hint="Choose a folder you can write to.") from exc
+    journal = resume.Journal(folder)
     done_archive = resume.Archive(archive) if archive is not None else None
     summary = BulkSummary()
     total = len(images)

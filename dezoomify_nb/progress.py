@@ -223,36 +223,91 @@ def cancellable(source: Any, cancel: CancelToken | None) -> Any:
     return source
 
 
-class _Bar:
-    """A tqdm bar (``tqdm.auto``: a widget in a notebook). In a notebook it is shown with a display id and
-    shown again when closed, so the saved notebook keeps its final state as text (what nbconvert and GitHub
-    show instead of the widget: ``images: 100%|██████████| 3/3``), not the empty bar it started as."""
+#: a bulk run's bar titles are cut to this many characters, so its two bars line up
+TITLE_CHARS = 28
+#: a notebook bar: its title alone on the left (in a box of the same width for both bars, so they line up),
+#: the figures on the right (tqdm cuts the text at ``|{bar}|``; its text form, for static renderers, keeps them)
+_NOTEBOOK_FORMAT = ("{desc}|{bar}| {percentage:3.0f}% · {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}"
+                    "{postfix}]")
+#: a terminal bar: its title padded, so the run's bars start at one column
+_TERMINAL_FORMAT = "{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]"
+_TITLE_WIDTH = "16em"
 
-    def __init__(self, total: int, desc: str, unit: str, position: int, leave: bool) -> None:
+
+def short_title(title: str) -> str:
+    """``title`` cut to :data:`TITLE_CHARS` (``…`` at the cut)."""
+    return title if len(title) <= TITLE_CHARS else title[:TITLE_CHARS - 1].rstrip() + "…"
+
+
+class _Bar:
+    """A tqdm bar of a bulk run (``tqdm.auto``: a widget in a notebook). In a notebook it is shown with a
+    display id and shown again when closed, so the saved notebook keeps its final state as text (what
+    nbconvert and GitHub show instead of the widget: ``images: 100%|██████████| 3/3``), not the empty bar it
+    started as. The titles of the run's bars take the same width, so the bars line up: in a terminal padded
+    to :data:`TITLE_CHARS`, in a notebook in a box of one width (tqdm turns spaces into figure spaces, wide as
+    a digit: the title's spaces are made no-break spaces first, which it leaves as they are)."""
+
+    def __init__(self, total: int, desc: str, unit: str, position: int, leave: bool,
+                 note: str | None = None) -> None:
         if _mode == "bar":
             from tqdm import tqdm
         else:
             from tqdm.auto import tqdm
         self.handle: Any = None
-        if any(cls.__module__ == "tqdm.notebook" for cls in tqdm.__mro__):  # tqdm.auto in a notebook
+        self.notebook = any(cls.__module__ == "tqdm.notebook" for cls in tqdm.__mro__)  # tqdm.auto in a notebook
+        unit = f" {unit}s"  # "12.5 tiles/s", not "12.5tile/s"; "0.38 images/s", never tqdm's "2.61s/image"
+        if self.notebook:
             from IPython.display import display
 
-            self.tqdm = tqdm(total=total, desc=desc, unit=unit, leave=True, display=False)
+            self.tqdm = tqdm(total=total, desc=self.title(desc), unit=unit, leave=True, display=False,
+                             bar_format=self.layout(note))
+            title = self.tqdm.container.children[0]
+            title.layout.width = title.layout.min_width = _TITLE_WIDTH
+            title.layout.overflow = "hidden"
             self.handle = display(self.tqdm.container, display_id=True)
         else:
-            self.tqdm = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
-                             position=position, leave=leave)
+            self.tqdm = tqdm(total=total, desc=self.title(desc), unit=unit, file=sys.stderr, dynamic_ncols=True,
+                             position=position, leave=leave, bar_format=self.layout(note))
 
-    def close(self) -> None:
+    def title(self, desc: str) -> str:
+        """How the bar shows ``desc``: in a notebook its spaces unbreakable (and not widened by tqdm); in a
+        terminal padded to the width every title of the run gets."""
+        return desc.replace(" ", "\u00a0") if self.notebook else f"{desc}:".ljust(TITLE_CHARS + 2)
+
+    def layout(self, note: str | None) -> str | None:
+        """The bar's ``bar_format``: counting tiles (``note`` None), or waiting with ``note`` (no figures yet:
+        ``0/0 [00:00<?, ? tiles/s]`` would say nothing)."""
+        if note is None:
+            return _NOTEBOOK_FORMAT if self.notebook else _TERMINAL_FORMAT
+        note = note.replace("{", "{{").replace("}", "}}")
+        return "{desc}|{bar}| " + note if self.notebook else "{desc}" + note
+
+    def close(self, keep: bool = True, style: str = "") -> None:
+        """The bar's end (in ``style``, see :meth:`style`, if given); ``keep=False``: a notebook bar is removed
+        (as a terminal's ``leave=False`` bar), from the saved notebook too."""
         self.tqdm.close()
+        if style:
+            self.style(style)
         if self.handle is not None:
-            self.handle.update(self.tqdm.container)
+            if keep:
+                self.handle.update(self.tqdm.container)
+            else:
+                self.handle.update({"text/plain": ""}, raw=True)
+
+    @property
+    def failed(self) -> bool:
+        """The notebook bar is red."""
+        container = getattr(self.tqdm, "container", None)
+        return container is not None and container.children[1].bar_style == "danger"
 
     def style(self, bar_style: str) -> None:
-        """The notebook bar's colour (``""``, ``"danger"``…); a terminal bar has none (its postfix says it)."""
+        """The notebook bar's colour (``""``, ``"warning"``, ``"danger"``), its figures' too when it is not
+        ``""``; a terminal bar has none (its postfix says it)."""
         container = getattr(self.tqdm, "container", None)
         if container is not None:
             container.children[1].bar_style = bar_style
+            colour = {"warning": "var(--jp-warn-color0, #bf5b00)", "danger": "var(--jp-error-color1, #d32f2f)"}
+            container.children[2].style.text_color = colour.get(bar_style)
 
 
 class ImageBar:
@@ -301,26 +356,31 @@ class BulkProgress:
         the current-image bar is restarted now, with the image's title and no count yet)."""
         if not self.bars:
             return self.progress
-        desc = title if len(title) <= 32 else title[:31] + "…"
+        desc = short_title(title)
         self._start_image(0, desc, "reading…")
         return ImageBar(self, desc)
 
     def _start_image(self, total: int, desc: str, note: str = "") -> None:
         with self._lock:
             if self.current is None:
-                self.current = _Bar(total, desc, "tile", position=1, leave=False)
-            self.current.tqdm.set_description_str(desc, refresh=False)
-            self.current.tqdm.set_postfix_str(note, refresh=False)
-            self.current.tqdm.reset(total=total)  # also the notebook bar's colour, and its unknown-total look
-            self.current.tqdm.refresh()
+                self.current = _Bar(total, desc, "tile", position=1, leave=False, note=None if total else note)
+            bar = self.current
+            bar.tqdm.set_description_str(bar.title(desc), refresh=False)
+            bar.tqdm.set_postfix_str("", refresh=False)
+            bar.tqdm.bar_format = bar.layout(None if total else note)
+            bar.tqdm.reset(total=total)  # also the notebook bar's colour, and its unknown-total look
+            bar.style("")
+            bar.tqdm.refresh()
 
     def image_done(self, ok: bool) -> None:
         """The current image ended (``ok``: saved, possibly partial; else failed: its bar says so, red in
         a notebook, whether or not a tile had come)."""
         with self._lock:
             if self.current is not None:
-                if not ok:
+                if not ok:  # said after its figures, or alone when it failed before its first tile
                     self.current.tqdm.set_postfix_str("failed", refresh=False)
+                    if not self.current.tqdm.total:
+                        self.current.tqdm.bar_format = self.current.layout("failed")
                     self.current.style("danger")
                 self.current.tqdm.refresh()  # its last tiles, shown before the bar restarts for the next image
         if self.overall is not None:
@@ -332,7 +392,9 @@ class BulkProgress:
 
     def close(self) -> None:
         with self._lock:
-            bars, self.current, self.overall = [self.current, self.overall], None, None
-        for bar in bars:
-            if bar is not None:
-                bar.close()
+            current, overall, self.current, self.overall = self.current, self.overall, None, None
+        if current is not None:  # the last image's bar goes, unless that image failed
+            current.close(keep=current.failed)
+        if overall is not None:  # tqdm makes a finished bar green: amber when images failed, red when all did
+            overall.close(style="" if not self.failed else "danger" if self.failed >= overall.tqdm.total
+                          else "warning")

@@ -42,7 +42,7 @@ class Shows:
 NOTEBOOK_SHOWS = {
     "01-quick-start": Shows(viewers=2, servers="gallery.servers", bars=1),
     "02-lazy-arrays": Shows(viewers=1, servers="[server]"),
-    "03-manifests-and-bulk": Shows(viewers=1, servers="gallery.servers", bars=2),
+    "03-manifests-and-bulk": Shows(viewers=1, servers="gallery.servers", bars=1),  # bulk: its image bar goes
     "04-scale-out": Shows(viewers=0),
     "picker": Shows(viewers=1, opens_url=True),
 }

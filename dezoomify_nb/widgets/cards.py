@@ -1,8 +1,9 @@
 """The HTML the picker shows for each of its states (styled by ``static/picker.css``).
 
 ``empty`` (a hint where the image will be), ``opening`` (what is being read), ``ready`` (one quiet line),
-``downloading`` (where to), ``cancelled`` (nothing written), ``done`` (a link to the file, the time
-taken, a preview when the image is small enough) and ``failed`` (one sentence, advice, details).
+``downloading`` (where to), ``cancelled`` (nothing written), ``done`` (a link to the file, a button
+saving it to this computer, the time taken, a preview when the image is small enough) and ``failed``
+(one sentence, advice, details).
 """
 
 from __future__ import annotations
@@ -57,8 +58,32 @@ def link_href(path: Path, cwd: Path | None = None) -> str:
     return "/".join(escape(part, quote=True) for part in Path(rel).parts)
 
 
+#: an arrow into a tray (currentColor: follows the theme)
+_SAVE_ICON = ('<svg class="dz-save-icon" viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">'
+              '<path d="M8 1.5v8.5M4.5 6.5 8 10l3.5-3.5M2.5 11.5v3h11v-3" fill="none" stroke="currentColor" '
+              'stroke-width="1.6" stroke-linecap="round" stroke-linejoin="round"/></svg>')
+
+
+def save_button(name: str, size: str) -> str:
+    """The done card's "Save to this computer" button (the page asks the kernel for the file: see
+    :mod:`~dezoomify_nb.widgets.status`), with the line where it says how the transfer goes."""
+    return (f'<div class="dz-save"><button type="button" class="dz-save-copy" data-dz-save '
+            f'title="Send {escape(name, quote=True)} ({escape(size, quote=True)}) from the kernel to this '
+            f'browser, which saves it with your downloads">{_SAVE_ICON}Save to this computer</button>'
+            '<span class="dz-save-state" aria-live="polite"></span></div>')
+
+
+def save_note(kind: str, size: str, cap: str) -> str:
+    """Why the file is not offered to this computer (``kind``: ``"too-big"``, ``"folder"``, ``"missing"``)."""
+    why = {"too-big": f"At {escape(size)} it is too large to send through this page (the limit is {escape(cap)}): "
+                      "copy it from the server, at the path below.",
+           "folder": "A folder of files: it stays on the server, at the path below.",
+           "missing": "It is no longer on the server."}[kind]
+    return f'<div class="dz-save-note">{why}</div>'
+
+
 def done(*, path: Path, href: str, size: tuple[int, int], level: int, seconds: str, file_bytes: str,
-         tiles: int, failed: int, preview_png: bytes | None) -> str:
+         tiles: int, failed: int, preview_png: bytes | None, save: str = "", note: str = "") -> str:
     img = ""
     if preview_png is not None:
         b64 = base64.b64encode(preview_png).decode("ascii")
@@ -66,10 +91,10 @@ def done(*, path: Path, href: str, size: tuple[int, int], level: int, seconds: s
     warn = (f'<div class="dz-advice">{failed} of {tiles} tiles failed and were left black: download again to '
             "fill them.</div>") if failed else ""
     title = "Saved with missing tiles" if failed else "Saved"
-    return (f'<div class="dz-card dz-card-done{" dz-card-partial" if failed else ""}">{img}<div>'
+    return (f'<div class="dz-card dz-card-done{" dz-card-partial" if failed else ""}">{img}<div class="dz-done-text">'
             f'<div><span class="dz-card-title"><span class="dz-icon">{"!" if failed else "✓"}</span>{title} '
             f'<a class="dz-file-link" href="{href}" target="_blank" title="{escape(str(path), quote=True)}">'
             f"{escape(path.name)}</a></span> · {size[0]} × {size[1]} px · level {level} · {escape(file_bytes)} · "
-            f"{tiles} tile{'s' if tiles != 1 else ''} in {escape(seconds)}</div>{warn}"
+            f"{tiles} tile{'s' if tiles != 1 else ''} in {escape(seconds)}</div>{warn}{note}"
             f'<div class="dz-muted">{escape(str(path))} · lazy array: <code>picker.image.to_dask({level})</code>'
-            "</div></div></div>")
+            f"</div></div>{save}</div>")

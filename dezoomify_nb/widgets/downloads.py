@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from ..collection import ImageCollection
     from .bar import ProgressBar
+    from .status import StatusCard
 
 log = logging.getLogger("dezoomify_nb")
 
@@ -52,7 +53,7 @@ class Picker(Protocol):
     image_select: W.Dropdown
     plan: W.HTML
     code: W.HTML
-    status: W.HTML
+    status: StatusCard
     progress: ProgressBar
 
     @property
@@ -77,6 +78,7 @@ class Picker(Protocol):
     def target_path(self) -> Path: ...
     def code_line(self) -> str: ...
     def _update_plan(self) -> None: ...
+    def _done_card(self, result: api.SaveResult, seconds: float) -> str: ...
     def _problem(self, fmt: str, width: int, height: int) -> str: ...
     def _download_task(self, img: api.ZoomableImage, path: Path, options: dict[str, Any],
                        cancel: threading.Event) -> None: ...
@@ -222,9 +224,7 @@ class Downloads:
             if result.tiles and seconds > 0 and (before is None or result.tiles >= before.tiles):
                 self._measured[img] = from_download(result.tiles, seconds, img.net.parallelism, img.net.min_interval)
             state = "done"
-            card = cards.done(path=result.path, href=cards.link_href(result.path), size=(result.width, result.height),
-                              level=result.level, seconds=f"{seconds:.1f} s" if seconds < 10 else duration(seconds), file_bytes=file_size(file_bytes(result.path)),
-                              tiles=result.tiles, failed=len(result.failed), preview_png=file_preview(result.path))
+            card = self._done_card(result, seconds)
         finally:
             with self._lock:
                 self._cancel = None
@@ -233,6 +233,20 @@ class Downloads:
                 self._enter(state, card)
                 self._update_name()
                 self._update_plan()
+
+    def _done_card(self: Picker, result: api.SaveResult, seconds: float) -> str:
+        """The done card; the file is offered to the browser ("Save to this computer") unless too large."""
+        offer = self.status.offer(result.path)
+        size = file_size(file_bytes(result.path))
+        save = note = ""
+        if offer is not None and offer.kind == "file":
+            save = cards.save_button(result.path.name, size)
+        elif offer is not None:
+            note = cards.save_note(offer.kind, size, file_size(self.status.max_bytes))
+        return cards.done(path=result.path, href=cards.link_href(result.path), size=(result.width, result.height),
+                          level=result.level, seconds=f"{seconds:.1f} s" if seconds < 10 else duration(seconds),
+                          file_bytes=size, tiles=result.tiles, failed=len(result.failed),
+                          preview_png=file_preview(result.path), save=save, note=note)
 
     @property
     def path(self: Picker) -> Path | None:

@@ -47,6 +47,7 @@ from .downloads import Downloads
 from .html import megapixels
 from .rate import Rate, probe
 from .region import RegionFields
+from .status import StatusCard
 from .strip import PageStrip
 from .thumbnail import from_png, thumbnail_array, thumbnail_level, thumbnail_png, to_png
 from .viewer import TileViewer
@@ -148,7 +149,7 @@ class ImagePicker(Downloads, W.VBox):
         self.cancel_button = W.Button(description="Cancel", disabled=True, layout=W.Layout(width="auto"))
         self.code = W.HTML(value="")
         self.progress = ProgressBar()
-        self.status = W.HTML(value="")
+        self.status = StatusCard()
         #: shown when the page alone told nothing and a browser is installed (see :mod:`dezoomify_nb.browser`)
         self.browser_button = W.Button(description="Look with a browser", button_style="primary",
                                        tooltip="Load the page in headless Chromium and open what its viewer requests",
@@ -296,6 +297,8 @@ class ImagePicker(Downloads, W.VBox):
             self.cancel_button.disabled = state != "downloading"
             for w in (self.level_select, self.format_select, self.file_box):
                 w.disabled = state == "downloading"
+            if state != "done":  # the last file is offered to the browser only while its card shows
+                self.status.offer(None)
             with self.hold_sync():  # last: who watches the state sees its whole look
                 self.remove_class(f"dz-state-{self.state}")
                 self.add_class(f"dz-state-{state}")

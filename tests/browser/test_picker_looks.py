@@ -5,7 +5,8 @@ answers (opening), a web page without any image (failed: one sentence, advice wi
 folded), a 3-page manifest (ready: fits a 1280 × 800 window, Download included, no second copy of the
 image), the region typed into x/y/w/h (the viewer draws it), a slow image (downloading, then Cancel:
 no tile count or ETA left), a level downloaded (done: link, time, preview; the "copy as code" line, run
-here, writes the same pixels), another page (nothing of the download left), then a 300-page manifest
+here, writes the same pixels; "Save to this computer" hands the browser the file's bytes, and in Voila
+the file name does too instead of a dead link), another page (nothing of the download left), then a 300-page manifest
 (the strip asks only for the thumbnails in view, counted on the loopback server). Screenshots of every
 state go to ``test-artifacts/picker-<app>-<state>.png``; no console errors are allowed.
 """
@@ -251,9 +252,18 @@ def test_picker_states_layout_region_strip_and_code(app, sources, workspace, bro
         expect(picker).to_have_class(re.compile(r"\bdz-state-done\b"), timeout=60_000)
         link = page.locator(".dz-status .dz-file-link")
         written = out / link.inner_text()
-        assert written.is_file() and link.get_attribute("href") == f"out/{written.name}"
+        assert written.is_file()
+        if name == "voila":  # Voila serves no file of the kernel's folder: the name saves the file, no dead link
+            assert link.get_attribute("href") is None and link.get_attribute("role") == "button"
+        else:
+            assert link.get_attribute("href") == f"out/{written.name}"
         if name == "lab":  # relative to the notebook: a click opens the file in Lab itself
             assert link.evaluate("a => new URL(a.href).pathname") == f"/lab/tree/out/{written.name}"
+        with page.expect_download(timeout=20_000) as saved:  # every frontend: the file to this computer
+            page.locator(".dz-status .dz-save-copy").click()
+        assert saved.value.suggested_filename == written.name
+        assert Path(saved.value.path()).read_bytes() == written.read_bytes()
+        expect(page.locator(".dz-status .dz-save-state")).to_have_text(f"{written.name} saved to your downloads")
         expect(page.locator(".dz-status .dz-done-preview")).to_be_visible()
         expect(page.locator(".dz-status")).to_contain_text(re.compile(r"\d+ tiles? in [\d.]+ s"))
         assert_fits(page)
@@ -346,7 +356,8 @@ def assert_dark(page: Page, selector: str, text: str | None = None) -> None:
 
 def test_dark_theme(app, sources, browser):
     """The dark theme of each frontend (Lab's and Notebook 7's menu, Voila's ?theme=dark): the picker's cards
-    and panel and the viewer's overlaid controls are dark with light, readable text."""
+    (the done card and its save button included) and panel and the viewer's overlaid controls are dark with
+    light, readable text."""
     name, open_app = app
     context, page, errors = new_page(browser)
     try:
@@ -375,6 +386,12 @@ def test_dark_theme(app, sources, browser):
         assert_dark(page, ".dz-viewer-readout")
         assert page.locator(".dz-viewer-readout").evaluate(CONTRAST)["ratio"] >= 4.5
         shoot(page, name, "dark-ready")
+
+        page.locator(".dz-level select").select_option(index=3)  # the smallest level: a quick download
+        page.locator(".dz-download").click()
+        expect(page.locator(".dz-picker.dz-state-done")).to_be_visible(timeout=60_000)
+        assert_dark(page, ".dz-status .dz-card-done", ".dz-save-copy")  # the save button too
+        shoot(page, name, "dark-done")
         assert not our_errors(name, errors), errors
     finally:
         context.close()

@@ -3,7 +3,9 @@
 Enter the manifest URL of the loopback gallery, choose another page (the viewer's pixels change to
 that page's colours), choose a level, download (the progress bar reaches 100 %, the file's pixels are the
 source level's); then in the deep-zoom viewer zoom in, draw a rectangle and download only that region
-(the file's pixels are the source's window). Screenshots go to ``test-artifacts/`` (``$SCREENSHOT_DIR``),
+(the file's pixels are the source's window); then the whole image, saved to this computer by the file's
+name in the done card and by its "Save to this computer" button (Voila serves no file of the kernel's
+folder: the kernel sends the bytes, which must equal the file on disk, in several chunks). Screenshots go to ``test-artifacts/`` (``$SCREENSHOT_DIR``),
 with the time from URL entry to the first page in the viewer in ``voila-picker-timing.txt``.
 """
 
@@ -141,7 +143,25 @@ def test_pick_download_and_region_in_voila(page: Page, voila: tuple[JupyterApp, 
     download(page, crop)
     np.testing.assert_array_equal(read(crop), gallery.level_image(1, "iiif2", 0)[y : y + h, x : x + w])
 
+    # 5. the whole image to this computer: the file name (no dead link in Voila) and the button both save
+    # the file's very bytes (1.5 MB: sent in two chunks)
+    page.locator(".dz-clear-region").click()
+    expect(page.locator(".dz-region-w input")).to_have_value("1200")
+    full = tmp_path / "page2-full.png"
+    download(page, full)
+    assert full.stat().st_size > 1024 * 1024
     SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "voila-picker-done.png"), full_page=True)
+    for n, target in enumerate((".dz-status .dz-file-link", ".dz-status .dz-save-copy")):
+        with page.expect_download(timeout=20_000) as info:
+            page.locator(target).click()
+        got = tmp_path / f"got-{n}.png"
+        info.value.save_as(got)
+        assert info.value.suggested_filename == full.name
+        assert got.read_bytes() == full.read_bytes(), target
+        expect(page.locator(".dz-save-state")).to_have_text(f"{full.name} saved to your downloads")
+    page.screenshot(path=str(SHOTS / "voila-picker-saved.png"), full_page=True)
+
     page.screenshot(path=str(SHOTS / "voila-picker.png"), full_page=True)
     (SHOTS / "voila-picker-timing.txt").write_text(
         f"URL entry to page 1 seen in the viewer (loopback, Voila, headless Chromium): {to_thumbnail:.2f} s\n")

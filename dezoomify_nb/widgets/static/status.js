@@ -1,0 +1,133 @@
+// dezoomify_nb status card (anywidget): shows the card's HTML (model "value") and, after a download,
+// saves the file offered by the kernel (model "offered", a token) to this computer: the page asks
+// {type: "file-begin", token}, the kernel answers {size, chunks, name, mime} (or {error}); the page then
+// pulls {type: "file-chunk", token, index} a few at a time, each answered with the bytes as a buffer,
+// and hands the assembled Blob to the browser as a download. In Voila (<body data-voila>), where the
+// card's relative link to the file cannot work, the file name starts this download instead.
+
+const WINDOW = 4; // chunks asked ahead
+
+function inVoila() {
+  return !!(document.body && document.body.hasAttribute("data-voila"));
+}
+
+function render({ model, el }) {
+  let transfer = null; // the running one: {token, parts, size, chunks, next, got, name, mime}
+
+  function buttons() {
+    return Array.from(el.querySelectorAll("[data-dz-save]"));
+  }
+
+  function say(text, isError) {
+    const note = el.querySelector(".dz-save-state");
+    if (!note) return;
+    note.textContent = text;
+    note.classList.toggle("dz-save-error", !!isError);
+  }
+
+  function busy(on) {
+    for (const b of buttons()) b.disabled = on;
+    el.classList.toggle("dz-saving", on);
+  }
+
+  function finish(error) {
+    const t = transfer;
+    transfer = null;
+    busy(false);
+    if (error) {
+      say(error, true);
+      return;
+    }
+    const blob = new Blob(t.parts, { type: t.mime });
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = t.name;
+    a.style.display = "none";
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000); // the download has read it by then
+    say(`${t.name} saved to your downloads`, false);
+  }
+
+  function ask() {
+    const t = transfer;
+    while (t && t.next < t.chunks && t.next - t.got < WINDOW) {
+      model.send({ type: "file-chunk", token: t.token, index: t.next });
+      t.next += 1;
+    }
+  }
+
+  function start() {
+    const token = model.get("offered");
+    if (!token || transfer) return;
+    transfer = { token, parts: [], size: 0, chunks: 0, next: 0, got: 0, name: model.get("offered_name"),
+                 mime: "application/octet-stream" };
+    busy(true);
+    say("Preparing…", false);
+    model.send({ type: "file-begin", token });
+  }
+
+  function onMessage(msg, buffers) {
+    const t = transfer;
+    if (!msg || !t || msg.token !== t.token) return;
+    if (msg.error) {
+      finish(msg.error);
+      return;
+    }
+    if (msg.type === "file-begin") {
+      Object.assign(t, { size: msg.size, chunks: msg.chunks, name: msg.name || t.name, mime: msg.mime || t.mime });
+      ask();
+    } else if (msg.type === "file-chunk") {
+      const buf = buffers && buffers[0];
+      if (!buf) {
+        finish("The file came without its bytes: try again.");
+        return;
+      }
+      t.parts[msg.index] = buf.buffer ? new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) : buf;
+      t.got += 1;
+      if (t.got === t.chunks) {
+        finish(null);
+      } else {
+        say(`Sending… ${Math.floor((100 * t.got) / t.chunks)} %`, false);
+        ask();
+      }
+    }
+  }
+
+  function draw() {
+    el.innerHTML = model.get("value") || "";
+    transfer = null;
+    el.classList.remove("dz-saving");
+    for (const b of buttons()) b.addEventListener("click", start);
+    if (inVoila()) {
+      // Voila serves no file of the kernel's folder: the name saves the file (when offered), else is plain text
+      for (const a of el.querySelectorAll("a.dz-file-link")) {
+        a.removeAttribute("href");
+        a.removeAttribute("target");
+        if (model.get("offered")) {
+          a.setAttribute("role", "button");
+          a.tabIndex = 0;
+          a.title = `Save ${model.get("offered_name")} to this computer`;
+          a.addEventListener("click", (e) => { e.preventDefault(); start(); });
+          a.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); start(); } });
+        } else {
+          a.classList.add("dz-file-name");
+        }
+      }
+    }
+  }
+
+  model.on("change:value", draw);
+  model.on("change:offered", draw);
+  model.on("msg:custom", onMessage);
+  draw();
+  return () => {
+    model.off("change:value", draw);
+    model.off("change:offered", draw);
+    model.off("msg:custom", onMessage);
+  };
+}
+
+export default { render };

@@ -66,11 +66,13 @@ _SAVE_ICON = ('<svg class="dz-save-icon" viewBox="0 0 16 16" width="14" height="
 
 def save_button(name: str, size: str) -> str:
     """The done card's "Save to this computer" button (the page asks the kernel for the file: see
-    :mod:`~dezoomify_nb.widgets.status`), with the line where it says how the transfer goes."""
-    return (f'<div class="dz-save"><button type="button" class="dz-save-copy" data-dz-save '
-            f'title="Send {escape(name, quote=True)} ({escape(size, quote=True)}) from the kernel to this '
-            f'browser, which saves it with your downloads">{_SAVE_ICON}Save to this computer</button>'
-            '<span class="dz-save-state" aria-live="polite"></span></div>')
+    :mod:`~dezoomify_nb.widgets.status`), after the place where it says how the transfer goes. In a narrow
+    card (JupyterLab with its side bar open) only its icon shows, so the card keeps to two lines."""
+    label = escape(f"Save {name} ({size}) to this computer", quote=True)
+    return ('<span class="dz-save"><span class="dz-save-state" aria-live="polite"></span>'
+            f'<button type="button" class="dz-save-copy" data-dz-save aria-label="{label}" title="{label}: the '
+            f'kernel sends it to this browser, which saves it with your downloads">{_SAVE_ICON}'
+            '<span class="dz-save-label">Save to this computer</span></button></span>')
 
 
 def save_note(kind: str, size: str, cap: str) -> str:
@@ -92,9 +94,10 @@ def done(*, path: Path, href: str, size: tuple[int, int], level: int, seconds: s
             "fill them.</div>") if failed else ""
     title = "Saved with missing tiles" if failed else "Saved"
     return (f'<div class="dz-card dz-card-done{" dz-card-partial" if failed else ""}">{img}<div class="dz-done-text">'
-            f'<div><span class="dz-card-title"><span class="dz-icon">{"!" if failed else "✓"}</span>{title} '
+            f'<div class="dz-done-head"><span class="dz-done-facts"><span class="dz-card-title"><span class="dz-icon">'
+            f'{"!" if failed else "✓"}</span>{title} '
             f'<a class="dz-file-link" href="{href}" target="_blank" title="{escape(str(path), quote=True)}">'
             f"{escape(path.name)}</a></span> · {size[0]} × {size[1]} px · level {level} · {escape(file_bytes)} · "
-            f"{tiles} tile{'s' if tiles != 1 else ''} in {escape(seconds)}</div>{warn}{note}"
+            f"{tiles} tile{'s' if tiles != 1 else ''} in {escape(seconds)}</span>{save}</div>{warn}{note}"
             f'<div class="dz-muted">{escape(str(path))} · lazy array: <code>picker.image.to_dask({level})</code>'
-            f"</div></div>{save}</div>")
+            "</div></div></div>")

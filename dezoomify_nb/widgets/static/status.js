@@ -48,7 +48,7 @@ function render({ model, el }) {
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000); // the download has read it by then
-    say(`${t.name} saved to your downloads`, false);
+    say("✓ Saved to your downloads", false);
   }
 
   function ask() {
@@ -90,7 +90,7 @@ function render({ model, el }) {
       if (t.got === t.chunks) {
         finish(null);
       } else {
-        say(`Sending… ${Math.floor((100 * t.got) / t.chunks)} %`, false);
+        say(`Sending ${Math.floor((100 * t.got) / t.chunks)} %…`, false);
         ask();
       }
     }

@@ -93,11 +93,13 @@ def done(*, path: Path, href: str, size: tuple[int, int], level: int, seconds: s
     warn = (f'<div class="dz-advice">{failed} of {tiles} tiles failed and were left black: download again to '
             "fill them.</div>") if failed else ""
     title = "Saved with missing tiles" if failed else "Saved"
+    # each fact kept on one line ("in 1.0 s", not "in 1.0" then "s"): a narrow card wraps between them
+    facts = "".join(f' <span class="dz-fact">· {escape(fact)}</span>' for fact in (
+        f"{size[0]} × {size[1]} px", f"level {level}", file_bytes, f"{tiles} tile{'s' if tiles != 1 else ''} in {seconds}"))
     return (f'<div class="dz-card dz-card-done{" dz-card-partial" if failed else ""}">{img}<div class="dz-done-text">'
             f'<div class="dz-done-head"><span class="dz-done-facts"><span class="dz-card-title"><span class="dz-icon">'
             f'{"!" if failed else "✓"}</span>{title} '
             f'<a class="dz-file-link" href="{href}" target="_blank" title="{escape(str(path), quote=True)}">'
-            f"{escape(path.name)}</a></span> · {size[0]} × {size[1]} px · level {level} · {escape(file_bytes)} · "
-            f"{tiles} tile{'s' if tiles != 1 else ''} in {escape(seconds)}</span>{save}</div>{warn}{note}"
+            f"{escape(path.name)}</a></span>{facts}</span>{save}</div>{warn}{note}"
             f'<div class="dz-muted">{escape(str(path))} · lazy array: <code>picker.image.to_dask({level})</code>'
             "</div></div></div>")

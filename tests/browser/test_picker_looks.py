@@ -263,7 +263,7 @@ def test_picker_states_layout_region_strip_and_code(app, sources, workspace, bro
             page.locator(".dz-status .dz-save-copy").click()
         assert saved.value.suggested_filename == written.name
         assert Path(saved.value.path()).read_bytes() == written.read_bytes()
-        expect(page.locator(".dz-status .dz-save-state")).to_have_text("✓ Saved to your downloads")
+        expect(page.locator(".dz-status .dz-save-label")).to_have_text("✓ In your downloads")
         expect(page.locator(".dz-status .dz-done-preview")).to_be_visible()
         expect(page.locator(".dz-status")).to_contain_text(re.compile(r"\d+ tiles? in [\d.]+ s"))
         assert_fits(page)

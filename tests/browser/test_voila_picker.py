@@ -159,7 +159,7 @@ def test_pick_download_and_region_in_voila(page: Page, voila: tuple[JupyterApp, 
         info.value.save_as(got)
         assert info.value.suggested_filename == full.name
         assert got.read_bytes() == full.read_bytes(), target
-        expect(page.locator(".dz-save-state")).to_have_text("✓ Saved to your downloads")
+        expect(page.locator(".dz-save-label")).to_have_text("✓ In your downloads")
     page.screenshot(path=str(SHOTS / "voila-picker-saved.png"), full_page=True)
 
     page.screenshot(path=str(SHOTS / "voila-picker.png"), full_page=True)

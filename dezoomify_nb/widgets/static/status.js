@@ -6,6 +6,7 @@
 // card's relative link to the file cannot work, the file name starts this download instead.
 
 const WINDOW = 4; // chunks asked ahead
+const LABEL = "Save to this computer";
 
 function inVoila() {
   return !!(document.body && document.body.hasAttribute("data-voila"));
@@ -18,12 +19,38 @@ function render({ model, el }) {
     return Array.from(el.querySelectorAll("[data-dz-save]"));
   }
 
+  // How the transfer goes: in the button's label ("Sending 42 %…", "✓ In your downloads" for a while), an
+  // error beside it (it stays until the next try).
+  let restore = null;
   function say(text, isError) {
     const note = el.querySelector(".dz-save-state");
-    if (!note) return;
-    note.textContent = text;
-    note.classList.toggle("dz-save-error", !!isError);
+    if (note) note.textContent = isError ? text : "";
+    clearTimeout(restore);
+    for (const label of el.querySelectorAll(".dz-save-label")) {
+      label.textContent = isError || !text ? LABEL : text;
+    }
+    for (const b of buttons()) b.classList.toggle("dz-save-done", text.startsWith("✓"));
+    if (text && !isError && !transfer) restore = setTimeout(() => say("", false), 6000);
+    fit();
   }
+
+  // The button's label only where the card's facts still fit on one line beside it; else its icon alone
+  // (dz-save-compact), so the done card stays two lines high in a narrow notebook.
+  let width = -1;
+  function fit() {
+    const facts = el.querySelector(".dz-done-facts");
+    el.classList.remove("dz-save-compact");
+    if (!facts || !el.querySelector("[data-dz-save]")) return;
+    const line = parseFloat(getComputedStyle(facts).lineHeight) || 20;
+    if (facts.getBoundingClientRect().height > 1.5 * line) el.classList.add("dz-save-compact");
+  }
+  const resized = new ResizeObserver((entries) => {
+    const w = Math.round(entries[entries.length - 1].contentRect.width);
+    if (w === width) return; // a change of height (the class's own doing): nothing to refit
+    width = w;
+    requestAnimationFrame(fit); // not inside the observer's callback: no resize loop
+  });
+  resized.observe(el);
 
   function busy(on) {
     for (const b of buttons()) b.disabled = on;
@@ -48,7 +75,7 @@ function render({ model, el }) {
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000); // the download has read it by then
-    say("✓ Saved to your downloads", false);
+    say("✓ In your downloads", false);
   }
 
   function ask() {
@@ -100,6 +127,7 @@ function render({ model, el }) {
     el.innerHTML = model.get("value") || "";
     transfer = null;
     el.classList.remove("dz-saving");
+    requestAnimationFrame(fit); // once the card is laid out
     for (const b of buttons()) b.addEventListener("click", start);
     if (inVoila()) {
       // Voila serves no file of the kernel's folder: the name saves the file (when offered), else is plain text
@@ -124,6 +152,7 @@ function render({ model, el }) {
   model.on("msg:custom", onMessage);
   draw();
   return () => {
+    resized.disconnect();
     model.off("change:value", draw);
     model.off("change:offered", draw);
     model.off("msg:custom", onMessage);

@@ -5,9 +5,9 @@ the pacing (``min_interval``) and the requests in flight (``parallelism``), or b
 faster than they decode and encode. The preview's own fetch cannot tell the latency: it is one or a few
 tiles fetched at once, on connections (and, first of all, a client) made for them, so its time is mostly
 setup. :func:`probe` therefore asks a few tiles of the next level up *after* the preview (the connections
-are warm then, as they stay during a download), one wave of at most ``parallelism`` tiles, each timed
-from the wave's start less the pacing it had to wait, and takes the median; it also times one tile's
-decode. A finished download gives a better measure still: :func:`from_download` reads the latency the
+are warm then, as they stay during a download), in two waves of at most ``parallelism`` tiles, each timed
+from its wave's start less the pacing it had to wait, and takes the quicker wave's median (the first tiles of
+a level may cost a server one-off work: opening the file, a cold cache); it also times the tiles' decode. A finished download gives a better measure still: :func:`from_download` reads the latency the
 download behaved as if it had (what :func:`~dezoomify_nb.widgets.plan.estimate` turns back into seconds).
 """
 
@@ -28,8 +28,9 @@ from ..net import loop
 if TYPE_CHECKING:
     from ..api import ZoomableImage
 
-#: tiles asked by a probe (at most; fewer when the image has fewer)
-PROBE_TILES = 4
+#: tiles asked by a probe (at most; fewer when the image has fewer), in waves of at most :data:`WAVE`
+PROBE_TILES = 8
+WAVE = 4
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def probe(img: ZoomableImage, preview_level: int | None) -> Rate | None:
     lv = img.levels[k]
     cells = [(c, r) for r in range(lv.rows) for c in range(lv.cols)][:PROBE_TILES]
     net = img.net
-    wave = max(1, min(net.parallelism, len(cells)))
+    wave = max(1, min(net.parallelism, WAVE, len(cells)))
     # no tile cache: what is timed is the server; every tile is asked of it
     store = TilePyramidStore(img.image, net, mode=img.mode, on_error="raise", token=f"probe-{uuid.uuid4().hex}")
 
@@ -85,27 +86,31 @@ def probe(img: ZoomableImage, preview_level: int | None) -> Rate | None:
         data, _ = await store.fetch_tile(k, col, row, decode=False)
         return time.monotonic() - start, data
 
-    async def run() -> list[tuple[float, bytes | None]]:
-        out = []
+    async def run() -> list[list[tuple[float, bytes | None]]]:
+        waves = []
         for i in range(0, len(cells), wave):
             await asyncio.sleep(net.min_interval)  # the pacing of an earlier request is over
             start = time.monotonic()
             got = await asyncio.gather(*(timed(start, c, r) for c, r in cells[i:i + wave]))
-            out += [(t - j * net.min_interval, data) for j, (t, data) in enumerate(got)]  # less its pacing wait
-        return out
+            waves.append([(t - j * net.min_interval, data) for j, (t, data) in enumerate(got)])  # less pacing
+        return waves
 
     try:
-        times = loop.run(run(), timeout=max(30.0, net.timeout * 2))
+        waves = loop.run(run(), timeout=max(30.0, net.timeout * 2))
     except (DezoomifyError, OSError, TimeoutError):
         return None
-    latency = statistics.median(max(t, 1e-4) for t, _ in times)
-    decode = 0.0
-    data = times[0][1]
-    if data is not None:
+    # the quicker wave's median: a server's one-off work for the first tiles of a level (opening the file,
+    # making the level: a test server's, an IIIF server's cold cache) is not what each tile will cost
+    latency = min(statistics.median(max(t, 1e-4) for t, _ in got) for got in waves)
+    decodes = []
+    for (data, (col, row)) in zip((data for got in waves for _, data in got), cells, strict=False):
+        if data is None:
+            continue
         t0 = time.perf_counter()
         try:
-            decode_tile(data, lv, cells[0][0], cells[0][1], img.mode, postprocessed=True)
-            decode = time.perf_counter() - t0
+            decode_tile(data, lv, col, row, img.mode, postprocessed=True)
         except Exception:  # noqa: BLE001 - an undecodable tile fails the download itself, not this measure
-            decode = 0.0
-    return Rate(latency, decode, len(times), "probe")
+            continue
+        decodes.append(time.perf_counter() - t0)
+    decode = statistics.median(decodes[1:] or decodes) if decodes else 0.0  # the first pays for the decoder's setup
+    return Rate(latency, decode, sum(map(len, waves)), "probe")

@@ -233,6 +233,8 @@ class Downloads:
                 self._enter(state, card)
                 self._update_name()
                 self._update_plan()
+            elif state == "done" and self.state != "done":  # another image meanwhile: no card, no offer
+                self.status.offer(None)
 
     def _done_card(self: Picker, result: api.SaveResult, seconds: float) -> str:
         """The done card; the file is offered to the browser ("Save to this computer") unless too large."""

@@ -139,7 +139,7 @@ function render({ model, el }) {
           a.tabIndex = 0;
           a.title = `Save ${model.get("offered_name")} to this computer`;
           a.addEventListener("click", (e) => { e.preventDefault(); start(); });
-          a.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); start(); } });
+          a.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); start(); } });
         } else {
           a.classList.add("dz-file-name");
         }

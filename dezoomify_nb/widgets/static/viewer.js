@@ -71,18 +71,22 @@ function render({ model, el }) {
   const rubber = h("div", "dz-viewer-rubber");
   draw.append(rubber);
   const regionBox = h("div", "dz-viewer-region");
+  // the handles have a layer of their own, above every overlay (the controls, the navigator): a handle
+  // seen is a handle that can be grabbed, wherever the region is
+  const handleLayer = h("div", "dz-viewer-handles");
   const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
   for (const name of HANDLES) {
     const hd = h("div", `dz-handle dz-handle-${name}`);
     hd.dataset.handle = name;
-    regionBox.append(hd);
+    handleLayer.append(hd);
   }
   const regionBar = h("div", "dz-viewer-region-bar");
   const regionSize = h("span", "dz-viewer-region-size");
   const lock = button("dz-viewer-lock", "unlock", "Lock the aspect ratio");
   const clear = button("dz-viewer-clear", "clear", "Remove the region");
   regionBar.append(regionSize, lock, clear);
-  stage.append(canvas, empty, regionBox, draw, loading, controls, readout, failedChip, hint, navEl, regionBar);
+  stage.append(canvas, empty, regionBox, draw, loading, controls, readout, failedChip, hint, navEl, regionBar,
+    handleLayer);
   root.append(stage);
   el.append(root);
 
@@ -119,14 +123,87 @@ function render({ model, el }) {
     if (nav.updateSize) nav.updateSize();
     nav.viewport.resize(new OSD.Point(w, hh), false);
     nav.viewport.goHome(true);
+    placeOverlays();
   }
   function updateNavigator() {
     const it = item();
-    if (!it) return;
-    const b = it.viewportToImageRectangle(viewer.viewport.getBounds(true));
-    const [W, H] = levels()[0] || [0, 0];
-    const whole = b.x <= 1 && b.y <= 1 && b.x + b.width >= W - 1 && b.y + b.height >= H - 1;
+    let whole = true;
+    if (it) {
+      const b = it.viewportToImageRectangle(viewer.viewport.getBounds(true));
+      const [W, H] = levels()[0] || [0, 0];
+      whole = b.x <= 1 && b.y <= 1 && b.x + b.width >= W - 1 && b.y + b.height >= H - 1;
+    }
     navEl.classList.toggle("dz-nav-idle", whole || !model.get("navigator"));
+  }
+
+  // Where the overlays sit. The controls at the top left, the navigator at the bottom right, the zoom
+  // readout at the bottom left: each stays off the region's handles (and the failed-tiles chip, and the
+  // overlays placed before it) by taking its first free spot: the controls the top right; the navigator
+  // the top right, the bottom left (above the readout), the top left; the readout beside the navigator,
+  // the bottom centre. While a mouse button is down in the view (a handle dragged, the view panned) an
+  // overlay keeps its spot as long as it is free (no jumping to and fro), and tidies up on release. The
+  // navigator and the readout hide when no spot is free (the controls stay, under the handles' layer).
+  // Decided from the geometry alone, never from the pointer's position: nothing flickers under the
+  // mouse. While a region is drawn the navigator is faint and lets the pointer through (CSS: .dz-drawing).
+  const spotOf = { controls: "tl", navigator: "br", readout: "bl" };
+  let pressed = false;
+  const shown = (e) => e.offsetParent !== null;
+  function boxOf(e) { // e's box in the view's coordinates
+    const v = canvas.getBoundingClientRect();
+    const r = e.getBoundingClientRect();
+    return { l: r.left - v.left, t: r.top - v.top, r: r.right - v.left, b: r.bottom - v.top };
+  }
+  const meets = (p, q, gap) => p.l < q.r + gap && q.l < p.r + gap && p.t < q.b + gap && q.t < p.b + gap;
+  const handleBoxes = () => (shown(handleLayer) ? [...handleLayer.children].filter(shown).map(boxOf) : []);
+  const navShown = () => !navEl.classList.contains("dz-nav-idle") && !navEl.classList.contains("dz-nav-away");
+  function placeOverlays() {
+    const W = canvas.clientWidth;
+    const H = canvas.clientHeight;
+    if (!W || !H) return;
+    const handles = handleBoxes();
+    const avoid = handles.slice();
+    if (shown(failedChip)) avoid.push(boxOf(failedChip));
+    const free = (r) => r.l >= 4 && r.t >= 4 && r.r <= W - 4 && r.b <= H - 4 && !avoid.some((q) => meets(q, r, 6));
+    // e at the first free of its spots ({name: [x, y]}), its current one first; its box, or null
+    function put(e, key, at) {
+      const w = e.offsetWidth;
+      const hh = e.offsetHeight;
+      const box = (n) => ({ l: at[n][0], t: at[n][1], r: at[n][0] + w, b: at[n][1] + hh });
+      const name = [...(pressed ? [spotOf[key]] : []), ...Object.keys(at)].find((n) => at[n] && free(box(n)));
+      if (!name) return null;
+      spotOf[key] = name;
+      Object.assign(e.style, { left: `${at[name][0]}px`, top: `${at[name][1]}px`, right: "auto", bottom: "auto" });
+      return box(name);
+    }
+    const cw = controls.offsetWidth;
+    const ctlAt = { tl: [10, 10], tr: [W - cw - 10, 10] };
+    let ctl = put(controls, "controls", ctlAt);
+    if (!ctl) { // no free spot: they stay where they are
+      const [x, y] = ctlAt[spotOf.controls];
+      Object.assign(controls.style, { left: `${x}px`, top: `${y}px` });
+      ctl = { l: x, t: y, r: x + cw, b: y + controls.offsetHeight };
+    }
+    avoid.push(ctl);
+    const onLeft = spotOf.controls === "tl";
+    const rh = readout.offsetHeight || 22;
+    const w = navEl.offsetWidth;
+    const hh = navEl.offsetHeight;
+    if (w && hh) {
+      const nav = put(navEl, "navigator", {
+        br: [W - w - 10, H - hh - 10], tr: [onLeft ? W - w - 10 : ctl.l - 8 - w, 10],
+        bl: [10, H - 10 - rh - 6 - hh], tl: [onLeft ? ctl.r + 8 : 10, 10],
+      });
+      navEl.classList.toggle("dz-nav-away", !nav);
+      root.dataset.navigator = nav ? spotOf.navigator : "away";
+      if (nav && navShown()) avoid.push(nav);
+    }
+    if (shown(readout)) {
+      const rw = readout.offsetWidth;
+      const right = spotOf.navigator === "br" && navShown() ? W - w - 18 : W - 10;
+      const at = put(readout, "readout", { bl: [10, H - rh - 10], br: [right - rw, H - rh - 10],
+        bc: [Math.round((W - rw) / 2), H - rh - 10] });
+      readout.classList.toggle("dz-away", !at);
+    }
   }
 
   const loader = makeLoader(model, viewId, () => updateStatus());
@@ -209,6 +286,7 @@ function render({ model, el }) {
       else viewer.viewport.fitBounds(keep, true);
     }
     viewer.forceRedraw();
+    placeRegion();
   }
   const sizes = new ResizeObserver(followSize);
   sizes.observe(canvas);
@@ -262,7 +340,7 @@ function render({ model, el }) {
   model.on("change:region_aspect", () => { lock.innerHTML = lockIcon(); lock.classList.toggle("dz-active", aspect() > 0); });
   model.on("change:drawing", () => setDrawing(!!model.get("drawing"), true));
   model.on("change:placeholder", () => { if (!levels().length) empty.textContent = model.get("placeholder") || ""; });
-  model.on("change:navigator", updateNavigator);
+  model.on("change:navigator", () => { updateNavigator(); placeRegion(); });
   model.on("change:height", () => { stage.style.height = model.get("height") || "420px"; });
 
   function zoomBy(factor) {
@@ -332,6 +410,12 @@ function render({ model, el }) {
     }
   };
   window.addEventListener("keydown", onKey, true);
+  // while a button is down in the view the overlays keep their spots (placeOverlays); they tidy up after
+  const onPress = () => { pressed = true; };
+  const onRelease = () => { if (pressed) { pressed = false; placeRegion(); } };
+  stage.addEventListener("pointerdown", onPress, true);
+  window.addEventListener("pointerup", onRelease, true);
+  window.addEventListener("pointercancel", onRelease, true);
   // a click in the view gives it the keyboard
   stage.addEventListener("pointerdown", () => { if (!root.contains(document.activeElement)) root.focus({ preventScroll: true }); });
 
@@ -352,8 +436,8 @@ function render({ model, el }) {
       model.save_changes();
     }
   }
-  const local = (ev) => {
-    const r = stage.getBoundingClientRect();
+  const local = (ev) => { // in the view's coordinates (those of OpenSeadragon's element)
+    const r = canvas.getBoundingClientRect();
     return new OSD.Point(ev.clientX - r.left, ev.clientY - r.top);
   };
   const toImage = (p) => item().viewerElementToImageCoordinates(p);
@@ -404,27 +488,34 @@ function render({ model, el }) {
     const r = currentRegion();
     if (!r || !item()) {
       regionBox.style.display = "none";
+      handleLayer.style.display = "none";
       regionBar.style.display = "none";
       root.dataset.region = "";
+      placeOverlays();
       return;
     }
     const a = toScreen(r[0], r[1]);
     const b = toScreen(r[0] + r[2], r[1] + r[3]);
-    Object.assign(regionBox.style, {
-      display: "block", left: `${a.x}px`, top: `${a.y}px`, width: `${b.x - a.x}px`, height: `${b.y - a.y}px`,
+    const place = (e, inset) => Object.assign(e.style, {
+      display: "block", left: `${a.x + inset}px`, top: `${a.y + inset}px`,
+      width: `${Math.max(0, b.x - a.x - 2 * inset)}px`, height: `${Math.max(0, b.y - a.y - 2 * inset)}px`,
     });
-    regionBox.classList.toggle("dz-locked", aspect() > 0);
-    regionBox.classList.toggle("dz-small", b.x - a.x < 90 || b.y - a.y < 60);
+    place(regionBox, 0);
+    place(handleLayer, 1); // the handles centred on the box's 2 px border
+    handleLayer.classList.toggle("dz-locked", aspect() > 0);
+    handleLayer.classList.toggle("dz-small", b.x - a.x < 90 || b.y - a.y < 60);
     regionSize.textContent = `${r[2]} \u00d7 ${r[3]} px`;
+    placeOverlays();
     placeBar(a, b);
     root.dataset.region = r.join(",");
   }
 
   // the region's bar (size, lock, remove) sits under the box's right end; above it when there is no
-  // room below or the navigator is there; inside its bottom when neither fits; hidden with the box
+  // room below or the navigator or a handle is there; else inside the box, clear of the handles; hidden
+  // with the box
   function placeBar(a, b) {
-    const W = stage.clientWidth;
-    const H = stage.clientHeight;
+    const W = canvas.clientWidth;
+    const H = canvas.clientHeight;
     if (b.x < 0 || b.y < 0 || a.x > W || a.y > H) {
       regionBar.style.display = "none";
       return;
@@ -432,14 +523,18 @@ function render({ model, el }) {
     regionBar.style.display = "flex";
     const bw = regionBar.offsetWidth;
     const bh = regionBar.offsetHeight;
-    const left = Math.max(4, Math.min(W - bw - 4, b.x - bw));
-    const navOn = !navEl.classList.contains("dz-nav-idle");
-    const hits = (top) => top + bh > H - 4 || (navOn && left + bw > navEl.offsetLeft - 4
-      && top + bh > navEl.offsetTop - 4);
-    let top = b.y + 8;
-    if (hits(top)) top = a.y - bh - 8;
-    if (top < 4) top = Math.max(4, Math.min(H, b.y) - bh - 8);
-    Object.assign(regionBar.style, { left: `${left}px`, top: `${top}px` });
+    const avoid = [...handleBoxes(), boxOf(controls)];
+    if (navShown()) avoid.push(boxOf(navEl));
+    if (shown(readout)) avoid.push(boxOf(readout));
+    const x = (right) => Math.max(4, Math.min(W - bw - 4, right - bw));
+    const spots = [
+      [x(b.x), b.y + 10], [x(b.x), a.y - bh - 10], // below, above
+      [x(Math.min(W, b.x) - 14), Math.min(H, b.y) - bh - 14], [x(Math.min(W, b.x) - 14), Math.max(0, a.y) + 14],
+    ];
+    const fits = ([l, t]) => t >= 4 && t + bh <= H - 4
+      && !avoid.some((q) => meets(q, { l, t, r: l + bw, b: t + bh }, 2));
+    const [left, top] = spots.find(fits) || spots[2];
+    Object.assign(regionBar.style, { left: `${left}px`, top: `${Math.max(4, top)}px` });
   }
 
   // drawing a new region
@@ -473,18 +568,18 @@ function render({ model, el }) {
     if (r[2] >= 1 && r[3] >= 1) setRegion(r, true);
   });
 
-  // moving and resizing it with the handles
+  // moving it (the box) and resizing it with the handles (their layer)
   let drag = null;
-  regionBox.addEventListener("pointerdown", (ev) => {
-    if (ev.button !== 0 || regionBar.contains(ev.target)) return;
+  const grab = (ev) => {
+    if (ev.button !== 0) return;
     const r = currentRegion();
     if (!r || !item()) return;
     drag = { handle: ev.target.dataset.handle || "move", from: toImage(local(ev)), r: r.slice() };
-    regionBox.setPointerCapture(ev.pointerId);
+    ev.currentTarget.setPointerCapture(ev.pointerId);
     ev.preventDefault();
     ev.stopPropagation();
-  });
-  regionBox.addEventListener("pointermove", (ev) => {
+  };
+  const onDrag = (ev) => {
     if (!drag) return;
     const p = toImage(local(ev));
     const dx = p.x - drag.from.x;
@@ -512,23 +607,28 @@ function render({ model, el }) {
       [y0, y1] = [Math.min(fy, my), Math.max(fy, my)];
     }
     setRegion(clampRegion(x0, y0, x1, y1), false);
-  });
+  };
   const endDrag = () => {
     if (!drag) return;
     drag = null;
     const r = currentRegion();
     if (r) setRegion(r, true);
   };
-  regionBox.addEventListener("pointerup", endDrag);
-  regionBox.addEventListener("pointercancel", endDrag);
   // the wheel over the region still zooms the view
-  regionBox.addEventListener("wheel", (ev) => {
+  const onWheel = (ev) => {
     if (!item()) return;
     ev.preventDefault();
     touch();
     viewer.viewport.zoomBy(ev.deltaY < 0 ? 1.2 : 1 / 1.2, viewer.viewport.pointFromPixel(local(ev)));
     viewer.viewport.applyConstraints();
-  }, { passive: false });
+  };
+  for (const e of [regionBox, handleLayer]) {
+    e.addEventListener("pointerdown", grab);
+    e.addEventListener("pointermove", onDrag);
+    e.addEventListener("pointerup", endDrag);
+    e.addEventListener("pointercancel", endDrag);
+    e.addEventListener("wheel", onWheel, { passive: false });
+  }
 
   openImage();
   updateStatus();
@@ -537,6 +637,8 @@ function render({ model, el }) {
     sizes.disconnect();
     document.removeEventListener("fullscreenchange", onFullscreen);
     window.removeEventListener("keydown", onKey, true);
+    window.removeEventListener("pointerup", onRelease, true);
+    window.removeEventListener("pointercancel", onRelease, true);
     loader.setGen(null);
     viewer.destroy();
   };

@@ -140,11 +140,12 @@ function render({ model, el }) {
   // readout at the bottom left: each stays off the region's handles (and the failed-tiles chip, and the
   // overlays placed before it) by taking its first free spot: the controls the top right; the navigator
   // the top right, the bottom left (above the readout), the top left; the readout beside the navigator,
-  // the bottom centre. While a mouse button is down in the view (a handle dragged, the view panned) an
-  // overlay keeps its spot as long as it is free (no jumping to and fro), and tidies up on release. The
-  // navigator and the readout hide when no spot is free (the controls stay, under the handles' layer).
-  // Decided from the geometry alone, never from the pointer's position: nothing flickers under the
-  // mouse. While a region is drawn the navigator is faint and lets the pointer through (CSS: .dz-drawing).
+  // the bottom centre. With no free spot (a small view), the one with the fewest handles under it: the
+  // handles' layer is above the overlays, so a handle is still seen and grabbed. While a mouse button is
+  // down in the view (a handle dragged, the view panned) an overlay keeps its spot unless another is
+  // freer (no jumping to and fro), and tidies up on release. Decided from the geometry alone, never from
+  // the pointer's position: nothing flickers under the mouse. While a region is drawn the navigator is
+  // faint and lets the pointer through (CSS: .dz-drawing).
   const spotOf = { controls: "tl", navigator: "br", readout: "bl" };
   let pressed = false;
   const shown = (e) => e.offsetParent !== null;
@@ -155,34 +156,32 @@ function render({ model, el }) {
   }
   const meets = (p, q, gap) => p.l < q.r + gap && q.l < p.r + gap && p.t < q.b + gap && q.t < p.b + gap;
   const handleBoxes = () => (shown(handleLayer) ? [...handleLayer.children].filter(shown).map(boxOf) : []);
-  const navShown = () => !navEl.classList.contains("dz-nav-idle") && !navEl.classList.contains("dz-nav-away");
+  const navShown = () => !navEl.classList.contains("dz-nav-idle");
   function placeOverlays() {
     const W = canvas.clientWidth;
     const H = canvas.clientHeight;
-    if (!W || !H) return;
-    const handles = handleBoxes();
-    const avoid = handles.slice();
+    if (!W || !H || !shown(canvas)) return;
+    const avoid = handleBoxes();
     if (shown(failedChip)) avoid.push(boxOf(failedChip));
-    const free = (r) => r.l >= 4 && r.t >= 4 && r.r <= W - 4 && r.b <= H - 4 && !avoid.some((q) => meets(q, r, 6));
-    // e at the first free of its spots ({name: [x, y]}), its current one first; its box, or null
+    // e at the best of its spots ({name: [x, y]}, in order of preference); its box
     function put(e, key, at) {
       const w = e.offsetWidth;
       const hh = e.offsetHeight;
       const box = (n) => ({ l: at[n][0], t: at[n][1], r: at[n][0] + w, b: at[n][1] + hh });
-      const name = [...(pressed ? [spotOf[key]] : []), ...Object.keys(at)].find((n) => at[n] && free(box(n)));
-      if (!name) return null;
-      spotOf[key] = name;
-      Object.assign(e.style, { left: `${at[name][0]}px`, top: `${at[name][1]}px`, right: "auto", bottom: "auto" });
-      return box(name);
+      const cost = (n) => {
+        const r = box(n);
+        const out = r.l < 4 || r.t < 4 || r.r > W - 4 || r.b > H - 4;
+        return (out ? 100 : 0) + avoid.filter((q) => meets(q, r, 6)).length;
+      };
+      const names = [...(pressed && at[spotOf[key]] ? [spotOf[key]] : []), ...Object.keys(at)];
+      let best = names[0];
+      for (const n of names) if (cost(n) < cost(best)) best = n;
+      spotOf[key] = best;
+      Object.assign(e.style, { left: `${at[best][0]}px`, top: `${at[best][1]}px`, right: "auto", bottom: "auto" });
+      return box(best);
     }
     const cw = controls.offsetWidth;
-    const ctlAt = { tl: [10, 10], tr: [W - cw - 10, 10] };
-    let ctl = put(controls, "controls", ctlAt);
-    if (!ctl) { // no free spot: they stay where they are
-      const [x, y] = ctlAt[spotOf.controls];
-      Object.assign(controls.style, { left: `${x}px`, top: `${y}px` });
-      ctl = { l: x, t: y, r: x + cw, b: y + controls.offsetHeight };
-    }
+    const ctl = put(controls, "controls", { tl: [10, 10], tr: [W - cw - 10, 10] });
     avoid.push(ctl);
     const onLeft = spotOf.controls === "tl";
     const rh = readout.offsetHeight || 22;
@@ -193,16 +192,14 @@ function render({ model, el }) {
         br: [W - w - 10, H - hh - 10], tr: [onLeft ? W - w - 10 : ctl.l - 8 - w, 10],
         bl: [10, H - 10 - rh - 6 - hh], tl: [onLeft ? ctl.r + 8 : 10, 10],
       });
-      navEl.classList.toggle("dz-nav-away", !nav);
-      root.dataset.navigator = nav ? spotOf.navigator : "away";
-      if (nav && navShown()) avoid.push(nav);
+      root.dataset.navigator = spotOf.navigator;
+      if (navShown()) avoid.push(nav);
     }
     if (shown(readout)) {
       const rw = readout.offsetWidth;
       const right = spotOf.navigator === "br" && navShown() ? W - w - 18 : W - 10;
-      const at = put(readout, "readout", { bl: [10, H - rh - 10], br: [right - rw, H - rh - 10],
+      put(readout, "readout", { bl: [10, H - rh - 10], br: [right - rw, H - rh - 10],
         bc: [Math.round((W - rw) / 2), H - rh - 10] });
-      readout.classList.toggle("dz-away", !at);
     }
   }
 
@@ -227,6 +224,7 @@ function render({ model, el }) {
   const ticker = setInterval(() => {
     loading.classList.toggle("dz-on", loader.pendingCount > 0);
     followSize(); // in case a size change was not observed
+    if (!pressed) placeOverlays(); // after the view was hidden (a JupyterLab panel switched) or restyled
   }, 250);
   viewer.addHandler("tile-loaded", () => {
     updateStatus();

@@ -4,8 +4,9 @@ The overlays of the view (the navigator at the bottom right, the controls at the
 on top of the region's handles when the region touched a corner of the view: the handle was seen but
 could not be grabbed. Here the view is zoomed in (the navigator shows), a region is put with one corner
 just inside each corner of the view in turn, and each of its eight handles is dragged inwards and back
-with the mouse: the picker's x/y/w/h fields (full-resolution pixels) follow each drag. A region is also
-drawn with the mouse starting under the navigator (drawing goes through it). In Voila and JupyterLab;
+with the mouse: the picker's x/y/w/h fields (full-resolution pixels) follow each drag; the mouse moved
+over the navigator changes nothing of it (no flicker). A region is also drawn with the mouse starting
+under the navigator (drawing goes through it). In Voila and JupyterLab;
 screenshots ``test-artifacts/viewer-<app>-corner-<corner>.png``.
 """
 
@@ -158,6 +159,14 @@ def handles_scenario(page: Page, env: str) -> None:
             for hd in HANDLES:
                 assert not overlaps(ob, page.locator(f".dz-handle-{hd}").bounding_box()), \
                     f"{corner}: {overlay} covers the {hd} handle"
+        # the mouse over the navigator changes nothing (its place is not decided by the pointer: no flicker)
+        nb = nav.bounding_box()
+        looks = []
+        for k in range(6):
+            page.mouse.move(nb["x"] + nb["width"] * (0.1 + 0.16 * k), nb["y"] + nb["height"] * (0.9 - 0.16 * k))
+            page.wait_for_timeout(60)
+            looks.append((nav.bounding_box(), nav.evaluate("e => getComputedStyle(e).opacity")))
+        assert all(look == looks[0] for look in looks), f"{corner}: the navigator changed under the mouse: {looks}"
         for hd in HANDLES:
             before = fields(page)
             hx, hy = centre(page, f".dz-handle-{hd}")

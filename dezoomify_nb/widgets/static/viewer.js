@@ -140,12 +140,13 @@ function render({ model, el }) {
   // readout at the bottom left: each stays off the region's handles (and the failed-tiles chip, and the
   // overlays placed before it) by taking its first free spot: the controls the top right; the navigator
   // the top right, the bottom left (above the readout), the top left; the readout beside the navigator,
-  // the bottom centre. With no free spot (a small view), the one with the fewest handles under it: the
-  // handles' layer is above the overlays, so a handle is still seen and grabbed. While a mouse button is
-  // down in the view (a handle dragged, the view panned) an overlay keeps its spot unless another is
-  // freer (no jumping to and fro), and tidies up on release. Decided from the geometry alone, never from
-  // the pointer's position: nothing flickers under the mouse. While a region is drawn the navigator is
-  // faint and lets the pointer through (CSS: .dz-drawing).
+  // the bottom centre. The navigator and the readout also prefer, among free spots, the one that hides
+  // least of the region. With no free spot (a small view), the one with the fewest handles under it:
+  // the handles' layer is above the overlays, so a handle is still seen and grabbed (the readout, a mere
+  // label, hides instead). While a mouse button is down in the view (a handle dragged, the view panned)
+  // an overlay keeps its spot as long as it is free (no jumping to and fro), and tidies up on release.
+  // Decided from the geometry alone, never from the pointer's position: nothing flickers under the
+  // mouse. While a region is drawn the navigator is faint and lets the pointer through (CSS: .dz-drawing).
   const spotOf = { controls: "tl", navigator: "br", readout: "bl" };
   let pressed = false;
   const shown = (e) => e.offsetParent !== null;
@@ -162,23 +163,29 @@ function render({ model, el }) {
     const H = canvas.clientHeight;
     if (!W || !H || !shown(canvas)) return;
     const avoid = handleBoxes();
+    const region = shown(regionBox) ? boxOf(regionBox) : null;
     if (shown(failedChip)) avoid.push(boxOf(failedChip));
-    // e at the best of its spots ({name: [x, y]}, in order of preference); its box
-    function put(e, key, at) {
+    // e at the best of its spots ({name: [x, y]}, in order of preference); its box and whether it is free
+    function put(e, key, at, spare) { // spare: of the region too
       const w = e.offsetWidth;
       const hh = e.offsetHeight;
       const box = (n) => ({ l: at[n][0], t: at[n][1], r: at[n][0] + w, b: at[n][1] + hh });
+      // 100 when out of the view, 1 per handle under it, and the part of it over the region (< 1)
       const cost = (n) => {
         const r = box(n);
         const out = r.l < 4 || r.t < 4 || r.r > W - 4 || r.b > H - 4;
-        return (out ? 100 : 0) + avoid.filter((q) => meets(q, r, 6)).length;
+        const over = spare && region ? Math.max(0, Math.min(r.r, region.r) - Math.max(r.l, region.l))
+          * Math.max(0, Math.min(r.b, region.b) - Math.max(r.t, region.t)) / (w * hh + 1) : 0;
+        return (out ? 100 : 0) + avoid.filter((q) => meets(q, r, 6)).length + over;
       };
-      const names = [...(pressed && at[spotOf[key]] ? [spotOf[key]] : []), ...Object.keys(at)];
-      let best = names[0];
-      for (const n of names) if (cost(n) < cost(best)) best = n;
+      const keep = pressed && at[spotOf[key]] && cost(spotOf[key]) < 1; // still free: no jump mid-drag
+      let best = keep ? spotOf[key] : Object.keys(at)[0];
+      if (!keep) for (const n of Object.keys(at)) if (cost(n) < cost(best)) best = n;
       spotOf[key] = best;
       Object.assign(e.style, { left: `${at[best][0]}px`, top: `${at[best][1]}px`, right: "auto", bottom: "auto" });
-      return box(best);
+      const r = box(best);
+      r.free = cost(best) < 1;
+      return r;
     }
     const cw = controls.offsetWidth;
     const ctl = put(controls, "controls", { tl: [10, 10], tr: [W - cw - 10, 10] });
@@ -191,15 +198,16 @@ function render({ model, el }) {
       const nav = put(navEl, "navigator", {
         br: [W - w - 10, H - hh - 10], tr: [onLeft ? W - w - 10 : ctl.l - 8 - w, 10],
         bl: [10, H - 10 - rh - 6 - hh], tl: [onLeft ? ctl.r + 8 : 10, 10],
-      });
+      }, true);
       root.dataset.navigator = spotOf.navigator;
       if (navShown()) avoid.push(nav);
     }
     if (shown(readout)) {
       const rw = readout.offsetWidth;
       const right = spotOf.navigator === "br" && navShown() ? W - w - 18 : W - 10;
-      put(readout, "readout", { bl: [10, H - rh - 10], br: [right - rw, H - rh - 10],
-        bc: [Math.round((W - rw) / 2), H - rh - 10] });
+      const spot = put(readout, "readout", { bl: [10, H - rh - 10], br: [right - rw, H - rh - 10],
+        bc: [Math.round((W - rw) / 2), H - rh - 10] }, true);
+      readout.classList.toggle("dz-away", !spot.free);
     }
   }
 

@@ -207,9 +207,7 @@ def _session(url: str, exe: str, net: NetConfig, timeout: float, stop: threading
     tmp = tempfile.mkdtemp(prefix=_TMP_PREFIX)
     recorder = _Recorder(net)
     try:
-        # TMPDIR too: Chromium's own temporary files (a refused download's bytes may be streamed into one
-        # before the refusal) stay in the private folder removed afterwards, not in the user's $TMPDIR
-        env = {**os.environ, "HOME": tmp, "TMPDIR": tmp, "XDG_CONFIG_HOME": os.path.join(tmp, "config"),
+        env = {**os.environ, "HOME": tmp, "XDG_CONFIG_HOME": os.path.join(tmp, "config"),
                "XDG_CACHE_HOME": os.path.join(tmp, "cache")}
         with sync_playwright() as p:
             context = p.chromium.launch_persistent_context(

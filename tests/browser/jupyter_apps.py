@@ -153,6 +153,9 @@ def open_notebook(page: Any, app: JupyterApp, name: str, theme: str | None = Non
     while prompt.inner_text().strip() in ("", "[ ]:", "[ ]"):
         # Notebook 7 has no kernel status in a status bar: Run All again until the first cell is queued or ran
         assert time.monotonic() < deadline, "Notebook 7 never ran the first cell"
+        # a dialog over the page takes the clicks (seen once under load, text unknown): say what it says
+        dialog = page.locator(".jp-Dialog")
+        assert not dialog.count(), f"Notebook 7 shows a dialog: {dialog.first.inner_text()[:400]!r}"
         page.locator("li.lm-MenuBar-item", has_text="Run").first.click()
         page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
         page.wait_for_timeout(1500)

@@ -6,7 +6,7 @@ could not be grabbed. Here the view is zoomed in (the navigator shows), a region
 just inside each corner of the view in turn, and each of its eight handles is dragged inwards and back
 with the mouse: the picker's x/y/w/h fields (full-resolution pixels) follow each drag; the mouse moved
 over the navigator changes nothing of it (no flicker). A region is also drawn with the mouse starting
-under the navigator (drawing goes through it). In Voila and JupyterLab;
+under the navigator (drawing goes through it). In Voila, JupyterLab and Notebook 7;
 screenshots ``test-artifacts/viewer-<app>-corner-<corner>.png``.
 """
 
@@ -35,11 +35,11 @@ def notebook(tmp_path_factory):
     return write_notebook(tmp_path_factory.mktemp("handles-nb") / "handles.ipynb")
 
 
-@pytest.fixture(scope="module", params=["voila", "lab"])
+@pytest.fixture(scope="module", params=["voila", "lab", "nb7"])
 def app(request, notebook, tmp_path_factory):
     kind = request.param
-    if kind == "lab":
-        pytest.importorskip("jupyterlab")
+    if kind != "voila":
+        pytest.importorskip({"lab": "jupyterlab", "nb7": "notebook"}[kind])
     with jupyter_app(kind, tmp_path_factory.mktemp(f"handles-{kind}")) as server:
         yield server
 
@@ -187,4 +187,6 @@ def test_every_handle_can_be_dragged_at_every_corner(app, notebook, page: Page, 
     open_notebook(page, app, name)
     expect(page.locator(".dz-url input")).to_be_visible(timeout=90_000)
     handles_scenario(page, app.kind)
-    assert not our_errors(errors), our_errors(errors)
+    # Notebook 7.6's own start-up error (a settings schema it looks up), thrown by its core bundle
+    mine = [e for e in our_errors(errors) if not ("reading 'schema'" in e and "/static/notebook/notebook_core" in e)]
+    assert not mine, mine

@@ -73,9 +73,10 @@ def write_notebook(path: Path, latency: float = 0.05) -> Path:
 
 
 # --- the page -------------------------------------------------------------------------------------------
-def run_code(page, code: str, timeout: float = 60.0) -> str:
+def run_code(page, code: str, timeout: float = 120.0) -> str:
     """Run ``code`` in the notebook's kernel (its globals are read, not changed, except through objects);
-    returns ``repr(answer)`` (``answer`` set by the code)."""
+    returns ``repr(answer)`` (``answer`` set by the code). ``timeout`` is longer than the ``picker.wait(60)``
+    the tests run: a picker still busy then says so in its error, not as a kernel that did not answer."""
     token = uuid.uuid4().hex
     page.locator(".t-code textarea").fill(f"{token}\n{code}")
     page.locator(".t-run").click()

@@ -96,6 +96,7 @@ class ImagePicker(Downloads, W.VBox):
         #: where downloads go when the file name is not absolute
         self.directory = Path(directory)
         self.open_options = dict(open_options or {})
+        api.warm_up(str(self.open_options.get("transport", "aiohttp")))  # while the user types a URL
         #: the opened collection (several images), else None
         self.collection: ImageCollection | None = None
         #: the chosen image (a :class:`~dezoomify_nb.api.ZoomableImage`), once known

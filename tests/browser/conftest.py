@@ -50,3 +50,14 @@ def page(browser):
         yield pg
     finally:
         context.close()
+
+
+@pytest.fixture
+def errors(page):
+    """Console errors and uncaught exceptions of the page (requests off the loopback refused: the CDN fonts of
+    Lab and Voila; their own noise is left to each test's filter)."""
+    seen: list[str] = []
+    page.route(lambda url: not url.startswith("http://127.0.0.1"), lambda route: route.abort())
+    page.on("pageerror", lambda e: seen.append(f"pageerror: {e} {e.stack}"))
+    page.on("console", lambda m: seen.append(f"console: {m.text}") if m.type == "error" else None)
+    return seen

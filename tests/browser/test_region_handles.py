@@ -44,15 +44,6 @@ def app(request, notebook, tmp_path_factory):
         yield server
 
 
-@pytest.fixture
-def errors(page: Page):
-    seen: list[str] = []
-    page.route(lambda url: not url.startswith("http://127.0.0.1"), lambda route: route.abort())
-    page.on("pageerror", lambda e: seen.append(f"pageerror: {e} {e.stack}"))
-    page.on("console", lambda m: seen.append(f"console: {m.text}") if m.type == "error" else None)
-    return seen
-
-
 # page (CSS) pixels <-> full-resolution image pixels, by the viewer's own transform
 TO_IMAGE = """([x, y]) => { const root = document.querySelector('.dz-viewer-root'); const v = root.dzViewer;
     const c = root.querySelector('.dz-viewer-osd').getBoundingClientRect();

@@ -71,16 +71,6 @@ def open_lab(page: Page, app: JupyterApp, notebook) -> None:
     expect(page.locator(".jp-OutputArea .dz-url input")).to_be_visible(timeout=90_000)
 
 
-@pytest.fixture
-def errors(page: Page):
-    """Console errors and uncaught exceptions of the page (Voila's and Lab's own noise excluded)."""
-    seen: list[str] = []
-    page.route(lambda url: not url.startswith("http://127.0.0.1"), lambda route: route.abort())
-    page.on("pageerror", lambda e: seen.append(f"pageerror: {e} {e.stack}"))
-    page.on("console", lambda m: seen.append(f"console: {m.text}") if m.type == "error" else None)
-    return seen
-
-
 def our_errors(seen: list[str]) -> list[str]:
     # the CDN fonts that the page route refuses, and resources of Lab/Voila that are not ours
     noise = ("net::ERR_FAILED", "Failed to load resource", "ERR_NAME_NOT_RESOLVED")

@@ -42,6 +42,11 @@ def tiles_under(img: ZoomableImage, level: int, region: tuple[int, int, int, int
     return cols * rows
 
 
+#: format -> (the preview last measured, its measure): the plan is updated at every choice, the preview
+#: changes only with the image
+_encoded: dict[str, tuple[np.ndarray, tuple[float, float]]] = {}
+
+
 def encoding(preview: np.ndarray | None, fmt: str) -> tuple[float, float] | None:
     """Bytes per pixel of ``preview`` encoded as the writer of ``fmt`` would, and the wall seconds per pixel
     that takes; None without a preview. PNG: the PNG writer's own filter and deflate (its bands are
@@ -49,6 +54,9 @@ def encoding(preview: np.ndarray | None, fmt: str) -> tuple[float, float] | None
     warm (the best of two: the first call pays for imports and tables, which a download pays once)."""
     if preview is None or preview.size == 0:
         return None
+    known = _encoded.get(fmt)
+    if known is not None and known[0] is preview:  # measured for this preview already (each plan update asks)
+        return known[1]
     pixels = preview.shape[0] * preview.shape[1]
     if fmt == "png":
         from ..writers.png import deflated_size
@@ -75,13 +83,9 @@ def encoding(preview: np.ndarray | None, fmt: str) -> tuple[float, float] | None
         size = encode()
         best = min(best, time.perf_counter() - t0)
     factor = PYRAMID_FACTOR if fmt in ("tiff", "iiif", "ome-zarr") else 1
-    return size / pixels * factor, best / cores / pixels * factor
-
-
-def bytes_per_pixel(preview: np.ndarray | None, fmt: str) -> float | None:
-    """Bytes per pixel of ``preview`` encoded as the writer of ``fmt`` would (JPEG or PNG)."""
-    enc = encoding(preview, fmt)
-    return None if enc is None else enc[0]
+    measured = size / pixels * factor, best / cores / pixels * factor
+    _encoded[fmt] = (preview, measured)
+    return measured
 
 
 @dataclass(frozen=True)
